@@ -1,0 +1,67 @@
+"""``otel-ml``: the command-line entry point.
+
+Subcommands live beside the code they drive and register themselves here explicitly:
+``processor`` and ``reference`` (otel_ml.processor.cli), ``remediate`` (otel_ml.remediation.cli),
+``demo`` (otel_ml.demo.cli). A user mistake prints one line to stderr and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from otel_ml.errors import UserError
+from otel_ml.version import __version__
+
+# module -> it defines register(subparsers); each registered parser sets `func` (args -> int).
+_SUBCOMMAND_MODULES = (
+    "otel_ml.processor.cli",
+    "otel_ml.remediation.cli",
+    "otel_ml.demo.cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="otel-ml",
+        description="OpenTelemetry observability for ML serving: drift/accuracy processor, "
+        "reference profiles, alert remediation and a demo.",
+    )
+    parser.add_argument("--version", action="version", version=f"otel-ml {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in _SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:  # an optional extra is not installed
+            missing = exc.name or str(exc)
+            stub = sub.add_parser(module_name.split(".")[1], help=f"(unavailable: {missing} missing)")
+            stub.set_defaults(func=_missing_extra(missing))
+            continue
+        module.register(sub)
+    return parser
+
+
+def _missing_extra(missing: str):
+    def run(_args) -> int:
+        raise UserError(f"this command needs '{missing}': pip install 'otel-ml[processor]'")
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"otel-ml {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

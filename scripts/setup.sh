@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Create (or reuse) the project's virtual environment in .venv and install otel-ml into it.
+#   scripts/setup.sh            processor + sklearn extras (what the demo needs)
+#   scripts/setup.sh dev        everything the test suite needs (adds onnx, torch CPU, pytest)
+# Re-running is cheap: the install is skipped while pyproject.toml is unchanged.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+profile="${1:-demo}"
+py="${PYTHON:-python3}"
+if ! "$py" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+  echo "otel-ml needs Python >= 3.10; set PYTHON=/path/to/python3.x" >&2
+  exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating virtual environment in .venv"
+  "$py" -m venv .venv
+fi
+stamp=".venv/.otel-ml-${profile}.stamp"
+want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  echo "==> .venv is up to date ($profile)"
+  exit 0
+fi
+pip=(.venv/bin/python -m pip install --disable-pip-version-check -q)
+"${pip[@]}" --upgrade pip setuptools wheel
+case "$profile" in
+  demo) echo "==> installing otel-ml[processor,sklearn]"; "${pip[@]}" -e ".[processor,sklearn]" ;;
+  dev)
+    echo "==> installing otel-ml[dev] and the CPU build of torch"
+    # torch==2.13.0 resolves to the local CPU wheel where one is provided (pip find-links)
+    "${pip[@]}" "torch==${OTEL_ML_TORCH_VERSION:-2.13.0}"
+    "${pip[@]}" -e ".[dev]"
+    ;;
+  *) echo "unknown profile '$profile' (expected: demo, dev)" >&2; exit 2 ;;
+esac
+echo "$want" > "$stamp"

@@ -1,0 +1,1 @@
+"""Shared test helpers: polling, free ports, real Prometheus/Alertmanager processes, HTTP sinks."""

@@ -1,0 +1,137 @@
+"""Start the real Prometheus and Alertmanager (Debian packages) on free loopback ports.
+
+Missing binaries fail the test with the command that installs them; they are never skipped,
+because CI must prove the real alert path.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .waiting import free_port, wait_until
+
+INSTALL_HINT = "run scripts/test.sh as root (or: sudo apt-get install -y prometheus prometheus-alertmanager)"
+
+
+def binary(*names: str) -> str:
+    """Absolute path of the first of ``names`` on PATH; fails the test when none is installed."""
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.fail(f"required binary {' or '.join(names)} not found: {INSTALL_HINT}", pytrace=False)
+
+
+def promtool() -> str:
+    return binary("promtool")
+
+
+def amtool() -> str:
+    return binary("amtool")
+
+
+class _Process:
+    def __init__(self, argv: list[str], workdir: Path, log_name: str):
+        self.log_path = workdir / log_name
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, cwd=workdir)
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+def http_json(url: str, data: bytes | None = None, timeout: float = 5.0):
+    req = urllib.request.Request(url, data=data)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return json.loads(resp.read() or b"null")
+
+
+class Prometheus(_Process):
+    """A real Prometheus on 127.0.0.1 with the given configuration text."""
+
+    def __init__(self, config_text: str, workdir: Path | None = None, extra_args: list[str] = ()):
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="prom-"))
+        self.port = free_port()
+        cfg = self.workdir / "prometheus.yml"
+        cfg.write_text(config_text)
+        argv = [binary("prometheus"), f"--config.file={cfg}",
+                f"--storage.tsdb.path={self.workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle",
+                *extra_args]
+        super().__init__(argv, self.workdir, "prometheus.log")
+        wait_until(self._ready, timeout=60, message=f"prometheus ready on {self.port}")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _ready(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"prometheus exited: {self.log()[-2000:]}")
+        with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as r:
+            return r.status == 200
+
+    def query(self, expr: str) -> list[dict]:
+        """Instant query; returns the result vector (raises on a PromQL error)."""
+        body = http_json(self.url + "/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+        if body.get("status") != "success":
+            raise RuntimeError(f"query {expr!r} failed: {body}")
+        return body["data"]["result"]
+
+    def alerts(self) -> list[dict]:
+        return http_json(self.url + "/api/v1/alerts")["data"]["alerts"]
+
+    def targets_up(self) -> bool:
+        active = http_json(self.url + "/api/v1/targets")["data"]["activeTargets"]
+        return bool(active) and all(t["health"] == "up" for t in active)
+
+
+class Alertmanager(_Process):
+    """A real Alertmanager on 127.0.0.1 with the given configuration text."""
+
+    def __init__(self, config_text: str, workdir: Path | None = None, extra_args: list[str] = ()):
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="am-"))
+        self.port = free_port()
+        cfg = self.workdir / "alertmanager.yml"
+        cfg.write_text(config_text)
+        argv = [binary("prometheus-alertmanager", "alertmanager"), f"--config.file={cfg}",
+                f"--storage.path={self.workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                # no gossip: a single instance with no cluster port to collide on
+                "--cluster.listen-address=", *extra_args]
+        super().__init__(argv, self.workdir, "alertmanager.log")
+        wait_until(self._ready, timeout=60, message=f"alertmanager ready on {self.port}")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _ready(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"alertmanager exited: {self.log()[-2000:]}")
+        with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as r:
+            return r.status == 200
+
+    def alerts(self) -> list[dict]:
+        return http_json(self.url + "/api/v2/alerts")
