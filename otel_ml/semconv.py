@@ -114,10 +114,12 @@ class Body:
 
     FEATURES = "features"  # map: feature name -> number | string | bool | null
     PREDICTION = "prediction"  # number | string
+    PREDICTION_IDS = "prediction_ids"  # batch form: list of ids, one per item
     CONFIDENCE = "confidence"  # number in [0, 1]
     PROBABILITIES = "probabilities"  # optional map: class -> probability
     SEGMENT = "segment"  # optional string
     LABEL = "label"  # ground truth: number | string
+    LABELS = "labels"  # batch form of ground truth: list, parallel to prediction_ids
     OUTCOME_NAME = "name"  # business outcome: e.g. "click", "revenue"
     OUTCOME_VALUE = "value"  # number
 

@@ -1,6 +1,6 @@
 """The data that flows between the processor's parts.
 
-receivers (gRPC, HTTP) --decode--> events --EventSink.submit--> ingest queue --> Engine.ingest
+receivers (gRPC, HTTP, POST /v1/labels) --decode--> events --EventSink.submit--> ingest queue --> Engine.ingest
 Engine.evaluate --> Points --> export (OTel SDK gauges)
 
 Everything here is plain data: no I/O, no OTel SDK.
@@ -18,21 +18,31 @@ Label = Union[float, int, str, bool]
 
 
 @dataclass(slots=True)
-class InferenceEvent:
-    """One prediction (event ``ml.inference``); a batch call emits one event per item."""
+class InferenceBatch:
+    """Predictions of one model version (events ``ml.inference``), column by column.
+
+    A single-item event is a batch of one; the decoder may merge consecutive events of the
+    same model, version and variant from one request. Every list has ``n`` entries; a
+    feature missing from an item is ``None`` in its column. Columnar so that windows and
+    statistics take whole columns with numpy instead of looping per prediction.
+    """
 
     model: str
     version: str
-    features: dict[str, FeatureValue]
-    prediction: Label | None = None
-    confidence: float | None = None
-    probabilities: dict[str, float] | None = None
-    prediction_id: str | None = None
-    segment: str | None = None
+    features: dict[str, list[FeatureValue]]
+    predictions: list[Label | None]
+    confidences: list[float | None] | None = None
+    probabilities: dict[str, list[float | None]] | None = None
+    prediction_ids: list[str | None] | None = None
+    segments: list[str | None] | None = None
     variant: str | None = None
     time_unix_nano: int = 0
     trace_id: bytes = b""
     span_id: bytes = b""
+
+    @property
+    def n(self) -> int:
+        return len(self.predictions)
 
 
 @dataclass(slots=True)
@@ -58,7 +68,7 @@ class OutcomeEvent:
     time_unix_nano: int = 0
 
 
-Event = Union[InferenceEvent, GroundTruthEvent, OutcomeEvent]
+Event = Union[InferenceBatch, GroundTruthEvent, OutcomeEvent]
 
 
 @dataclass(frozen=True, slots=True)
