@@ -1,7 +1,7 @@
 """``otel-ml``: the command-line entry point.
 
 Subcommands live beside the code they drive and register themselves here explicitly:
-``processor`` and ``reference`` (otel_ml.processor.cli), ``remediate`` (otel_ml.remediation.cli),
+``processor`` (otel_ml.processor.cli), ``reference`` (otel_ml.processor.reference_cli), ``remediate`` (otel_ml.remediation.cli),
 ``demo`` (otel_ml.demo.cli). A user mistake prints one line to stderr and exits non-zero.
 """
 
@@ -14,12 +14,13 @@ import sys
 from otel_ml.errors import UserError
 from otel_ml.version import __version__
 
-# module -> it defines register(subparsers); each registered parser sets `func` (args -> int).
-_SUBCOMMAND_MODULES = (
-    "otel_ml.processor.cli",
-    "otel_ml.remediation.cli",
-    "otel_ml.demo.cli",
-)
+# subcommand -> module defining register(subparsers); each parser sets `func` (args -> int).
+_SUBCOMMANDS = {
+    "processor": "otel_ml.processor.cli",
+    "reference": "otel_ml.processor.reference_cli",
+    "remediate": "otel_ml.remediation.cli",
+    "demo": "otel_ml.demo.cli",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,12 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"otel-ml {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in _SUBCOMMAND_MODULES:
+    for command, module_name in _SUBCOMMANDS.items():
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:  # an optional extra is not installed
             missing = exc.name or str(exc)
-            stub = sub.add_parser(module_name.split(".")[1], help=f"(unavailable: {missing} missing)")
+            stub = sub.add_parser(command, help=f"(unavailable: {missing} missing)")
             stub.set_defaults(func=_missing_extra(missing))
             continue
         module.register(sub)

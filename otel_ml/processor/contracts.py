@@ -100,3 +100,23 @@ class ReceiverStats(Protocol):
     def received(self, signal: str, event_name: str, count: int) -> None: ...
 
     def rejected(self, signal: str, reason: str, count: int) -> None: ...
+
+
+class Component(Protocol):
+    """A stateful part of the processor fed with every event (drift engine, accuracy tracker).
+
+    The service calls ``ingest`` from its single ingest worker, ``evaluate`` from the evaluation
+    loop (possibly another thread: implementations lock), ``snapshot``/``restore`` around
+    checkpoints. Counters and histograms are recorded by the component itself on the OTel
+    ``Meter`` it is given; ``evaluate`` returns the gauges.
+    """
+
+    name: str
+
+    def ingest(self, events: Sequence[Event]) -> None: ...
+
+    def evaluate(self, now: float) -> list[Point]: ...
+
+    def snapshot(self) -> dict: ...
+
+    def restore(self, state: dict) -> None: ...
