@@ -33,6 +33,12 @@ __all__ = [
     "VARIANT_FALLBACK",
     "VARIANT_PREVIOUS",
     "OVERFLOW_VALUE",
+    "DriftSubject",
+    "WindowKind",
+    "QualityCheck",
+    "SEGMENT_ALL",
+    "PerformanceMetric",
+    "LabelResult",
     "LATENCY_BUCKETS_S",
     "CONFIDENCE_BUCKETS",
     "BATCH_SIZE_BUCKETS",
@@ -57,6 +63,68 @@ VARIANT_PREVIOUS = "previous"
 OVERFLOW_VALUE = "_overflow"
 
 
+class DriftSubject:
+    """Values of ``ml.drift.subject``: what a drift series compares with its reference."""
+
+    FEATURE = "feature"
+    PREDICTION = "prediction"
+    CONFIDENCE = "confidence"
+
+
+class WindowKind:
+    """Values of ``ml.window`` for the drift engine's windows."""
+
+    COUNT = "count"  # the last N events
+    TIME = "time"  # the last T seconds
+
+
+class QualityCheck:
+    """Values of ``ml.data_quality.check`` (P5)."""
+
+    MISSING = "missing"  # None / null
+    NAN = "nan"
+    INF = "inf"
+    OUT_OF_RANGE = "out_of_range"  # outside the reference min..max
+    UNSEEN_CATEGORY = "unseen_category"
+    TYPE_MISMATCH = "type_mismatch"  # string in a numeric feature, number in a string one
+    OUTLIER = "outlier"  # outside the reference IQR fences (k = 1.5)
+    MISSING_FEATURE = "missing_feature"  # schema feature absent from the event
+    EXTRA_FEATURE = "extra_feature"  # feature not in the reference schema
+
+
+#: ``ml.segment`` value of performance series computed over every segment together.
+SEGMENT_ALL = "_all"
+
+
+class PerformanceMetric:
+    """Values of ``ml.metric.name`` and ``ml.metric.average`` on the performance gauges (P6, P7)."""
+
+    ACCURACY = "accuracy"
+    PRECISION = "precision"
+    RECALL = "recall"
+    F1 = "f1"
+    ROC_AUC = "roc_auc"
+    MAE = "mae"
+    RMSE = "rmse"
+    R2 = "r2"
+    MAPE = "mape"
+    AVERAGE_NONE = "none"  # accuracy and regression metrics
+    AVERAGE_BINARY = "binary"  # the positive class of a binary classifier
+    AVERAGE_MACRO = "macro"
+    AVERAGE_WEIGHTED = "weighted"
+
+
+class LabelResult:
+    """Values of ``ml.label.result`` on ``ml.labels.received``."""
+
+    JOINED = "joined"  # matched a pending prediction
+    HELD = "held"  # no prediction yet: kept for the grace period (later joined or unknown)
+    UNKNOWN = "unknown"  # grace period over and still no prediction with that id
+    EXPIRED = "expired"  # its prediction left the pending store (TTL or cap) before the label
+    DUPLICATE = "duplicate"  # the prediction already had a label; the first one counts
+    INVALID = "invalid"  # unusable label (empty id, null, wrong type for the model's task)
+
+
 class Attr:
     """Attribute keys (span, metric and log-record attributes)."""
 
@@ -71,6 +139,7 @@ class Attr:
     BATCH_SIZE = "ml.batch_size"
     PREDICTION_ID = "ml.prediction.id"
     PREDICTION_CLASS = "ml.prediction.class"
+    BUCKET_LE = "le"  # upper bound of a cumulative bucket, as on Prometheus histogram buckets
     FEATURE_NAME = "ml.feature.name"
     DRIFT_METHOD = "ml.drift.method"
     DRIFT_SUBJECT = "ml.drift.subject"  # feature | prediction | confidence
@@ -83,7 +152,7 @@ class Attr:
     LABEL_PREDICTED = "ml.label.predicted"
     LABEL_RESULT = "ml.label.result"
     REJECT_REASON = "ml.reject.reason"
-    SIGNAL = "ml.signal"  # logs | metrics | traces
+    SIGNAL = "ml.signal"  # logs | metrics | traces | labels (the processor's POST /v1/labels)
     EVENT_NAME = "event.name"  # legacy carrier of the event name on log records
     OUTCOME_NAME = "ml.outcome.name"
     CARDINALITY_KIND = "ml.cardinality.kind"
@@ -219,6 +288,17 @@ class Metric:
     CONFIDENCE = MetricSpec(
         "ml.prediction.confidence", MetricKind.HISTOGRAM, "1",
         "Confidence of each prediction (top-class probability), 0..1.", (*_MV, _A.VARIANT))
+    # Batch-friendly form of CONFIDENCE (OTEL_ML_CONFIDENCE_RECORDING=buckets, the default):
+    # the same cumulative bucket counts a Prometheus histogram shows, accumulated with numpy
+    # and reported by observable counters, so a batch costs no per-value SDK call.
+    CONFIDENCE_BUCKET = MetricSpec(
+        "ml.prediction.confidence.bucket", MetricKind.OBSERVABLE_COUNTER, "{prediction}",
+        "Predictions whose confidence is <= le (cumulative, le from CONFIDENCE_BUCKETS and +Inf).",
+        (*_MV, _A.VARIANT, _A.BUCKET_LE))
+    CONFIDENCE_SUM = MetricSpec(
+        "ml.prediction.confidence.sum", MetricKind.OBSERVABLE_COUNTER, "1",
+        "Sum of the recorded confidences (with the +Inf bucket: the mean confidence).",
+        (*_MV, _A.VARIANT))
     PREDICTION_CLASS = MetricSpec(
         "ml.prediction.class", MetricKind.COUNTER, "{prediction}",
         "Predictions per predicted class; classes past the cap count as '_overflow'.",
@@ -372,7 +452,8 @@ class Metric:
     PROC_EVENTS_REJECTED = MetricSpec(
         "ml.processor.events.rejected", MetricKind.COUNTER, "{event}",
         "OTLP items rejected, by reason (malformed, invalid_event, overloaded, too_large, "
-        "unauthenticated, unknown_model, cardinality).", (_A.SIGNAL, _A.REJECT_REASON))
+        "unauthenticated, unsupported_media_type, unknown_model, cardinality).",
+        (_A.SIGNAL, _A.REJECT_REASON))
     PROC_QUEUE_DEPTH = MetricSpec(
         "ml.processor.queue.depth", MetricKind.OBSERVABLE_GAUGE, "{event}",
         "Events accepted but not yet applied to windows.")
@@ -399,7 +480,8 @@ class Metric:
     # --- remediation (R1-R3) --------------------------------------------------------
     REMEDIATION_NOTIFICATIONS = MetricSpec(
         "ml.remediation.notifications", MetricKind.COUNTER, "{notification}",
-        "Alertmanager webhook notifications received, by status.", (_A.STATUS,))
+        "Alertmanager webhook notifications received, by status (firing, resolved, rejected; "
+        "rejected ones carry ml.reject.reason).", (_A.STATUS, _A.REJECT_REASON))
     REMEDIATION_ACTIONS = MetricSpec(
         "ml.remediation.actions", MetricKind.COUNTER, "{action}",
         "Remediation decisions, by action, outcome (executed, dry_run, skipped, failed, undone) "

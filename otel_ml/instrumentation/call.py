@@ -1,0 +1,230 @@
+"""One inference call: the ``ml.inference`` span, RED metrics, output metrics and the event.
+
+``InferenceCall`` is what the decorator, the context manager, the model wrapper and the
+auto-instrumentors all drive. The span context is attached for the duration of the call, so
+exemplars on the latency histogram and the inference event link to the trace.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import time
+from typing import Any, Sequence
+
+import numpy as np
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from otel_ml import semconv
+from otel_ml.instrumentation.events import EventInput, emit_inference_event
+from otel_ml.instrumentation.outputs import Outputs, Problem, RejectedTelemetry, class_counts, summarize
+from otel_ml.instrumentation.settings import Settings
+from otel_ml.instrumentation.telemetry import Telemetry, error_type
+from otel_ml.semconv import OVERFLOW_VALUE, Attr, Event
+
+__all__ = ["InferenceCall", "SPAN_NAME", "inside_inference"]
+
+_log = logging.getLogger(__name__)
+SPAN_NAME = "ml.inference"
+_KINDS = {"internal": SpanKind.INTERNAL, "server": SpanKind.SERVER}
+_perf = time.perf_counter
+_INSIDE: contextvars.ContextVar[bool] = contextvars.ContextVar("otel_ml_inside_inference", default=False)
+
+
+def inside_inference() -> bool:
+    """True while an otel_ml inference call is open in this thread / task: auto-instrumentors
+    then pass nested calls (a Pipeline's final estimator, a submodule) straight through."""
+    return _INSIDE.get()
+
+
+class InferenceCall:
+    """Context manager (sync and async) around one inference call.
+
+    ``strict=True`` (the context manager a user drives) makes ``record_outputs`` raise
+    ``InvalidTelemetryError`` for values it could not record, after recording everything
+    else; ``strict=False`` (wrappers around the serving path) only counts them.
+    """
+
+    __slots__ = ("_t", "_settings", "model_name", "model_version", "endpoint", "variant",
+                 "batch_size", "_kind", "_strict", "_task", "span", "_ctx", "_token", "_t0",
+                 "prediction_ids", "_outputs_recorded", "_active_attrs", "_inside")
+
+    def __init__(self, telemetry: Telemetry, settings: Settings, model_name: str, model_version: str,
+                 *, endpoint: str | None = None, variant: str = semconv.VARIANT_PRIMARY,
+                 batch_size: int | None = None, span_kind: str | None = None, strict: bool = True,
+                 task: str = "auto"):
+        self._t = telemetry
+        self._settings = settings
+        self.model_name = model_name
+        self.model_version = model_version
+        self.endpoint = endpoint
+        self.variant = variant
+        self.batch_size = batch_size
+        self._kind = _KINDS[span_kind or settings.span_kind]
+        self._strict = strict
+        self._task = task
+        self.span = None
+        self._ctx = None
+        self._token = None
+        self._t0 = 0.0
+        self.prediction_ids: list[str | None] | None = None
+        self._outputs_recorded = False
+
+    # --- lifecycle ----------------------------------------------------------------------
+    def __enter__(self) -> "InferenceCall":
+        ins = self._t.instruments
+        attributes = {Attr.MODEL_NAME: self.model_name, Attr.MODEL_VERSION: self.model_version,
+                      Attr.VARIANT: self.variant}
+        if self.endpoint is not None:
+            attributes[Attr.ENDPOINT] = self.endpoint
+        if self.batch_size is not None:
+            attributes[Attr.BATCH_SIZE] = self.batch_size
+        self.span = span = self._t.tracer.start_span(SPAN_NAME, kind=self._kind, attributes=attributes)
+        self._ctx = trace.set_span_in_context(span)
+        self._token = otel_context.attach(self._ctx)
+        self._inside = _INSIDE.set(True)
+        self._active_attrs = ins.attrs((Attr.MODEL_NAME, self.model_name), (Attr.ENDPOINT, self.endpoint))
+        ins.active.add(1, self._active_attrs)
+        self._t0 = _perf()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        duration = _perf() - self._t0
+        try:
+            self._finish(exc, duration)
+        except Exception:  # noqa: BLE001 - a telemetry failure must not replace the call's outcome
+            _log.exception("otel_ml: recording the inference call failed")
+        finally:
+            self.span.end()
+            _INSIDE.reset(self._inside)
+            otel_context.detach(self._token)
+        return False  # never swallow: the caller's exception propagates as the same object
+
+    def _finish(self, exc: BaseException | None, duration: float) -> None:
+        ins = self._t.instruments
+        span = self.span
+        if exc is None:
+            status, etype = semconv.STATUS_OK, None
+            span_attrs = {Attr.STATUS: status}
+        else:
+            status, etype = semconv.STATUS_ERROR, error_type(exc)
+            span_attrs = {Attr.STATUS: status, Attr.ERROR_TYPE: etype}
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, f"{etype}: {exc}"))
+        if self.batch_size is not None:
+            span_attrs[Attr.BATCH_SIZE] = self.batch_size
+        span.set_attributes(span_attrs)
+        red = ins.attrs((Attr.MODEL_NAME, self.model_name), (Attr.MODEL_VERSION, self.model_version),
+                        (Attr.ENDPOINT, self.endpoint), (Attr.STATUS, status),
+                        (Attr.ERROR_TYPE, etype), (Attr.VARIANT, self.variant))
+        ins.requests.add(1, red)
+        ins.duration.record(duration, red)
+        if self.batch_size is not None:
+            ins.batch_size.record(self.batch_size, self._mvv())
+        ins.active.add(-1, self._active_attrs)
+
+    async def __aenter__(self) -> "InferenceCall":
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type, exc, tb) -> bool:
+        return self.__exit__(exc_type, exc, tb)
+
+    def _mvv(self) -> dict:
+        return self._t.instruments.attrs((Attr.MODEL_NAME, self.model_name),
+                                         (Attr.MODEL_VERSION, self.model_version),
+                                         (Attr.VARIANT, self.variant))
+
+    # --- outputs --------------------------------------------------------------------------
+    def set_batch_size(self, n: int) -> None:
+        self.batch_size = int(n)
+
+    def record_outputs(self, predictions: Any = None, *, probabilities: Any = None,
+                       confidences: Any = None, classes: Sequence[Any] | None = None,
+                       features: Any = None, feature_names: Sequence[str] | None = None,
+                       prediction_ids: Any = None, segment: Any = None,
+                       task: str | None = None) -> list[str | None] | None:
+        """Record a batch's predictions, confidences, classes and (sampled) features.
+
+        ``probabilities`` is a ``predict_proba`` matrix: confidence is the top-class
+        probability, and without ``predictions`` the prediction is ``classes[argmax]``.
+        Returns the prediction ids of the items (see ``last_prediction_ids``). All of it costs
+        a fixed number of SDK calls per batch, whatever its size.
+        """
+        if self.span is None:
+            raise RejectedTelemetry([Problem("not_started", 0,
+                                             "record_outputs() called outside the inference block")])
+        try:
+            out = summarize(predictions, probabilities=probabilities, confidences=confidences,
+                            classes=classes, task=task or self._task)
+        except ValueError as exc:  # a bad ``task`` is a programming error, not telemetry
+            raise RejectedTelemetry([Problem("invalid_task", 0, str(exc))]) from None
+        problems = list(out.problems)
+        if out.n:
+            self._record_metrics(out)
+            if self.batch_size is None:
+                self.batch_size = out.n
+            if self._settings.events_enabled:
+                self._emit_event(out, EventInput(features, feature_names, prediction_ids, segment), problems)
+        self._outputs_recorded = True
+        self._count_problems(problems)
+        if problems and self._strict:
+            raise RejectedTelemetry(problems)
+        if problems:
+            _log.debug("otel_ml: %s", "; ".join(p.message for p in problems))
+        return self.prediction_ids
+
+    def _record_metrics(self, out: Outputs) -> None:
+        ins = self._t.instruments
+        settings = self._settings
+        mvv = self._mvv()
+        ins.predictions.add(out.n, mvv)
+        if out.classification and out.predictions is not None:
+            labels, counts = class_counts(out.predictions)
+            labels = ins.class_cap(self.model_name, settings.class_cardinality_limit).admit(labels)
+            overflow = 0
+            for label, count in zip(labels, counts.tolist()):  # distinct classes, not predictions
+                if label == OVERFLOW_VALUE:
+                    overflow += count
+                else:
+                    ins.prediction_class.add(count, ins.attrs(*self._mvv_pairs(), (Attr.PREDICTION_CLASS, label)))
+            if overflow:
+                ins.prediction_class.add(overflow, ins.attrs(*self._mvv_pairs(),
+                                                             (Attr.PREDICTION_CLASS, OVERFLOW_VALUE)))
+        if out.confidences is not None:
+            values = out.valid_confidences
+            if len(values):
+                mode = settings.confidence_recording
+                if mode == "buckets":
+                    key = (self.model_name, self.model_version, self.variant)
+                    ins.confidence_buckets.add(key, mvv, values)
+                elif mode == "histogram":
+                    record = ins.confidence.record
+                    for value in values.tolist():  # the SDK has no batched record: one call per value
+                        record(value, mvv)
+                low = int(np.count_nonzero(values < settings.low_confidence_threshold))
+                if low:
+                    ins.low_confidence.add(low, mvv)
+
+    def _mvv_pairs(self) -> tuple:
+        return ((Attr.MODEL_NAME, self.model_name), (Attr.MODEL_VERSION, self.model_version),
+                (Attr.VARIANT, self.variant))
+
+    def _emit_event(self, out: Outputs, extra: EventInput, problems: list[Problem]) -> None:
+        t = self._t
+        if not t.logger.enabled(context=self._ctx, event_name=Event.INFERENCE):
+            return
+        self.prediction_ids = emit_inference_event(
+            t.logger, t.instruments, context=self._ctx, model=self.model_name,
+            version=self.model_version, variant=self.variant, out=out, extra=extra,
+            sample_rate=self._settings.capture_sample_rate,
+            capture_features=self._settings.capture_features, rng=t.rng, problems=problems)
+
+    def _count_problems(self, problems: list[Problem]) -> None:
+        ins = self._t.instruments
+        for problem in problems:
+            if problem.count:
+                ins.invalid.add(problem.count, ins.attrs((Attr.MODEL_NAME, self.model_name),
+                                                 (Attr.MODEL_VERSION, self.model_version),
+                                                 (Attr.REJECT_REASON, problem.reason)))

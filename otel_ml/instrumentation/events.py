@@ -1,0 +1,145 @@
+"""Inference events: one OTLP log record per call (``event_name=ml.inference``) for the processor.
+
+The body is columnar (``prediction_ids``, ``features: {name: [...]}``, ``prediction: [...]``,
+``confidence: [...]``, optional ``probabilities`` and ``segment``) so a batch of N costs one
+record; a one-item call uses the single form (scalars, id in ``ml.prediction.id``). Items are
+sampled with a numpy mask; ids are generated for captured items the caller gave none for.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.context import Context
+
+from otel_ml.instrumentation.capture import (
+    column_values,
+    feature_columns,
+    new_prediction_ids,
+    prediction_id_list,
+    sample_mask,
+)
+from otel_ml.instrumentation.outputs import SHAPE_MISMATCH, Outputs, Problem, RejectedTelemetry
+from otel_ml.semconv import Attr, Body, Event
+
+__all__ = ["last_prediction_ids", "EventInput", "emit_inference_event"]
+
+_LAST_IDS: contextvars.ContextVar[tuple] = contextvars.ContextVar("otel_ml_last_prediction_ids", default=())
+
+
+def last_prediction_ids() -> list[str | None]:
+    """Prediction ids of the latest instrumented call in this thread / task. Generated ids are
+    ``None`` for items sampling left out of the event (no label can join them); ids the caller
+    passed come back unchanged. Pass them to ``record_ground_truth`` when the label arrives."""
+    return list(_LAST_IDS.get())
+
+
+def _set_last_ids(ids: Sequence[str | None]) -> None:
+    _LAST_IDS.set(tuple(ids))
+
+
+@dataclass(slots=True)
+class EventInput:
+    """What the caller offered for the event besides the model outputs."""
+
+    features: Any = None
+    feature_names: Sequence[str] | None = None
+    prediction_ids: Any = None
+    segment: Any = None
+
+
+def _masked_floats(values: np.ndarray, ok: np.ndarray | None) -> list:
+    if ok is None or ok.all():
+        return values.tolist()
+    out = values.astype(object)
+    out[~ok] = None
+    return out.tolist()
+
+
+def emit_inference_event(logger, instruments, *, context: Context, model: str, version: str,
+                         variant: str, out: Outputs, extra: EventInput, sample_rate: float,
+                         capture_features: bool, rng: np.random.Generator,
+                         problems: list[Problem]) -> list[str | None]:
+    """Emit the event for ``out``'s sampled items; returns the ids of all n items (None where
+    not captured). Problems with ids, features or segments are appended to ``problems`` and
+    the event goes out without the offending part."""
+    n = out.n
+    mask = sample_mask(n, sample_rate, rng)
+    idx = np.flatnonzero(mask)
+    k = len(idx)
+    ids_all: list[str | None] = [None] * n
+    if k == 0:
+        _set_last_ids(ids_all)
+        return ids_all
+    given = None
+    if extra.prediction_ids is not None:
+        try:
+            given = prediction_id_list(extra.prediction_ids, n)
+        except RejectedTelemetry as exc:
+            problems.extend(exc.problems)
+    if given is not None:  # the caller's own ids come back unchanged, captured or not
+        ids_all = given
+        captured_ids = given if k == n else np.asarray(given, dtype=object)[idx].tolist()
+    else:
+        captured_ids = new_prediction_ids(k)
+        if k == n:
+            ids_all = captured_ids
+        else:
+            arr = np.full(n, None, dtype=object)
+            arr[idx] = captured_ids
+            ids_all = arr.tolist()
+
+    single = n == 1
+    body: dict[str, Any] = {}
+    if capture_features and extra.features is not None:
+        try:
+            columns = feature_columns(extra.features, n, extra.feature_names)
+            if single:
+                body[Body.FEATURES] = {name: column_values(col)[0] for name, col in columns.items()}
+            else:
+                body[Body.FEATURES] = {name: column_values(col[idx]) for name, col in columns.items()}
+        except RejectedTelemetry as exc:
+            problems.extend(exc.problems)
+    if out.predictions is not None:
+        preds = column_values(out.predictions[idx])
+        body[Body.PREDICTION] = preds[0] if single else preds
+    if out.confidences is not None:
+        ok = out.confidence_ok[idx] if out.confidence_ok is not None else None
+        conf = _masked_floats(out.confidences[idx], ok)
+        body[Body.CONFIDENCE] = conf[0] if single else conf
+    if out.probabilities is not None:
+        labels = out.classes or [str(j) for j in range(out.probabilities.shape[1])]
+        rows = out.probabilities[idx]
+        body[Body.PROBABILITIES] = {
+            label: (rows[0, j].item() if single else rows[:, j].tolist()) for j, label in enumerate(labels)}
+    if extra.segment is not None:
+        segment = _segment(extra.segment, n, idx, single, problems)
+        if segment is not None:
+            body[Body.SEGMENT] = segment
+    attributes = {Attr.MODEL_NAME: model, Attr.MODEL_VERSION: version, Attr.VARIANT: variant,
+                  Attr.EVENT_NAME: Event.INFERENCE}
+    if single:
+        attributes[Attr.PREDICTION_ID] = captured_ids[0]
+    else:
+        body[Body.PREDICTION_IDS] = captured_ids
+    logger.emit(timestamp=time.time_ns(), context=context, severity_number=SeverityNumber.INFO,
+                body=body, attributes=attributes, event_name=Event.INFERENCE)
+    instruments.events.add(k, instruments.attrs((Attr.MODEL_NAME, model), (Attr.MODEL_VERSION, version)))
+    _set_last_ids(ids_all)
+    return ids_all
+
+
+def _segment(segment: Any, n: int, idx: np.ndarray, single: bool, problems: list[Problem]):
+    if isinstance(segment, (str, int, float, bool)):
+        return str(segment) if not isinstance(segment, str) else segment
+    arr = np.asarray(segment, dtype=object)
+    if arr.ndim != 1 or len(arr) != n:
+        problems.append(Problem(SHAPE_MISMATCH, n, f"{arr.size} segments for {n} predictions"))
+        return None
+    values = column_values(arr[idx])
+    return values[0] if single else values

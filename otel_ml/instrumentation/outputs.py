@@ -1,0 +1,248 @@
+"""Model outputs of one inference call, normalised column-wise with numpy (no OTel here).
+
+``summarize`` turns whatever the model returned (labels, a ``predict_proba`` matrix, explicit
+confidences) into arrays the recorder can count in O(1) SDK calls, and lists what could not be
+used (``Problem``) instead of raising, so the serving path never fails on telemetry. Direct
+callers of the recording API turn the problems into ``RejectedTelemetry``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from otel_ml.errors import InvalidTelemetryError
+from otel_ml.semconv import OVERFLOW_VALUE
+
+__all__ = [
+    "Outputs",
+    "Problem",
+    "RejectedTelemetry",
+    "summarize",
+    "bucket_counts",
+    "class_counts",
+    "CardinalityCap",
+    "TASKS",
+    "looks_like_probabilities",
+    "batch_size_of",
+]
+
+TASKS = ("auto", "classification", "regression")
+
+# reasons carried by ml.instrumentation.invalid_input{ml.reject.reason}
+EMPTY_BATCH = "empty_batch"
+SHAPE_MISMATCH = "shape_mismatch"
+INVALID_CONFIDENCE = "invalid_confidence"
+INVALID_PROBABILITIES = "invalid_probabilities"
+INVALID_PREDICTIONS = "invalid_predictions"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Values that could not be recorded: why, how many, and a message for people."""
+
+    reason: str
+    count: int
+    message: str
+
+
+class RejectedTelemetry(InvalidTelemetryError):
+    """Raised by the direct recording API; ``problems`` says what was left out and why."""
+
+    def __init__(self, problems: Sequence[Problem]):
+        self.problems = tuple(problems)
+        self.reason = self.problems[0].reason if self.problems else "invalid"
+        super().__init__("; ".join(p.message for p in self.problems) or "invalid telemetry")
+
+
+@dataclass(slots=True)
+class Outputs:
+    """One call's outputs as columns of length ``n``."""
+
+    n: int
+    predictions: np.ndarray | None = None
+    confidences: np.ndarray | None = None  # float64, NaN where invalid
+    confidence_ok: np.ndarray | None = None  # bool mask of recordable confidences
+    probabilities: np.ndarray | None = None  # (n, k) float64
+    classes: list[str] | None = None  # labels of the probability columns
+    classification: bool = False
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def valid_confidences(self) -> np.ndarray:
+        if self.confidences is None:
+            return np.empty(0)
+        return self.confidences[self.confidence_ok]
+
+
+def _as_1d(values: Any) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.ndim == 0:
+        return arr.reshape(1)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        return arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"expected one value per item, got shape {arr.shape}")
+    return arr
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
+
+
+_IS_NUMBER = np.frompyfunc(_is_number, 1, 1)
+
+
+def _as_float(values: Any) -> np.ndarray:
+    """float64 array. Non-numbers inside an object array become NaN (counted as invalid later);
+    a string or boolean array as a whole raises TypeError."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "biuf":
+        if arr.dtype.kind == "b":
+            raise TypeError("values are booleans, not numbers")
+        return arr.astype(np.float64, copy=False)
+    if arr.dtype.kind == "O":
+        numeric = _IS_NUMBER(arr).astype(bool) if arr.size else np.zeros(arr.shape, bool)
+        return np.where(numeric, arr, np.nan).astype(np.float64)
+    raise TypeError(f"values are not numeric (dtype {arr.dtype})")
+
+
+def summarize(predictions: Any = None, *, probabilities: Any = None, confidences: Any = None,
+              classes: Sequence[Any] | None = None, task: str = "auto") -> Outputs:
+    """Normalise a call's outputs; never raises for bad values, lists them in ``problems``.
+
+    ``probabilities`` is a ``predict_proba``-style (n, k) matrix: confidence is its row maximum
+    and, without ``predictions``, the prediction is ``classes[argmax]`` (or the column index).
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, not {task!r}")
+    problems: list[Problem] = []
+    preds = probs = conf = None
+    if predictions is not None:
+        try:
+            preds = _as_1d(predictions)
+        except ValueError as exc:
+            problems.append(Problem(INVALID_PREDICTIONS, 1, f"predictions: {exc}"))
+    if probabilities is not None:
+        try:
+            probs = _as_float(probabilities)
+            if probs.ndim == 1:
+                probs = probs.reshape(1, -1)
+            if probs.ndim != 2 or probs.shape[1] == 0:
+                raise ValueError(f"expected an (n, classes) matrix, got shape {np.shape(probabilities)}")
+        except (TypeError, ValueError) as exc:
+            problems.append(Problem(INVALID_PROBABILITIES, int(np.size(probabilities) and 1),
+                                    f"probabilities: {exc}"))
+            probs = None
+    if confidences is not None:
+        try:
+            conf = _as_1d(_as_float(confidences))
+        except (TypeError, ValueError) as exc:
+            problems.append(Problem(INVALID_CONFIDENCE, int(np.size(confidences)), f"confidences: {exc}"))
+            conf = None
+
+    n = next((len(a) for a in (preds, probs, conf) if a is not None), 0)
+    if preds is not None and probs is not None and len(probs) != n:
+        problems.append(Problem(SHAPE_MISMATCH, len(probs),
+                                f"probabilities have {len(probs)} rows for {n} predictions"))
+        probs = None
+    if conf is not None and len(conf) != n:
+        problems.append(Problem(SHAPE_MISMATCH, len(conf),
+                                f"{len(conf)} confidences for {n} predictions"))
+        conf = None
+    if n == 0:
+        problems.append(Problem(EMPTY_BATCH, 1, "empty batch: no predictions to record"))
+        return Outputs(0, problems=problems)
+
+    labels = None
+    if probs is not None:
+        if classes is not None:
+            labels = [str(c) for c in np.asarray(classes).tolist()]
+            if len(labels) != probs.shape[1]:
+                problems.append(Problem(SHAPE_MISMATCH, len(labels),
+                                        f"{len(labels)} class labels for {probs.shape[1]} probability columns"))
+                labels = None
+        row_ok = np.all(np.isfinite(probs) & (probs >= 0.0) & (probs <= 1.0), axis=1)
+        if conf is None:
+            conf = np.where(row_ok, probs.max(axis=1), np.nan)
+        if preds is None:
+            top = probs.argmax(axis=1)
+            preds = np.asarray(classes)[top] if labels is not None else top
+    ok = None
+    if conf is not None:
+        ok = np.isfinite(conf) & (conf >= 0.0) & (conf <= 1.0)
+        if probs is not None:
+            ok &= row_ok
+        bad = n - int(np.count_nonzero(ok))
+        if bad:
+            problems.append(Problem(INVALID_CONFIDENCE, bad,
+                                    f"{bad} of {n} confidences are not numbers in [0, 1]"))
+            conf = np.where(ok, conf, np.nan)
+    if task == "auto":
+        classification = probs is not None or conf is not None or (
+            preds is not None and preds.dtype.kind in "biuUSO")
+    else:
+        classification = task == "classification"
+    return Outputs(n, preds, conf, ok, probs, labels, classification, problems)
+
+
+def bucket_counts(values: np.ndarray, boundaries: Sequence[float]) -> np.ndarray:
+    """Per-bucket counts with the OTel explicit-bucket rule: bucket i holds (b[i-1], b[i]].
+
+    ``searchsorted(side='left')`` is ``bisect_left`` on the whole array, the same placement the
+    SDK's histogram aggregation makes value by value. The last bucket is (b[-1], +inf).
+    """
+    bounds = np.asarray(boundaries, dtype=np.float64)
+    idx = np.searchsorted(bounds, values, side="left")
+    return np.bincount(idx, minlength=len(bounds) + 1)
+
+
+def class_counts(predictions: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Distinct predicted classes (as attribute strings) and how often each occurs."""
+    try:
+        uniq, counts = np.unique(predictions, return_counts=True)
+    except TypeError:  # mixed object values that do not sort together
+        uniq, counts = np.unique(predictions.astype(str), return_counts=True)
+    return [str(v) for v in uniq.tolist()], counts
+
+
+class CardinalityCap:
+    """Admits the first ``limit`` distinct values; later newcomers become ``OVERFLOW_VALUE``."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def admit(self, values: list[str]) -> list[str]:
+        seen = self._seen
+        if all(v in seen for v in values):
+            return values
+        with self._lock:
+            out = []
+            for v in values:  # distinct classes of one batch, not predictions
+                if v not in seen and len(seen) < self.limit:
+                    seen.add(v)
+                out.append(v if v in seen else OVERFLOW_VALUE)
+            return out
+
+
+def looks_like_probabilities(arr: np.ndarray) -> bool:
+    """True for an (n, k>=2) float matrix of values in [0, 1] whose rows sum to 1."""
+    if arr.ndim != 2 or arr.shape[1] < 2 or arr.dtype.kind != "f" or not arr.size:
+        return False
+    sums = arr.sum(axis=1)
+    return bool(np.all((arr >= 0) & (arr <= 1)) and np.allclose(sums, 1.0, atol=1e-4))
+
+
+def batch_size_of(value: Any) -> int | None:
+    """Leading dimension of an array-like input (None when it has none)."""
+    shape = getattr(value, "shape", None)
+    if shape is not None and len(shape) >= 1:
+        return int(shape[0])
+    if isinstance(value, (list, tuple)):
+        return len(value)
+    return None

@@ -1,0 +1,245 @@
+"""The tracer, logger and instruments otel_ml records with, created once per provider.
+
+Every instrument comes from ``semconv.Metric``. Instruments (and the state behind the
+observable ones) are shared per meter provider, because the SDK keeps only the first
+callback registered for an instrument name: two owners of one observable instrument would
+silently lose one owner's data. Only the OTel API is imported here, never the SDK.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from typing import Any, Callable, Iterable
+
+import numpy as np
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.metrics import CallbackOptions, Observation
+
+from otel_ml import semconv
+from otel_ml.instrumentation.outputs import CardinalityCap, bucket_counts
+from otel_ml.semconv import Attr, Metric, MetricSpec
+from otel_ml.version import __version__
+
+__all__ = ["Instruments", "Telemetry", "telemetry_for", "instruments_for", "reset_default_telemetry",
+           "error_type", "ConfidenceBuckets"]
+
+_log = logging.getLogger(__name__)
+SCOPE = semconv.INSTRUMENTATION_SCOPE
+
+
+def error_type(exc: BaseException) -> str:
+    """``error.type`` for an exception: its class name, module-qualified unless a builtin."""
+    cls = type(exc)
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+def _le(bound: float) -> str:
+    """Bucket bound as Prometheus writes it on histogram buckets (0.5, 1.0, +Inf)."""
+    return "+Inf" if bound == float("inf") else repr(float(bound))
+
+
+class ConfidenceBuckets:
+    """Cumulative confidence histogram per attribute set, accumulated with numpy.
+
+    Reported through two observable counters (``ml.prediction.confidence.bucket{le}`` and
+    ``.sum``): the counts equal what a Histogram fed value by value would show, but a batch
+    costs one ``searchsorted`` + ``bincount`` instead of one SDK call per value.
+    """
+
+    def __init__(self, boundaries: Iterable[float]):
+        self.boundaries = np.asarray(tuple(boundaries), dtype=np.float64)
+        self._le = [_le(b) for b in self.boundaries] + ["+Inf"]
+        self._lock = threading.Lock()
+        self._state: dict[tuple, list] = {}  # key -> [attrs, counts, sum]
+
+    def add(self, key: tuple, attributes: dict, values: np.ndarray) -> None:
+        counts = bucket_counts(values, self.boundaries)
+        total = float(values.sum())
+        with self._lock:
+            state = self._state.get(key)
+            if state is None:
+                self._state[key] = [dict(attributes), counts.astype(np.int64), total]
+            else:
+                state[1] += counts
+                state[2] += total
+
+    def snapshot(self) -> list[tuple[dict, np.ndarray, float]]:
+        with self._lock:
+            return [(attrs, counts.copy(), total) for attrs, counts, total in self._state.values()]
+
+    def observe_buckets(self, options: CallbackOptions) -> Iterable[Observation]:
+        for attrs, counts, _ in self.snapshot():
+            for le, cumulative in zip(self._le, np.cumsum(counts).tolist()):
+                yield Observation(cumulative, {**attrs, Attr.BUCKET_LE: le})
+
+    def observe_sum(self, options: CallbackOptions) -> Iterable[Observation]:
+        for attrs, _, total in self.snapshot():
+            yield Observation(total, attrs)
+
+
+def _create(meter: metrics.Meter, spec: MetricSpec, callbacks=None, boundaries=None):
+    kind = spec.kind
+    K = semconv.MetricKind
+    if kind is K.COUNTER:
+        return meter.create_counter(spec.name, unit=spec.unit, description=spec.description)
+    if kind is K.UP_DOWN_COUNTER:
+        return meter.create_up_down_counter(spec.name, unit=spec.unit, description=spec.description)
+    if kind is K.HISTOGRAM:
+        return meter.create_histogram(spec.name, unit=spec.unit, description=spec.description,
+                                      explicit_bucket_boundaries_advisory=list(boundaries) if boundaries else None)
+    if kind is K.OBSERVABLE_GAUGE:
+        return meter.create_observable_gauge(spec.name, callbacks=callbacks, unit=spec.unit,
+                                             description=spec.description)
+    if kind is K.OBSERVABLE_COUNTER:
+        return meter.create_observable_counter(spec.name, callbacks=callbacks, unit=spec.unit,
+                                               description=spec.description)
+    if kind is K.OBSERVABLE_UP_DOWN_COUNTER:
+        return meter.create_observable_up_down_counter(spec.name, callbacks=callbacks, unit=spec.unit,
+                                                       description=spec.description)
+    raise ValueError(f"no factory for {kind}")
+
+
+class Instruments:
+    """Every synchronous instrument of the instrumentation, plus the observable ones' state."""
+
+    def __init__(self, meter_provider: metrics.MeterProvider | None = None):
+        self._provider = meter_provider  # pins the id this object is cached under
+        self.meter = metrics.get_meter(SCOPE, __version__, meter_provider, schema_url=semconv.SCHEMA_URL)
+        m, meter = Metric, self.meter
+        self.duration = _create(meter, m.INFERENCE_DURATION, boundaries=semconv.LATENCY_BUCKETS_S)
+        self.requests = _create(meter, m.INFERENCE_REQUESTS)
+        self.active = _create(meter, m.INFERENCE_ACTIVE)
+        self.batch_size = _create(meter, m.BATCH_SIZE, boundaries=semconv.BATCH_SIZE_BUCKETS)
+        self.predictions = _create(meter, m.PREDICTIONS)
+        self.confidence = _create(meter, m.CONFIDENCE, boundaries=semconv.CONFIDENCE_BUCKETS)
+        self.prediction_class = _create(meter, m.PREDICTION_CLASS)
+        self.low_confidence = _create(meter, m.LOW_CONFIDENCE)
+        self.invalid = _create(meter, m.INVALID_TELEMETRY)
+        self.events = _create(meter, m.INFERENCE_EVENTS)
+        self.outcome = _create(meter, m.OUTCOME_VALUE)
+        self.confidence_buckets = ConfidenceBuckets(semconv.CONFIDENCE_BUCKETS)
+        _create(meter, m.CONFIDENCE_BUCKET, callbacks=[self.confidence_buckets.observe_buckets])
+        _create(meter, m.CONFIDENCE_SUM, callbacks=[self.confidence_buckets.observe_sum])
+        # Served models (InstrumentedModel, register_model_info) report info, age and routing.
+        self._sources: weakref.WeakSet = weakref.WeakSet()
+        self._pinned: set = set()
+        self._sources_lock = threading.Lock()
+        _create(meter, m.MODEL_INFO, callbacks=[self._observe("info_observations")])
+        _create(meter, m.MODEL_AGE, callbacks=[self._observe("age_observations")])
+        _create(meter, m.ROUTING_VARIANT, callbacks=[self._observe("routing_observations")])
+        _create(meter, m.QUEUE_DEPTH, callbacks=[self._observe("queue_observations")])
+        self._caps: dict[str, CardinalityCap] = {}
+        self._caps_lock = threading.Lock()
+        self._attr_cache: dict[tuple, dict] = {}
+        self.telemetry: dict[tuple, "Telemetry"] = {}  # (tracer provider id, logger provider id)
+
+    # --- observable sources -----------------------------------------------------------
+    def add_source(self, source: Any, *, pin: bool = False) -> None:
+        """Register an object with any of ``info_observations`` / ``age_observations`` /
+        ``routing_observations`` / ``queue_observations``. Held weakly (it stops reporting once
+        garbage) unless ``pin``, which keeps it until ``remove_source``."""
+        with self._sources_lock:
+            self._sources.add(source)
+            if pin:
+                self._pinned.add(source)
+
+    def remove_source(self, source: Any) -> None:
+        with self._sources_lock:
+            self._sources.discard(source)
+            self._pinned.discard(source)
+
+    def _observe(self, method: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def callback(options: CallbackOptions) -> Iterable[Observation]:
+            with self._sources_lock:
+                sources = list(self._sources)
+            out: list[Observation] = []
+            for source in sources:
+                observe = getattr(source, method, None)
+                if observe is None:
+                    continue
+                try:
+                    out.extend(observe())
+                except Exception:  # noqa: BLE001 - one broken source must not hide the others
+                    _log.exception("otel_ml: %s of %r failed", method, source)
+            return out
+        return callback
+
+    # --- helpers for the hot path -----------------------------------------------------
+    def class_cap(self, model_name: str, limit: int) -> CardinalityCap:
+        cap = self._caps.get(model_name)
+        if cap is None:
+            with self._caps_lock:
+                cap = self._caps.setdefault(model_name, CardinalityCap(limit))
+        return cap
+
+    def attrs(self, *pairs: tuple[str, Any]) -> dict:
+        """An attribute dict for ``pairs`` (None values dropped), cached: the hot path builds
+        the same few dicts over and over. The cache is bounded; past it dicts are built fresh."""
+        found = self._attr_cache.get(pairs)
+        if found is None:
+            found = {k: v for k, v in pairs if v is not None}
+            if len(self._attr_cache) < 4096:
+                self._attr_cache[pairs] = found
+        return found
+
+
+class Telemetry:
+    """Tracer + logger for one tracer/logger provider pair, and the meter provider's instruments."""
+
+    def __init__(self, tracer_provider=None, meter_provider=None, logger_provider=None,
+                 instruments: Instruments | None = None):
+        self._providers = (tracer_provider, logger_provider)  # pin the ids of the cache key
+        self.tracer = trace.get_tracer(SCOPE, __version__, tracer_provider, schema_url=semconv.SCHEMA_URL)
+        self.logger = _logs.get_logger(SCOPE, __version__, logger_provider, schema_url=semconv.SCHEMA_URL)
+        self.instruments = instruments or instruments_for(meter_provider)
+        self.rng = np.random.default_rng()
+
+
+_lock = threading.Lock()
+_instruments: "weakref.WeakValueDictionary[int, Instruments]" = weakref.WeakValueDictionary()
+_default_instruments: Instruments | None = None
+
+
+def instruments_for(meter_provider=None) -> Instruments:
+    """The one ``Instruments`` of ``meter_provider`` (None: the global provider, whenever set).
+
+    Cached weakly: the SDK keeps an ``Instruments`` alive through its observable callbacks for
+    as long as the meter provider lives."""
+    global _default_instruments
+    with _lock:
+        if meter_provider is None:
+            if _default_instruments is None:
+                _default_instruments = Instruments(None)
+            return _default_instruments
+        found = _instruments.get(id(meter_provider))
+        if found is None:
+            found = Instruments(meter_provider)
+            _instruments[id(meter_provider)] = found
+        return found
+
+
+def telemetry_for(tracer_provider=None, meter_provider=None, logger_provider=None) -> Telemetry:
+    """Shared ``Telemetry`` for these providers; ``None`` means the global one (the API's proxies
+    forward to the SDK once the application sets it, so early creation loses nothing). Kept by
+    the meter provider's ``Instruments``, so it lives as long as that provider."""
+    instruments = instruments_for(meter_provider)
+    key = (id(tracer_provider) if tracer_provider is not None else None,
+           id(logger_provider) if logger_provider is not None else None)
+    found = instruments.telemetry.get(key)
+    if found is None:
+        with _lock:
+            found = instruments.telemetry.get(key)
+            if found is None:
+                found = Telemetry(tracer_provider, meter_provider, logger_provider, instruments)
+                instruments.telemetry[key] = found
+    return found
+
+
+def reset_default_telemetry() -> None:
+    """Forget the telemetry bound to the global providers (for tests that reset OTel's globals)."""
+    global _default_instruments
+    with _lock:
+        _default_instruments = None

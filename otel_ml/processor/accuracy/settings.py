@@ -1,0 +1,431 @@
+"""Validated configuration of the accuracy tracker (the ``accuracy`` section of processor.yml).
+
+Every section is a frozen dataclass that checks itself on construction; ``from_mapping``
+rejects unknown keys. Errors are ``ConfigError`` naming the full key, e.g.
+``accuracy.window.count: must be an integer >= 1, got 0``.
+
+YAML shape (every key optional; the values shown are the defaults)::
+
+    accuracy:
+      enabled: true
+      pending:    {max_predictions: 500000, ttl_s: 2592000, max_tombstones: 100000}
+      labels:     {grace_s: 3600, max_held: 100000}
+      window:     {count: 1000, time_s: 3600, max_events: 20000, min_labels: 100,
+                   min_predictions: 100}
+      baseline:   {source: auto, labels: 1000}        # auto | reference | first_labels
+      decay:
+        alpha: 0.05
+        bootstrap_resamples: 500
+        seed: 0
+        thresholds:                                   # metric -> absolute and/or relative drop
+          accuracy: {absolute: 0.05}
+          f1: {absolute: 0.05}
+          roc_auc: {absolute: 0.05}
+          mae: {relative: 0.2}
+          rmse: {relative: 0.2}
+          r2: {absolute: 0.1}
+      trend:      {windows: 12, min_windows: 3, block_labels: null}   # null: window.count
+      estimation: {enabled: true, calibration: isotonic}              # isotonic | none
+      limits:     {max_models: 100, max_classes: 100, max_segments: 20, max_outcome_names: 20,
+                   max_stored_classes: 20, confusion_max_classes: 10}
+      models:                                         # optional, per model name
+        fraud: {task: classification, positive_class: "1"}
+        price: {task: regression}
+
+A model's task, when not configured, comes from its reference profile's performance section,
+else from its first predictions: strings, booleans and integers, or any batch that carries
+confidences or probabilities, mean classification; other numbers mean regression.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from otel_ml.errors import ConfigError
+from otel_ml.semconv import PerformanceMetric as PM
+from otel_ml.stats.performance import CLASSIFICATION_METRICS, REGRESSION_METRICS
+
+__all__ = [
+    "AccuracySettings",
+    "PendingSettings",
+    "LabelSettings",
+    "WindowSettings",
+    "BaselineSettings",
+    "DecayThreshold",
+    "DecaySettings",
+    "TrendSettings",
+    "EstimationSettings",
+    "LimitSettings",
+    "ModelSettings",
+    "TASK_CLASSIFICATION",
+    "TASK_REGRESSION",
+    "BASELINE_SOURCES",
+]
+
+TASK_CLASSIFICATION = "classification"
+TASK_REGRESSION = "regression"
+TASKS = (TASK_CLASSIFICATION, TASK_REGRESSION)
+BASELINE_SOURCES = ("auto", "reference", "first_labels")
+CALIBRATIONS = ("isotonic", "none")
+_DAY = 86400.0
+
+
+def _key(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _int(key: str, value: Any, lo: int, hi: int | None = None, allow_none: bool = False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo or (
+            hi is not None and value > hi):
+        bound = f"between {lo} and {hi}" if hi is not None else f">= {lo}"
+        raise ConfigError(key, f"must be an integer {bound}, got {value!r}")
+    return value
+
+
+def _num(key: str, value: Any, lo: float, hi: float | None = None, *, allow_none: bool = False,
+         lo_open: bool = False, hi_open: bool = False):
+    if value is None and allow_none:
+        return None
+    ok = (not isinstance(value, bool) and isinstance(value, (int, float))
+          and math.isfinite(value)
+          and (value > lo if lo_open else value >= lo)
+          and (hi is None or (value < hi if hi_open else value <= hi)))
+    if not ok:
+        left = "(" if lo_open else "["
+        right = ")" if hi_open else "]"
+        rng = f"in {left}{lo}, {hi}{right}" if hi is not None else (
+            f"> {lo}" if lo_open else f">= {lo}")
+        raise ConfigError(key, f"must be a number {rng}, got {value!r}")
+    return float(value)
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(key, f"must be true or false, got {value!r}")
+    return value
+
+
+def _choice(key: str, value: Any, options: tuple[str, ...]) -> str:
+    if value not in options:
+        raise ConfigError(key, f"must be one of {', '.join(options)}, got {value!r}")
+    return value
+
+
+def _mapping(data: Any, prefix: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(prefix or "accuracy", f"must be a mapping, got {type(data).__name__}")
+    unknown = sorted(str(k) for k in data if k not in allowed)
+    if unknown:
+        raise ConfigError(_key(prefix, unknown[0]),
+                          f"unknown key (allowed: {', '.join(allowed)})")
+    return data
+
+
+class _Section:
+    """Shared ``from_mapping`` for the flat sections: keys are the dataclass fields."""
+
+    _SECTION = ""
+
+    @classmethod
+    def from_mapping(cls, data: Any, prefix: str):
+        names = tuple(f.name for f in fields(cls) if not f.name.startswith("_"))
+        values = _mapping(data, prefix, names)
+        try:
+            return cls(**dict(values))
+        except ConfigError as exc:
+            rel = exc.key.split(".", 1)[1] if "." in exc.key else exc.key
+            raise ConfigError(_key(prefix, rel), exc.problem) from None
+
+
+@dataclass(frozen=True)
+class PendingSettings(_Section):
+    """The store of predictions waiting for labels: the newest ``max_predictions``, for ``ttl_s``.
+
+    ``max_tombstones`` ids of predictions that left the store are remembered, so a label
+    arriving after its prediction expired is counted as ``expired`` rather than held.
+    """
+
+    max_predictions: int = 500_000
+    ttl_s: float = 30 * _DAY
+    max_tombstones: int = 100_000
+
+    def __post_init__(self):
+        _int("pending.max_predictions", self.max_predictions, 1, 100_000_000)
+        object.__setattr__(self, "ttl_s", _num("pending.ttl_s", self.ttl_s, 0, lo_open=True))
+        _int("pending.max_tombstones", self.max_tombstones, 0, 100_000_000)
+
+
+@dataclass(frozen=True)
+class LabelSettings(_Section):
+    """Labels for ids not seen yet are held ``grace_s`` seconds (at most ``max_held`` of them)."""
+
+    grace_s: float = 3600.0
+    max_held: int = 100_000
+
+    def __post_init__(self):
+        object.__setattr__(self, "grace_s", _num("labels.grace_s", self.grace_s, 0))
+        _int("labels.max_held", self.max_held, 0, 100_000_000)
+
+
+@dataclass(frozen=True)
+class WindowSettings(_Section):
+    """Sliding windows: the last ``count`` labels / predictions, and those of the last ``time_s``.
+
+    Either may be null (disabled), not both. ``max_events`` bounds what one model version keeps
+    for its windows; a time window holding more is truncated to the newest ``max_events``.
+    """
+
+    count: int | None = 1000
+    time_s: float | None = 3600.0
+    max_events: int = 20_000
+    min_labels: int = 100
+    min_predictions: int = 100
+
+    def __post_init__(self):
+        _int("window.count", self.count, 1, 1_000_000, allow_none=True)
+        object.__setattr__(self, "time_s", _num("window.time_s", self.time_s, 0, lo_open=True,
+                                                allow_none=True))
+        _int("window.max_events", self.max_events, 1, 10_000_000)
+        _int("window.min_labels", self.min_labels, 1)
+        _int("window.min_predictions", self.min_predictions, 1)
+        if self.count is None and self.time_s is None:
+            raise ConfigError("window.count", "count and time_s cannot both be null")
+        if self.count is not None and self.count > self.max_events:
+            raise ConfigError("window.max_events",
+                              f"must be at least window.count ({self.count}), got {self.max_events}")
+
+
+@dataclass(frozen=True)
+class BaselineSettings(_Section):
+    """Where the baseline comes from: the reference profile, the first ``labels`` joined labels,
+    or ``auto`` (the reference when it has a performance section, else the first labels)."""
+
+    source: str = "auto"
+    labels: int = 1000
+
+    def __post_init__(self):
+        _choice("baseline.source", self.source, BASELINE_SOURCES)
+        _int("baseline.labels", self.labels, 1, 10_000_000)
+
+
+@dataclass(frozen=True)
+class DecayThreshold:
+    """A drop that counts as decay: ``absolute`` (metric units) or ``relative`` (x |baseline|);
+    with both, whichever is crossed first."""
+
+    absolute: float | None = None
+    relative: float | None = None
+
+
+_ALL_METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS
+_DEFAULT_THRESHOLDS = MappingProxyType({
+    PM.ACCURACY: DecayThreshold(absolute=0.05),
+    PM.F1: DecayThreshold(absolute=0.05),
+    PM.ROC_AUC: DecayThreshold(absolute=0.05),
+    PM.MAE: DecayThreshold(relative=0.2),
+    PM.RMSE: DecayThreshold(relative=0.2),
+    PM.R2: DecayThreshold(absolute=0.1),
+})
+
+
+def _thresholds(data: Any, prefix: str) -> Mapping[str, DecayThreshold]:
+    if not isinstance(data, Mapping) or not data:
+        raise ConfigError(prefix, "must be a non-empty mapping of metric -> {absolute, relative}")
+    out = {}
+    for metric, spec in data.items():
+        key = _key(prefix, str(metric))
+        if metric not in _ALL_METRICS:
+            raise ConfigError(key, f"unknown metric (allowed: {', '.join(_ALL_METRICS)})")
+        spec = _mapping(spec, key, ("absolute", "relative"))
+        absolute = _num(_key(key, "absolute"), spec.get("absolute"), 0, lo_open=True,
+                        allow_none=True)
+        relative = _num(_key(key, "relative"), spec.get("relative"), 0, lo_open=True,
+                        allow_none=True)
+        if absolute is None and relative is None:
+            raise ConfigError(key, "needs an absolute or a relative drop")
+        out[metric] = DecayThreshold(absolute, relative)
+    return MappingProxyType(out)
+
+
+@dataclass(frozen=True)
+class DecaySettings:
+    """Decay = drop past the metric's threshold AND p-value below ``alpha``.
+
+    Accuracy uses a two-proportion z-test; other metrics a percentile bootstrap with
+    ``bootstrap_resamples`` resamples from a generator seeded with ``seed``.
+    """
+
+    alpha: float = 0.05
+    thresholds: Mapping[str, DecayThreshold] = field(default_factory=lambda: _DEFAULT_THRESHOLDS)
+    bootstrap_resamples: int = 500
+    seed: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "alpha", _num("decay.alpha", self.alpha, 0, 1, lo_open=True,
+                                               hi_open=True))
+        if not isinstance(self.thresholds, MappingProxyType):
+            object.__setattr__(self, "thresholds", _thresholds(self.thresholds, "decay.thresholds"))
+        _int("decay.bootstrap_resamples", self.bootstrap_resamples, 50, 100_000)
+        _int("decay.seed", self.seed, 0)
+
+    @classmethod
+    def from_mapping(cls, data: Any, prefix: str) -> DecaySettings:
+        values = dict(_mapping(data, prefix, ("alpha", "thresholds", "bootstrap_resamples", "seed")))
+        if "thresholds" in values:
+            values["thresholds"] = _thresholds(values["thresholds"], _key(prefix, "thresholds"))
+        try:
+            return cls(**values)
+        except ConfigError as exc:
+            raise ConfigError(_key(prefix, exc.key.split(".", 1)[1]), exc.problem) from None
+
+
+@dataclass(frozen=True)
+class TrendSettings(_Section):
+    """Trend = least-squares slope over the last ``windows`` consecutive blocks of
+    ``block_labels`` joined labels (null: the count window's size, else 1000)."""
+
+    windows: int = 12
+    min_windows: int = 3
+    block_labels: int | None = None
+
+    def __post_init__(self):
+        _int("trend.windows", self.windows, 2, 10_000)
+        _int("trend.min_windows", self.min_windows, 2, 10_000)
+        _int("trend.block_labels", self.block_labels, 1, 10_000_000, allow_none=True)
+        if self.min_windows > self.windows:
+            raise ConfigError("trend.min_windows", f"must be at most trend.windows ({self.windows})")
+
+
+@dataclass(frozen=True)
+class EstimationSettings(_Section):
+    """Label-free estimation (CBPE): on by default; ``calibration: none`` trusts raw scores."""
+
+    enabled: bool = True
+    calibration: str = "isotonic"
+
+    def __post_init__(self):
+        _bool("estimation.enabled", self.enabled)
+        _choice("estimation.calibration", self.calibration, CALIBRATIONS)
+
+
+@dataclass(frozen=True)
+class LimitSettings(_Section):
+    """Cardinality caps; values past a cap fold into ``_overflow`` and are counted.
+
+    ``max_stored_classes``: pending predictions keep per-class probabilities (for realized
+    multiclass ROC-AUC) only for models with at most this many classes.
+    ``confusion_max_classes``: confusion-matrix gauges only for models with at most this many.
+    """
+
+    max_models: int = 100
+    max_classes: int = 100
+    max_segments: int = 20
+    max_outcome_names: int = 20
+    max_stored_classes: int = 20
+    confusion_max_classes: int = 10
+
+    def __post_init__(self):
+        for name in ("max_models", "max_classes", "max_segments", "max_outcome_names"):
+            _int(f"limits.{name}", getattr(self, name), 1, 100_000)
+        _int("limits.max_stored_classes", self.max_stored_classes, 0, 1000)
+        _int("limits.confusion_max_classes", self.confusion_max_classes, 0, 100)
+
+
+@dataclass(frozen=True)
+class ModelSettings(_Section):
+    """Per model name: its task and, for binary classifiers, the positive class."""
+
+    task: str | None = None
+    positive_class: str | None = None
+
+    def __post_init__(self):
+        if self.task is not None:
+            _choice("models.task", self.task, TASKS)
+        if self.positive_class is not None:
+            if isinstance(self.positive_class, bool) or not isinstance(
+                    self.positive_class, (str, int)):
+                raise ConfigError("models.positive_class",
+                                  f"must be a class name, got {self.positive_class!r}")
+            object.__setattr__(self, "positive_class", str(self.positive_class))
+
+
+_SECTIONS = {
+    "pending": PendingSettings,
+    "labels": LabelSettings,
+    "window": WindowSettings,
+    "baseline": BaselineSettings,
+    "decay": DecaySettings,
+    "trend": TrendSettings,
+    "estimation": EstimationSettings,
+    "limits": LimitSettings,
+}
+
+
+@dataclass(frozen=True)
+class AccuracySettings:
+    """The whole ``accuracy`` section. ``AccuracySettings()`` is the documented default."""
+
+    enabled: bool = True
+    pending: PendingSettings = field(default_factory=PendingSettings)
+    labels: LabelSettings = field(default_factory=LabelSettings)
+    window: WindowSettings = field(default_factory=WindowSettings)
+    baseline: BaselineSettings = field(default_factory=BaselineSettings)
+    decay: DecaySettings = field(default_factory=DecaySettings)
+    trend: TrendSettings = field(default_factory=TrendSettings)
+    estimation: EstimationSettings = field(default_factory=EstimationSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    models: Mapping[str, ModelSettings] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self):
+        _bool("accuracy.enabled", self.enabled)
+        if self.baseline.labels > self.window.max_events:
+            raise ConfigError("accuracy.baseline.labels",
+                              f"must be at most window.max_events ({self.window.max_events})")
+        if self.trend_block > self.window.max_events:
+            raise ConfigError("accuracy.trend.block_labels",
+                              f"must be at most window.max_events ({self.window.max_events})")
+
+    @property
+    def trend_block(self) -> int:
+        """Joined labels per trend block."""
+        if self.trend.block_labels is not None:
+            return self.trend.block_labels
+        return self.window.count if self.window.count is not None else 1000
+
+    def model(self, name: str) -> ModelSettings:
+        return self.models.get(name) or ModelSettings()
+
+    @classmethod
+    def default(cls) -> AccuracySettings:
+        return cls()
+
+    @classmethod
+    def from_mapping(cls, data: Any, prefix: str = "accuracy") -> AccuracySettings:
+        """Build from a parsed YAML mapping (None: defaults); errors name ``prefix.key``."""
+        values = _mapping(data, prefix, ("enabled", *_SECTIONS, "models"))
+        kwargs: dict[str, Any] = {}
+        if "enabled" in values:
+            kwargs["enabled"] = _bool(_key(prefix, "enabled"), values["enabled"])
+        for name, section in _SECTIONS.items():
+            if name in values:
+                kwargs[name] = section.from_mapping(values[name], _key(prefix, name))
+        if "models" in values:
+            models = values["models"]
+            mkey = _key(prefix, "models")
+            if not isinstance(models, Mapping):
+                raise ConfigError(mkey, "must be a mapping of model name -> {task, positive_class}")
+            kwargs["models"] = MappingProxyType({
+                str(name): ModelSettings.from_mapping(spec, _key(mkey, str(name)))
+                for name, spec in models.items()})
+        try:
+            return cls(**kwargs)
+        except ConfigError as exc:
+            rel = exc.key.split(".", 1)[1] if exc.key.startswith("accuracy.") else exc.key
+            raise ConfigError(_key(prefix, rel), exc.problem) from None

@@ -1,0 +1,536 @@
+"""``AccuracyTracker``: the processor Component for labels, realized and estimated performance.
+
+ingest: inference batches register their predictions (pending store + prediction window);
+ground-truth events join them by prediction id, whatever the delay; outcome events (I9) join
+the same way. Labels arriving before their prediction are held for a grace period.
+evaluate: realized metrics per window and segment, CBPE estimates, baseline, decay with its
+significance, trend and time-to-threshold, label coverage and pending counts, outcome means.
+Counters (labels received by result, cardinality overflow) and the label-lag histogram are
+recorded on the meter; everything else is returned as Points.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import Counter, OrderedDict, deque
+from itertools import groupby
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from otel_ml.processor.accuracy import evaluation as ev
+from otel_ml.processor.accuracy.encoding import (
+    canonical_class, class_codes, float_column, is_valid_label, text_codes,
+)
+from otel_ml.processor.accuracy.model_state import ModelState, infer_task
+from otel_ml.processor.accuracy.pending import (
+    ABSENT, EXPIRED, FOUND, LABELLED, TOMB_EXPIRED, TOMB_LABELLED, PendingStore,
+)
+from otel_ml.processor.accuracy.reference import (
+    ReferenceFormatError, ReferencePerformance, performance_section,
+)
+from otel_ml.processor.accuracy.settings import (
+    TASK_CLASSIFICATION, TASK_REGRESSION, AccuracySettings,
+)
+from otel_ml.processor.contracts import GroundTruthEvent, InferenceBatch, OutcomeEvent, Point
+from otel_ml.semconv import LABEL_LAG_BUCKETS_S, Attr, LabelResult, Metric, WindowKind
+
+__all__ = ["AccuracyTracker", "SNAPSHOT_FORMAT"]
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_FORMAT = 1
+_PENDING_COLUMNS = ("model", "pseq", "t_pred", "y_pred", "conf", "segment", "proba")
+
+
+class _Records:
+    """Counter increments and lag values gathered under the lock, recorded after it."""
+
+    def __init__(self):
+        self.results: Counter = Counter()  # (model, version, result) -> count
+        self.lags: list[tuple[np.ndarray, dict]] = []
+        self.overflow: Counter = Counter()  # cardinality kind -> count
+
+    def result(self, model: str | None, version: str | None, result: str, n: int = 1):
+        if n:
+            self.results[(model or "", version or "", result)] += n
+
+
+class AccuracyTracker:
+    """Component ``accuracy``: see the module docstring. Thread-safe."""
+
+    name = "accuracy"
+
+    def __init__(self, settings: AccuracySettings | None = None, profiles=None, meter=None,
+                 clock: Callable[[], float] = time.time):
+        self.settings = settings if settings is not None else AccuracySettings()
+        self._profiles = profiles
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._eval_lock = threading.Lock()
+        self._reset()
+        self._cache: dict[tuple, tuple[tuple, list[Point]]] = {}
+        self._received = self._lag = self._overflow = None
+        if meter is not None:
+            spec = Metric.LABELS_RECEIVED
+            self._received = meter.create_counter(spec.name, unit=spec.unit,
+                                                  description=spec.description)
+            spec = Metric.LABELS_LAG
+            self._lag = meter.create_histogram(
+                spec.name, unit=spec.unit, description=spec.description,
+                explicit_bucket_boundaries_advisory=list(LABEL_LAG_BUCKETS_S))
+            spec = Metric.PROC_CARDINALITY_OVERFLOW
+            self._overflow = meter.create_counter(spec.name, unit=spec.unit,
+                                                  description=spec.description)
+
+    def _reset(self) -> None:
+        p = self.settings.pending
+        self._pending = PendingStore(p.max_predictions, p.ttl_s, p.max_tombstones)
+        self._states: list[ModelState] = []
+        self._by_key: dict[tuple[str, str], int] = {}
+        # id -> (label, model, version, label time s, arrival s)
+        self._held_labels: OrderedDict[str, tuple] = OrderedDict()
+        # id -> [(name, value, model, version, arrival s), ...]
+        self._held_outcomes: OrderedDict[str, list] = OrderedDict()
+        self._bad_references: set[tuple[str, str]] = set()
+
+    # --- model versions -----------------------------------------------------------------
+    def _reference(self, model: str, version: str) -> ReferencePerformance | None:
+        if self._profiles is None:
+            return None
+        profile = self._profiles.get(model, version)
+        section = getattr(profile, "performance", None) if profile is not None else None
+        if not section:
+            return None
+        try:
+            return ReferencePerformance.from_section(section, f"profile {model}:{version}.performance")
+        except ReferenceFormatError as exc:
+            if (model, version) not in self._bad_references:
+                self._bad_references.add((model, version))
+                log.warning("accuracy: ignoring the reference performance section: %s", exc)
+            return None
+
+    def _state(self, model: str, version: str, rec: _Records) -> ModelState | None:
+        key = (model, version)
+        idx = self._by_key.get(key)
+        if idx is not None:
+            return self._states[idx]
+        if len(self._states) >= self.settings.limits.max_models:
+            rec.overflow["model"] += 1
+            return None
+        state = ModelState(len(self._states), model, version, self.settings,
+                           self._reference(model, version))
+        self._states.append(state)
+        self._by_key[key] = state.index
+        return state
+
+    # --- ingest -------------------------------------------------------------------------
+    def ingest(self, events: Sequence[Any]) -> None:
+        if not self.settings.enabled or not events:
+            return
+        rec = _Records()
+        with self._lock:
+            now = self._clock()
+            for kind, run in groupby(events, key=type):
+                if kind is InferenceBatch:
+                    for batch in run:
+                        self._add_batch(batch, now, rec)
+                elif kind is GroundTruthEvent:
+                    self._add_labels(list(run), now, rec)
+                elif kind is OutcomeEvent:
+                    self._add_outcomes(list(run), now, rec)
+        self._record(rec)
+
+    def _add_batch(self, b: InferenceBatch, now: float, rec: _Records) -> None:
+        n = b.n
+        if n == 0 or not b.model:
+            return
+        st = self._state(b.model, b.version or "", rec)
+        if st is None:
+            return
+        has_scores = b.confidences is not None or bool(b.probabilities)
+        if st.task is None:
+            st.task = infer_task(b.predictions, has_scores)
+            if st.task is None:
+                return
+        if st.task == TASK_CLASSIFICATION:
+            codes = class_codes(b.predictions, st.classes)
+            rec.overflow["class"] += st.classes.folded(codes)
+            y_pred = codes.astype(np.float64)
+        else:
+            y_pred = float_column(b.predictions)
+        conf = np.full(n, np.nan, dtype=np.float32)
+        if b.confidences is not None and len(b.confidences) == n:
+            conf = float_column(b.confidences, np.float32)
+        proba = None
+        if st.task == TASK_CLASSIFICATION and b.probabilities:
+            columns = [(st.classes.code(name), col) for key, col in b.probabilities.items()
+                       if (name := canonical_class(key)) is not None and len(col) == n]
+            proba = np.full((n, len(st.classes)), np.nan, dtype=np.float32)
+            for code, col in columns:
+                proba[:, code] = float_column(col, np.float32)
+            st.widen(proba.shape[1])
+            missing = np.isnan(conf) & ~np.isnan(proba).all(axis=1)
+            if missing.any():
+                conf[missing] = np.nanmax(proba[missing], axis=1)
+        segment = np.full(n, -1, dtype=np.int32)
+        if b.segments is not None and len(b.segments) == n:
+            segment = text_codes(b.segments, st.segments)
+            rec.overflow["segment"] += st.segments.folded(segment)
+        t_pred = b.time_unix_nano / 1e9 if b.time_unix_nano else now
+        pseqs = st.predictions.append(n, {"t": np.full(n, now), "y_pred": y_pred, "conf": conf,
+                                          "segment": segment, **({"proba": proba} if proba is not None else {})})
+        ids = b.prediction_ids
+        if not ids or len(ids) != n:
+            return
+        keep = np.fromiter((isinstance(i, str) and bool(i) for i in ids), dtype=bool, count=n)
+        if not keep.all():
+            ids = [i for i, k in zip(ids, keep.tolist()) if k]
+        m = len(ids)
+        if m == 0:
+            return
+        values = {"model": np.full(m, st.index, np.int32), "pseq": pseqs[keep],
+                  "t_pred": np.full(m, t_pred), "t_arrival": np.full(m, now),
+                  "y_pred": y_pred[keep], "conf": conf[keep], "segment": segment[keep]}
+        if proba is not None and proba.shape[1] <= self.settings.limits.max_stored_classes:
+            self._pending.widen_proba(proba.shape[1])
+            values["proba"] = proba[keep]
+        self._pending.register(ids, values)
+        if self._held_labels:
+            self._release_held_labels(ids, now, rec)
+        if self._held_outcomes:
+            self._release_held_outcomes(ids, now)
+
+    def _release_held_labels(self, ids: list[str], now: float, rec: _Records) -> None:
+        hits = self._held_labels.keys() & set(ids)
+        if not hits:
+            return
+        held = [(i, self._held_labels.pop(i)) for i in hits]
+        self._join([h[0] for h in held], [h[1][0] for h in held], [h[1][3] for h in held],
+                   [(h[1][1], h[1][2]) for h in held], now, rec, may_hold=False)
+
+    def _release_held_outcomes(self, ids: list[str], now: float) -> None:
+        hits = self._held_outcomes.keys() & set(ids)
+        for i in hits:
+            for name, value, _model, _version, _t in self._held_outcomes.pop(i):
+                self._join_outcomes([i], [name], [value], now, may_hold=False)
+
+    def _add_labels(self, events: list[GroundTruthEvent], now: float, rec: _Records) -> None:
+        ok = [isinstance(e.prediction_id, str) and bool(e.prediction_id) and is_valid_label(e.label)
+              for e in events]
+        good = [e for e, k in zip(events, ok) if k]
+        for e, k in zip(events, ok):
+            if not k:
+                rec.result(e.model, e.version, LabelResult.INVALID)
+        if not good:
+            return
+        self._join([e.prediction_id for e in good], [e.label for e in good],
+                   [e.time_unix_nano / 1e9 if e.time_unix_nano else now for e in good],
+                   [(e.model, e.version) for e in good], now, rec, may_hold=True)
+
+    def _join(self, ids: list[str], labels: list, t_labels: list[float],
+              hints: list[tuple[str | None, str | None]], now: float, rec: _Records,
+              may_hold: bool) -> None:
+        """Join labels to pending predictions; count every label by its result."""
+        look = self._pending.lookup(ids, now)
+        status = look.status
+        found = np.flatnonzero(status == FOUND)
+        if found.size:
+            # the same prediction labelled twice in one batch: the first label counts
+            _, first = np.unique(look.seqs[found], return_index=True)
+            later = np.setdiff1d(np.arange(found.size), first)
+            status[found[later]] = LABELLED
+            found = np.sort(found[first])
+        for code, result in ((LABELLED, LabelResult.DUPLICATE),
+                             (TOMB_LABELLED, LabelResult.DUPLICATE),
+                             (EXPIRED, LabelResult.EXPIRED), (TOMB_EXPIRED, LabelResult.EXPIRED)):
+            for i in np.flatnonzero(status == code).tolist():
+                rec.result(*self._attrs_of(look.seqs[i], hints[i]), result)
+        absent = np.flatnonzero(status == ABSENT).tolist()
+        if absent:
+            self._hold(absent, ids, labels, t_labels, hints, now, rec, may_hold)
+        if found.size == 0:
+            return
+        rows = self._pending.rows(look.seqs[found], _PENDING_COLUMNS)
+        for m in np.unique(rows["model"]).tolist():
+            sel = np.flatnonzero(rows["model"] == m)
+            self._join_model(self._states[m], found[sel], look.seqs[found[sel]],
+                             {k: v[sel] for k, v in rows.items()}, labels, t_labels, now, rec)
+
+    def _attrs_of(self, seq: int, hint: tuple) -> tuple[str | None, str | None]:
+        if seq >= 0 and self._pending.ring.held([seq])[0]:
+            st = self._states[int(self._pending.ring.get("model", [seq])[0])]
+            return st.model, st.version
+        return hint
+
+    def _hold(self, absent, ids, labels, t_labels, hints, now, rec, may_hold) -> None:
+        cap = self.settings.labels.max_held
+        for i in absent:
+            model, version = hints[i]
+            if not may_hold or cap == 0:
+                rec.result(model, version, LabelResult.UNKNOWN)
+                continue
+            if ids[i] in self._held_labels:
+                rec.result(model, version, LabelResult.DUPLICATE)
+                continue
+            self._held_labels[ids[i]] = (labels[i], model, version, t_labels[i], now)
+            rec.result(model, version, LabelResult.HELD)
+        while len(self._held_labels) > cap:
+            _, (_label, model, version, _t, _a) = self._held_labels.popitem(last=False)
+            rec.result(model, version, LabelResult.UNKNOWN)
+
+    def _join_model(self, st: ModelState, idx: np.ndarray, seqs: np.ndarray, rows: dict,
+                    labels: list, t_labels: list, now: float, rec: _Records) -> None:
+        lab = [labels[i] for i in idx.tolist()]
+        if st.task == TASK_CLASSIFICATION:
+            codes = class_codes(lab, st.classes)
+            rec.overflow["class"] += st.classes.folded(codes)
+            y_true = codes.astype(np.float64)
+            good = y_true >= 0
+        else:
+            y_true = float_column(lab)
+            good = ~np.isnan(y_true)
+        bad = int((~good).sum())
+        rec.result(st.model, st.version, LabelResult.INVALID, bad)
+        if not good.any():
+            return
+        if bad:
+            idx, seqs, y_true = idx[good], seqs[good], y_true[good]
+            rows = {k: v[good] for k, v in rows.items()}
+        self._pending.mark_labelled(seqs)
+        st.predictions.set("labelled", rows["pseq"], True)
+        n = int(good.sum())
+        realized = {"t": np.full(n, now), "t_pred": rows["t_pred"], "y_true": y_true,
+                    "y_pred": rows["y_pred"], "conf": rows["conf"], "segment": rows["segment"]}
+        if rows["proba"].ndim == 2 and rows["proba"].shape[1]:
+            width = min(rows["proba"].shape[1], len(st.classes))
+            st.widen(width)
+            realized["proba"] = rows["proba"][:, :width]
+        st.realized.append(n, realized)
+        t_lab = np.asarray([t_labels[i] for i in idx.tolist()], dtype=float)
+        rec.lags.append((np.maximum(t_lab - rows["t_pred"], 0.0), st.attrs))
+        rec.result(st.model, st.version, LabelResult.JOINED, n)
+        if st.needs_learning() and st.realized.total >= self.settings.baseline.labels:
+            self._learn(st)
+
+    def _learn(self, st: ModelState) -> None:
+        """Baseline and calibration from the first ``baseline.labels`` joined labels."""
+        size = self.settings.baseline.labels
+        start = st.realized.first_seq
+        seqs = np.arange(start, start + size)
+        cols = {name: st.realized.get(name, seqs) for name in ("y_true", "y_pred", "conf")}
+        try:
+            if st.task == TASK_REGRESSION:
+                section = performance_section(cols["y_true"], cols["y_pred"], task=TASK_REGRESSION)
+            else:
+                names = np.asarray(st.classes.names, dtype=object)
+                k = len(names)
+                proba = st.realized.get("proba", seqs) if st.realized.width("proba") else None
+                probabilities = None
+                if proba is not None and not np.isnan(proba).all():
+                    probabilities = {names[c]: proba[:, c].astype(float)
+                                     for c in range(min(k, proba.shape[1]))}
+                conf = cols["conf"].astype(float)
+                section = performance_section(
+                    names[cols["y_true"].astype(int)], names[cols["y_pred"].astype(int)],
+                    confidences=None if np.isnan(conf).all() else conf,
+                    probabilities=probabilities, classes=list(names),
+                    positive_class=st.positive_name)
+            st.learn(section)
+        except ReferenceFormatError as exc:
+            log.warning("accuracy: %s %s: cannot learn a baseline: %s", st.model, st.version, exc)
+            st.learning_failed = True
+
+    def _add_outcomes(self, events: list[OutcomeEvent], now: float, rec: _Records) -> None:
+        good = [e for e in events if isinstance(e.prediction_id, str) and e.prediction_id
+                and isinstance(e.name, str) and e.name and _finite(e.value)]
+        if good:
+            self._join_outcomes([e.prediction_id for e in good], [e.name for e in good],
+                                [float(e.value) for e in good], now, may_hold=True,
+                                hints=[(e.model, e.version) for e in good])
+
+    def _join_outcomes(self, ids, names, values, now, may_hold, hints=None) -> None:
+        look = self._pending.lookup(ids, now)
+        in_store = np.flatnonzero((look.status == FOUND) | (look.status == LABELLED))
+        if in_store.size:
+            models = self._pending.rows(look.seqs[in_store], ("model",))["model"]
+            for m in np.unique(models).tolist():
+                st = self._states[m]
+                sel = in_store[models == m].tolist()
+                codes = np.array([st.outcome_names.code(names[i]) for i in sel], dtype=np.int32)
+                st.outcomes.append(len(sel), {"t": np.full(len(sel), now), "name": codes,
+                                              "value": np.array([values[i] for i in sel])})
+        if not may_hold:
+            return
+        cap = self.settings.labels.max_held
+        for i in np.flatnonzero(look.status == ABSENT).tolist():
+            model, version = hints[i] if hints else (None, None)
+            self._held_outcomes.setdefault(ids[i], []).append((names[i], values[i], model,
+                                                               version, now))
+        while len(self._held_outcomes) > cap:
+            self._held_outcomes.popitem(last=False)
+
+    def _record(self, rec: _Records) -> None:
+        if self._received is not None:
+            for (model, version, result), count in rec.results.items():
+                self._received.add(count, {Attr.MODEL_NAME: model, Attr.MODEL_VERSION: version,
+                                           Attr.LABEL_RESULT: result})
+        if self._lag is not None:
+            for lags, attrs in rec.lags:
+                record = self._lag.record
+                for value in lags.tolist():
+                    record(value, attrs)
+        if self._overflow is not None:
+            for kind, count in rec.overflow.items():
+                if count:
+                    self._overflow.add(count, {Attr.CARDINALITY_KIND: kind})
+
+    # --- evaluate -----------------------------------------------------------------------
+    def evaluate(self, now: float) -> list[Point]:
+        if not self.settings.enabled:
+            return []
+        rec = _Records()
+        with self._eval_lock:
+            with self._lock:
+                self._expire(now, rec)
+                pending = self._pending.pending_by_model(len(self._states))
+                work = [self._capture(st, now) for st in self._states]
+            self._record(rec)
+            points: list[Point] = []
+            block_results = []
+            for st, (view, windows, blocks) in zip(self._states, work):
+                points.append(Point(Metric.LABELS_PENDING, float(pending[st.index]), st.attrs))
+                for kind, realized, predictions, outcomes in windows:
+                    points += self._cached(st, kind, view, realized)
+                    points += ev.estimated(view, predictions, self.settings)
+                    points += ev.coverage(view, predictions)
+                    points += ev.outcome_means(view, outcomes)
+                block_results.append([ev.block_values(view, cols, self.settings)
+                                      for cols in blocks])
+            with self._lock:
+                for st, (view, _w, _b), results in zip(self._states, work, block_results):
+                    maxlen = self.settings.trend.windows
+                    for t, values in results:
+                        for key, value in values.items():
+                            hist = st.trend.get(key)
+                            if hist is None:
+                                hist = st.trend[key] = deque(maxlen=maxlen)
+                            hist.append((t, value))
+                    history = {k: list(v) for k, v in st.trend.items()}
+                    points += ev.trend_points(view, history, now, self.settings)
+        return points
+
+    def _expire(self, now: float, rec: _Records) -> None:
+        self._pending.expire(now)
+        cutoff = now - self.settings.labels.grace_s
+        while self._held_labels:
+            key, entry = next(iter(self._held_labels.items()))
+            if entry[4] >= cutoff:
+                break
+            self._held_labels.popitem(last=False)
+            rec.result(entry[1], entry[2], LabelResult.UNKNOWN)
+        while self._held_outcomes:
+            key, entries = next(iter(self._held_outcomes.items()))
+            if entries[0][4] >= cutoff:
+                break
+            self._held_outcomes.popitem(last=False)
+
+    def _capture(self, st: ModelState, now: float):
+        """Copies of one model version's windows, taken under the lock."""
+        correctness, per_class = st.calibration()
+        view = ev.ModelView(attrs=st.attrs, task=st.task, class_names=st.classes.names,
+                            positive=st.positive(), segment_names=st.segments.names,
+                            baseline=st.baseline, correctness=correctness,
+                            class_calibration=per_class, outcome_names=st.outcome_names.names)
+        w = self.settings.window
+        windows = []
+        if w.count is not None:
+            windows.append((WindowKind.COUNT, _rows(st.realized, WindowKind.COUNT, w.count),
+                            _rows(st.predictions, WindowKind.COUNT, w.count),
+                            _rows(st.outcomes, WindowKind.COUNT, w.count)))
+        if w.time_s is not None:
+            cutoff = now - w.time_s
+            windows.append((WindowKind.TIME, _rows(st.realized, WindowKind.TIME, None, cutoff),
+                            _rows(st.predictions, WindowKind.TIME, None, cutoff),
+                            _rows(st.outcomes, WindowKind.TIME, None, cutoff)))
+        size = self.settings.trend_block
+        done = st.realized.total // size
+        blocks = []
+        for b in range(st.trend_blocks, done):
+            if b * size >= st.realized.first_seq:
+                seqs = np.arange(b * size, (b + 1) * size)
+                blocks.append({name: st.realized.get(name, seqs) for name in
+                               ("t_pred", "y_true", "y_pred", "conf", "segment", "proba")})
+        st.trend_blocks = done
+        return view, windows, blocks
+
+    def _cached(self, st: ModelState, kind: str, view: ev.ModelView, rows: ev.WindowRows
+                ) -> list[Point]:
+        """Realized points, recomputed only when the window's rows or the baseline changed."""
+        key = (st.index, kind)
+        signature = (rows.signature, id(view.baseline), tuple(view.class_names),
+                     tuple(view.segment_names))
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] == signature:
+            return hit[1]
+        points = ev.realized(view, rows, self.settings)
+        self._cache[key] = (signature, points)
+        return points
+
+    # --- checkpoint ---------------------------------------------------------------------
+    def snapshot(self) -> dict:
+        with self._lock:
+            return {
+                "format_version": SNAPSHOT_FORMAT,
+                "pending": self._pending.to_dict(),
+                "held_labels": [[k, *v] for k, v in self._held_labels.items()],
+                "held_outcomes": [[k, [list(e) for e in v]] for k, v in self._held_outcomes.items()],
+                "models": [st.to_dict() for st in self._states],
+            }
+
+    def restore(self, state: dict) -> None:
+        """Replace the tracker's state with a snapshot; a malformed one raises ValueError and
+        leaves the current state untouched."""
+        if not isinstance(state, dict) or state.get("format_version") != SNAPSHOT_FORMAT:
+            raise ValueError(f"accuracy snapshot: unsupported format "
+                             f"{state.get('format_version') if isinstance(state, dict) else state!r}")
+        with self._lock:
+            saved = (self._pending, self._states, self._by_key, self._held_labels,
+                     self._held_outcomes, self._bad_references)
+            try:
+                self._reset()
+                for data in state["models"]:
+                    st = ModelState(len(self._states), str(data["model"]), str(data["version"]),
+                                    self.settings, self._reference(str(data["model"]),
+                                                                   str(data["version"])))
+                    st.restore(data)
+                    self._states.append(st)
+                    self._by_key[(st.model, st.version)] = st.index
+                self._pending.restore(state["pending"])
+                self._held_labels = OrderedDict(
+                    (str(e[0]), tuple(e[1:6])) for e in state.get("held_labels", []))
+                self._held_outcomes = OrderedDict(
+                    (str(k), [tuple(x) for x in v]) for k, v in state.get("held_outcomes", []))
+                self._cache.clear()
+            except (KeyError, TypeError, ValueError, IndexError, ReferenceFormatError) as exc:
+                (self._pending, self._states, self._by_key, self._held_labels,
+                 self._held_outcomes, self._bad_references) = saved
+                raise ValueError(f"accuracy snapshot: malformed: {exc!r}") from exc
+
+
+def _rows(ring, kind: str, count: int | None, cutoff: float | None = None) -> ev.WindowRows:
+    seqs, cols = ring.tail(count)
+    if cutoff is not None and seqs.size:
+        keep = cols["t"] >= cutoff
+        seqs = seqs[keep]
+        cols = {k: v[keep] for k, v in cols.items()}
+    signature = (int(seqs[0]), int(seqs[-1])) if seqs.size else ()
+    return ev.WindowRows(kind, cols, signature)
+
+
+def _finite(value) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))

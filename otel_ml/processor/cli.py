@@ -1,0 +1,87 @@
+"""``otel-ml processor``: run the drift / accuracy processor until SIGTERM or SIGINT.
+
+Settings come from defaults < ``--config FILE`` < ``OTEL_ML_*`` environment < these flags
+(see docs/processor.md). Prints one ``listening on`` line per server once bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from otel_ml.errors import UserError
+
+__all__ = ["register", "run"]
+
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "processor",
+        help="run the drift / data-quality / accuracy processor (OTLP in, gauges out)",
+        description="Receive OTLP inference and label events, compute drift, data quality and "
+        "accuracy over windows, and export them as OTel gauges (Prometheus /metrics, optional "
+        "OTLP). Flags override OTEL_ML_* variables, which override the --config file.",
+    )
+    parser.add_argument("--config", metavar="FILE",
+                        help="YAML configuration file (env OTEL_ML_CONFIG); see examples/processor.yml")
+    parser.add_argument("--grpc-endpoint", metavar="HOST:PORT",
+                        help="OTLP/gRPC listen address (default 127.0.0.1:4317; '' disables)")
+    parser.add_argument("--http-endpoint", metavar="HOST:PORT",
+                        help="OTLP/HTTP listen address (default 127.0.0.1:4318; '' disables)")
+    parser.add_argument("--metrics-endpoint", metavar="HOST:PORT",
+                        help="Prometheus /metrics listen address (default 127.0.0.1:9464)")
+    parser.add_argument("--state-dir", metavar="DIR",
+                        help="directory for checkpoints (default: none, state kept in memory only)")
+    parser.add_argument("--profile", metavar="MODEL[:VERSION]=FILE", action="append", default=[],
+                        help="reference profile to load (repeatable; built with 'otel-ml reference')")
+    parser.add_argument("--log-level", choices=_LOG_LEVELS, default=None,
+                        help="log verbosity (default: env OTEL_ML_LOG_LEVEL or info)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here so that `otel-ml --help` stays fast and other subcommands load nothing.
+    from otel_ml.processor.config import load_config
+    from otel_ml.processor.service import Processor
+
+    level = (args.log_level or os.environ.get("OTEL_ML_LOG_LEVEL") or "info").lower()
+    if level not in _LOG_LEVELS:
+        raise UserError(f"OTEL_ML_LOG_LEVEL: must be one of {', '.join(_LOG_LEVELS)} (got {level!r})")
+    logging.basicConfig(level=level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = load_config(
+        args.config,
+        overrides={
+            "receiver.grpc_endpoint": args.grpc_endpoint,
+            "receiver.http_endpoint": args.http_endpoint,
+            "export.metrics_endpoint": args.metrics_endpoint,
+            "state.state_dir": args.state_dir,
+        },
+        profiles=args.profile,
+    )
+    def announce(processor: Processor) -> None:
+        for line in listening_lines(processor):
+            print(f"otel-ml processor: {line}", flush=True)
+
+    return Processor(config).run(on_started=announce)
+
+
+def listening_lines(processor) -> list[str]:
+    """One line per bound server, with the real port (useful when port 0 was asked for)."""
+    lines = []
+    receiver = processor.config.receiver
+    if processor.grpc_port is not None:
+        host = receiver.grpc_endpoint.rpartition(":")[0]
+        lines.append(f"OTLP/gRPC listening on {host}:{processor.grpc_port}")
+    if processor.http_port is not None:
+        host = receiver.http_endpoint.rpartition(":")[0]
+        lines.append(f"OTLP/HTTP listening on http://{host}:{processor.http_port} "
+                     "(/v1/logs, /v1/metrics, /v1/traces, /v1/labels)")
+    if processor.metrics_port is not None:
+        host = processor.config.export.metrics_endpoint.rpartition(":")[0]
+        lines.append(f"metrics listening on http://{host}:{processor.metrics_port}/metrics")
+    return lines

@@ -1,0 +1,421 @@
+"""``ProcessorConfig``: every setting of ``otel-ml processor``, validated on construction.
+
+Sources, lowest precedence first: built-in defaults < the YAML file (``--config FILE`` or
+``OTEL_ML_CONFIG``) < ``OTEL_ML_*`` environment variables (``ENV_VARS``) < command-line flags.
+Errors name the offending key (``receiver.grpc_endpoint: must be 'host:port' (got 'x')``,
+``windwos: unknown key``) and, when the value came from the environment, the variable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import yaml
+
+from otel_ml.errors import ConfigError, UserError
+from otel_ml.processor.receiver.settings import ReceiverSettings, parse_endpoint
+from otel_ml.processor.engine_settings import (
+    DriftSettings,
+    EngineSettings,
+    LimitSettings,
+    ProfileSettings,
+    WindowSettings,
+)
+
+__all__ = [
+    "ENV_VARS",
+    "EvaluationSettings",
+    "ExportSettings",
+    "IngestSettings",
+    "ProcessorConfig",
+    "ProfileSource",
+    "StateSettings",
+    "load_config",
+    "parse_profile_sources",
+]
+
+
+# -- small validators ---------------------------------------------------------------------
+
+def _number(value: Any, key: str, *, minimum: float = 0.0, inclusive: bool = False,
+            integer: bool = False, maximum: float | None = None) -> None:
+    kind = "an integer" if integer else "a number"
+    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok_type or (isinstance(value, float) and not math.isfinite(value)):
+        raise ConfigError(key, f"must be {kind} (got {value!r})")
+    if value < minimum or (value == minimum and not inclusive):
+        bound = f">= {minimum:g}" if inclusive else f"> {minimum:g}"
+        raise ConfigError(key, f"must be {bound} (got {value!r})")
+    if maximum is not None and value > maximum:
+        raise ConfigError(key, f"must be <= {maximum:g} (got {value!r})")
+
+
+def _section_from_mapping(cls, data: Mapping[str, Any] | None, prefix: str):
+    """Build a dataclass section from a mapping; unknown keys and bad values name ``prefix.key``."""
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(prefix, f"must be a mapping (got {type(data).__name__})")
+    known = [f.name for f in fields(cls)]
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"{prefix}.{key}", "unknown key" + _did_you_mean(str(key), known))
+    try:
+        return cls(**dict(data))
+    except ConfigError as exc:
+        raise ConfigError(f"{prefix}.{exc.key}", exc.problem) from None
+
+
+def _did_you_mean(key: str, known) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# -- the service's own sections -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """Where derived gauges go: a Prometheus endpoint and, optionally, OTLP push."""
+
+    #: ``host:port`` of the Prometheus /metrics endpoint; port 0 picks a free one; "" disables.
+    metrics_endpoint: str | None = "127.0.0.1:9464"
+    #: OTLP metrics destination URL (e.g. ``http://collector:4317``); None: no OTLP push.
+    otlp_endpoint: str | None = None
+    #: ``grpc`` or ``http/protobuf``.
+    otlp_protocol: str = "grpc"
+    #: Seconds between OTLP pushes.
+    export_interval_s: float = 15.0
+    #: Series one gauge may export per collection (OTel SDK cardinality limit); past it the SDK
+    #: folds points into one ``otel.metric.overflow`` series.
+    max_series_per_metric: int = 10000
+
+    def __post_init__(self):
+        if self.metrics_endpoint in ("", None):
+            object.__setattr__(self, "metrics_endpoint", None)
+        else:
+            parse_endpoint(self.metrics_endpoint, "metrics_endpoint")
+        if self.otlp_endpoint in ("", None):
+            object.__setattr__(self, "otlp_endpoint", None)
+        elif not isinstance(self.otlp_endpoint, str) or "://" not in self.otlp_endpoint:
+            raise ConfigError("otlp_endpoint",
+                              f"must be a URL such as 'http://collector:4317' (got {self.otlp_endpoint!r})")
+        if self.otlp_protocol not in ("grpc", "http/protobuf"):
+            raise ConfigError("otlp_protocol", f"must be 'grpc' or 'http/protobuf' (got {self.otlp_protocol!r})")
+        _number(self.export_interval_s, "export_interval_s")
+        _number(self.max_series_per_metric, "max_series_per_metric", integer=True)
+
+    @property
+    def metrics_address(self) -> tuple[str, int]:
+        return parse_endpoint(self.metrics_endpoint, "export.metrics_endpoint")
+
+
+@dataclass(frozen=True)
+class StateSettings:
+    """Checkpoints (P9). Without ``state_dir`` the processor keeps state in memory only."""
+
+    state_dir: str | None = None
+    #: Seconds between checkpoints; a crash loses at most this much ingested data.
+    checkpoint_interval_s: float = 30.0
+
+    def __post_init__(self):
+        if self.state_dir == "":
+            object.__setattr__(self, "state_dir", None)
+        if self.state_dir is not None and not isinstance(self.state_dir, str):
+            raise ConfigError("state_dir", f"must be a directory path (got {self.state_dir!r})")
+        _number(self.checkpoint_interval_s, "checkpoint_interval_s")
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """Bounds of the queue between receivers and windows; past them receivers answer 'retry later'."""
+
+    #: Events (a batch of N predictions counts N) accepted and not yet applied.
+    queue_max_events: int = 100_000
+    #: Approximate memory the queued events may hold, in MiB.
+    max_memory_mb: float = 256.0
+    #: Ingest worker threads. Components apply events in arrival order, so this must be 1.
+    workers: int = 1
+
+    def __post_init__(self):
+        _number(self.queue_max_events, "queue_max_events", integer=True)
+        _number(self.max_memory_mb, "max_memory_mb")
+        _number(self.workers, "workers", integer=True)
+        if self.workers != 1:
+            raise ConfigError("workers", "only 1 is supported: components apply events in order "
+                                         f"from one thread (got {self.workers})")
+
+    @property
+    def max_memory_bytes(self) -> int:
+        return int(self.max_memory_mb * 1024 * 1024)
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """How often drift, quality and accuracy are computed and the gauges refreshed."""
+
+    interval_s: float = 15.0
+
+    def __post_init__(self):
+        _number(self.interval_s, "interval_s")
+
+
+@dataclass(frozen=True)
+class ProfileSource:
+    """A reference profile to load at start: ``MODEL[:VERSION]=FILE`` (no version: every version)."""
+
+    model: str
+    version: str | None
+    path: str
+
+    @classmethod
+    def parse(cls, text: Any, key: str) -> "ProfileSource":
+        if isinstance(text, Mapping):
+            unknown = set(text) - {"model", "version", "path"}
+            if unknown:
+                raise ConfigError(f"{key}.{sorted(unknown)[0]}", "unknown key (expected model, version, path)")
+            model, version, path = text.get("model"), text.get("version"), text.get("path")
+            if version is not None:
+                version = str(version)
+        elif isinstance(text, str) and "=" in text:
+            target, _, path = text.partition("=")
+            model, _, version = target.partition(":")
+            version = version or None
+        else:
+            raise ConfigError(key, f"expected MODEL[:VERSION]=FILE (got {text!r})")
+        if not isinstance(model, str) or not model.strip():
+            raise ConfigError(key, f"model name is missing (got {text!r})")
+        if not isinstance(path, str) or not path.strip():
+            raise ConfigError(key, f"profile file is missing (got {text!r})")
+        return cls(model.strip(), version.strip() if version else None, path.strip())
+
+    @property
+    def target(self) -> str:
+        return self.model if self.version is None else f"{self.model}:{self.version}"
+
+    def __str__(self) -> str:
+        return f"{self.target}={self.path}"
+
+
+def parse_profile_sources(value: Any, key: str) -> tuple[ProfileSource, ...]:
+    """A list of profile sources from YAML (list) or the environment (comma-separated string)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [part for part in (p.strip() for p in value.split(",")) if part]
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(key, "must be a list of MODEL[:VERSION]=FILE entries")
+    return tuple(ProfileSource.parse(item, f"{key}[{i}]") for i, item in enumerate(value))
+
+
+def _merge_profiles(*layers: tuple[ProfileSource, ...]) -> tuple[ProfileSource, ...]:
+    """Later layers replace entries for the same MODEL[:VERSION]; other entries are kept."""
+    merged: dict[str, ProfileSource] = {}
+    for layer in layers:
+        for source in layer:
+            merged[source.target] = source
+    return tuple(merged.values())
+
+
+# -- the whole configuration --------------------------------------------------------------
+
+#: Top-level key of the list of reference profiles to load (``MODEL[:VERSION]=FILE`` entries).
+#: (``profiles`` is the engine's section about learned profiles.)
+PROFILE_FILES_KEY = "reference_profiles"
+
+
+# Sections owned by other parts of the processor; each validates itself and names ``prefix.key``.
+def _accuracy_section(data: Any, prefix: str) -> Any:
+    from otel_ml.processor.accuracy.settings import AccuracySettings
+
+    return AccuracySettings.from_mapping(data, prefix)
+
+
+#: Top-level section -> builder ``(mapping or None, prefix) -> settings object``.
+SECTION_BUILDERS: dict[str, Callable[[Any, str], Any]] = {
+    "receiver": lambda data, prefix: ReceiverSettings.from_mapping(data, prefix=prefix),
+    "windows": WindowSettings.from_mapping,
+    "drift": DriftSettings.from_mapping,
+    "profiles": ProfileSettings.from_mapping,
+    "limits": LimitSettings.from_mapping,
+    "accuracy": _accuracy_section,
+    "export": lambda data, prefix: _section_from_mapping(ExportSettings, data, prefix),
+    "state": lambda data, prefix: _section_from_mapping(StateSettings, data, prefix),
+    "ingest": lambda data, prefix: _section_from_mapping(IngestSettings, data, prefix),
+    "evaluation": lambda data, prefix: _section_from_mapping(EvaluationSettings, data, prefix),
+}
+TOP_LEVEL_KEYS = (*SECTION_BUILDERS, PROFILE_FILES_KEY)
+
+
+@dataclass(frozen=True)
+class ProcessorConfig:
+    """The validated configuration of ``otel-ml processor``: one object per YAML section."""
+
+    receiver: ReceiverSettings = field(default_factory=ReceiverSettings)
+    windows: WindowSettings = field(default_factory=WindowSettings)
+    drift: DriftSettings = field(default_factory=DriftSettings)
+    profiles: ProfileSettings = field(default_factory=ProfileSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    accuracy: Any = field(default_factory=lambda: _accuracy_section(None, "accuracy"))
+    export: ExportSettings = field(default_factory=ExportSettings)
+    state: StateSettings = field(default_factory=StateSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
+    reference_profiles: tuple[ProfileSource, ...] = ()
+
+    @property
+    def engine(self) -> EngineSettings:
+        """The drift engine's four sections together."""
+        return EngineSettings(windows=self.windows, drift=self.drift, profiles=self.profiles,
+                              limits=self.limits)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any] | None) -> "ProcessorConfig":
+        """From a parsed YAML document; unknown keys anywhere are errors naming the key."""
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise ConfigError("<root>", f"the configuration must be a mapping (got {type(data).__name__})")
+        for key in data:
+            if key not in TOP_LEVEL_KEYS:
+                raise ConfigError(str(key), "unknown key" + _did_you_mean(str(key), TOP_LEVEL_KEYS))
+        built = {name: build(data.get(name), name) for name, build in SECTION_BUILDERS.items()}
+        return cls(**built, reference_profiles=parse_profile_sources(data.get(PROFILE_FILES_KEY),
+                                                                     PROFILE_FILES_KEY))
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (for comparisons, logs and docs)."""
+        out: dict[str, Any] = {name: _plain(getattr(self, name)) for name in SECTION_BUILDERS}
+        out[PROFILE_FILES_KEY] = [str(p) for p in self.reference_profiles]
+        return out
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+# -- sources and precedence ---------------------------------------------------------------
+
+def _text(raw: str) -> str:
+    return raw
+
+
+def _integer(raw: str) -> int:
+    return int(raw.strip())
+
+
+def _float(raw: str) -> float:
+    return float(raw.strip())
+
+
+#: OTEL_ML_* variable -> (dotted key, parser). ``OTEL_ML_PROFILES`` and ``OTEL_ML_CONFIG`` are
+#: handled separately (profile list; path of the YAML file).
+ENV_VARS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "OTEL_ML_GRPC_ENDPOINT": ("receiver.grpc_endpoint", _text),
+    "OTEL_ML_HTTP_ENDPOINT": ("receiver.http_endpoint", _text),
+    "OTEL_ML_BEARER_TOKEN_FILE": ("receiver.bearer_token_file", _text),
+    "OTEL_ML_MAX_REQUEST_BYTES": ("receiver.max_request_bytes", _integer),
+    "OTEL_ML_METRICS_ENDPOINT": ("export.metrics_endpoint", _text),
+    "OTEL_ML_OTLP_ENDPOINT": ("export.otlp_endpoint", _text),
+    "OTEL_ML_OTLP_PROTOCOL": ("export.otlp_protocol", _text),
+    "OTEL_ML_EXPORT_INTERVAL_S": ("export.export_interval_s", _float),
+    "OTEL_ML_STATE_DIR": ("state.state_dir", _text),
+    "OTEL_ML_CHECKPOINT_INTERVAL_S": ("state.checkpoint_interval_s", _float),
+    "OTEL_ML_QUEUE_MAX_EVENTS": ("ingest.queue_max_events", _integer),
+    "OTEL_ML_MAX_MEMORY_MB": ("ingest.max_memory_mb", _float),
+    "OTEL_ML_EVALUATION_INTERVAL_S": ("evaluation.interval_s", _float),
+}
+ENV_CONFIG_FILE = "OTEL_ML_CONFIG"
+ENV_PROFILES = "OTEL_ML_PROFILES"
+
+
+def read_yaml(path: str | os.PathLike) -> Any:
+    """Parse the YAML config file; a missing or unreadable file or bad YAML is a one-line UserError."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"config file not found: {p}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read config file {p}: {exc}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"{p}:{where}: invalid YAML: {problem}") from None
+
+
+def _set_dotted(doc: dict, dotted: str, value: Any) -> None:
+    section, _, key = dotted.partition(".")
+    current = doc.get(section)
+    if current is None:
+        current = doc[section] = {}
+    elif not isinstance(current, dict):
+        raise ConfigError(section, f"must be a mapping (got {type(current).__name__})")
+    current[key] = value
+
+
+def load_config(
+    config_file: str | os.PathLike | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    profiles: tuple[str, ...] | list[str] = (),
+) -> ProcessorConfig:
+    """Defaults < YAML < ``OTEL_ML_*`` environment < ``overrides`` (dotted keys, from CLI flags).
+
+    ``profiles`` are CLI ``MODEL[:VERSION]=FILE`` entries; per MODEL[:VERSION] the highest
+    source wins and entries for other models are kept.
+    """
+    env = os.environ if env is None else env
+    config_file = config_file or env.get(ENV_CONFIG_FILE) or None
+    doc = read_yaml(config_file) if config_file else None
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise UserError(f"{config_file}: the configuration must be a YAML mapping, "
+                        f"got {type(doc).__name__}")
+    doc = {k: (dict(v) if isinstance(v, dict) else v) for k, v in doc.items()}
+    yaml_profiles = doc.pop(PROFILE_FILES_KEY, None)
+
+    origin: dict[str, str] = {}
+    for var, (dotted, parse) in ENV_VARS.items():
+        raw = env.get(var)
+        if raw is None or raw == "":
+            continue
+        try:
+            value = parse(raw)
+        except ValueError:
+            kind = "an integer" if parse is _integer else "a number"
+            raise ConfigError(f"{dotted} (from {var})", f"must be {kind} (got {raw!r})") from None
+        _set_dotted(doc, dotted, value)
+        origin[dotted] = var
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        _set_dotted(doc, dotted, value)
+        origin[dotted] = "command line"
+
+    layers = [parse_profile_sources(yaml_profiles, PROFILE_FILES_KEY),
+              parse_profile_sources(env.get(ENV_PROFILES), ENV_PROFILES),
+              parse_profile_sources(list(profiles), "--profile")]
+    try:
+        config = ProcessorConfig.from_mapping(doc)
+    except ConfigError as exc:
+        source = origin.get(exc.key)
+        if source is not None:
+            raise ConfigError(exc.key, f"{exc.problem} (set by {source})") from None
+        raise
+    return dataclasses.replace(config, reference_profiles=_merge_profiles(*layers))

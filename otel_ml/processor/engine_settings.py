@@ -1,0 +1,282 @@
+"""Validated configuration of the drift / data-quality engine.
+
+Four frozen sections (windows, drift, profiles, limits) grouped in ``EngineSettings``; each
+validates itself on construction. ``EngineSettings.default()`` spells out every default;
+``EngineSettings.from_mapping(data, prefix)`` builds the settings from a parsed YAML mapping,
+rejecting unknown keys and bad values with a ``ConfigError`` naming the full key
+(``drift_engine.windows.count_size: must be between 1 and 100000, got 0``).
+
+YAML shape (every key optional)::
+
+    windows:   {count_size: 1000, time_seconds: 300, time_panes: 5, min_events: 100,
+                reservoir_size: 1024, sketch_k: 200, seed: null}
+    drift:     {alpha: 0.05, correction: bh, low_confidence_threshold: 0.5,
+                tiers: {ks: {info: 0.10, warning: 0.15, critical: 0.25}, psi: [0.10, 0.20, 0.25]}}
+    profiles:  {learn_from_first_n: 1000, bins: 10}
+    limits:    {max_models: 50, max_versions_per_model: 5, max_features: 200,
+                max_categories: 100, version_idle_seconds: 86400}
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from otel_ml.errors import ConfigError
+from otel_ml.stats.severity import DEFAULT_TIERS, Tiers
+
+__all__ = [
+    "WindowSettings",
+    "DriftSettings",
+    "ProfileSettings",
+    "LimitSettings",
+    "EngineSettings",
+    "CORRECTIONS",
+    "MAX_COUNT_WINDOW",
+]
+
+#: Multiple-testing corrections accepted by ``drift.correction``.
+CORRECTIONS = ("bh", "bonferroni", "none")
+#: Upper bound of ``windows.count_size``: the count window keeps its events exactly.
+MAX_COUNT_WINDOW = 100_000
+_MAX_RESERVOIR = 1_000_000
+_MAX_LEARN = 100_000
+_TIER_NAMES = ("info", "warning", "critical")
+
+
+def _key(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _check_mapping(data: Any, prefix: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(prefix or "<root>", f"must be a mapping, got {type(data).__name__}")
+    unknown = sorted(str(k) for k in data if k not in allowed)
+    if unknown:
+        raise ConfigError(_key(prefix, unknown[0]), f"unknown key (allowed: {', '.join(allowed)})")
+    return data
+
+
+def _rekey(exc: ConfigError, section: str, prefix: str) -> ConfigError:
+    """Re-root an error raised by a section's own validation under the caller's prefix."""
+    rel = exc.key[len(section) + 1:] if exc.key.startswith(section + ".") else exc.key
+    return ConfigError(_key(prefix, rel), exc.problem)
+
+
+def _build(cls, section: str, data: Mapping[str, Any], prefix: str):
+    try:
+        return cls(**data)
+    except ConfigError as exc:
+        raise _rekey(exc, section, prefix) from None
+
+
+def _check_int(section: str, name: str, value: Any, lo: int, hi: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{section}.{name}", f"must be an integer, got {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        bound = f">= {lo}" if hi is None else f"between {lo} and {hi}"
+        raise ConfigError(f"{section}.{name}", f"must be {bound}, got {value}")
+
+
+def _check_float(section: str, name: str, value: Any, lo: float, hi: float | None = None,
+                 lo_open: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{section}.{name}", f"must be a finite number, got {value!r}")
+    too_low = value <= lo if lo_open else value < lo
+    if too_low or (hi is not None and value > hi):
+        low = f"> {lo:g}" if lo_open else f">= {lo:g}"
+        bound = low if hi is None else f"{low} and <= {hi:g}"
+        raise ConfigError(f"{section}.{name}", f"must be {bound}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    """Window shapes and memory bounds.
+
+    count_size: the count window holds the last ``count_size`` events exactly (sliding).
+    time_seconds / time_panes: the time window covers the last ``time_seconds`` at the
+    granularity of one pane (``time_seconds / time_panes``); a whole pane expires at a time.
+    min_events: no drift gauge for a column with fewer valid values in the window.
+    reservoir_size: uniform-sample size per column and time pane (KS on the time window).
+    sketch_k: KLL ``k`` per numeric column and time pane (PSI / Wasserstein / JS on the time window).
+    seed: random seed of the reservoirs (None: fresh entropy).
+    """
+
+    count_size: int = 1000
+    time_seconds: float = 300.0
+    time_panes: int = 5
+    min_events: int = 100
+    reservoir_size: int = 1024
+    sketch_k: int = 200
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        s = "windows"
+        _check_int(s, "count_size", self.count_size, 1, MAX_COUNT_WINDOW)
+        _check_float(s, "time_seconds", self.time_seconds, 0.0, lo_open=True)
+        _check_int(s, "time_panes", self.time_panes, 1, 1000)
+        _check_int(s, "min_events", self.min_events, 1)
+        _check_int(s, "reservoir_size", self.reservoir_size, 8, _MAX_RESERVOIR)
+        _check_int(s, "sketch_k", self.sketch_k, 8, 65535)
+        if self.seed is not None:
+            _check_int(s, "seed", self.seed, 0)
+        if self.min_events > self.count_size:
+            raise ConfigError(f"{s}.min_events",
+                              f"must be <= count_size ({self.count_size}), got {self.min_events}")
+
+    @property
+    def pane_seconds(self) -> float:
+        return self.time_seconds / self.time_panes
+
+    @classmethod
+    def from_mapping(cls, data: Any, prefix: str = "windows") -> "WindowSettings":
+        d = _check_mapping(data, prefix, tuple(f.name for f in fields(cls)))
+        return _build(cls, "windows", d, prefix)
+
+
+def _default_tiers() -> Mapping[str, Tiers]:
+    return MappingProxyType(dict(DEFAULT_TIERS))
+
+
+def _parse_tiers(value: Any, key: str) -> Tiers:
+    """``{info, warning, critical}`` or ``[info, warning, critical]`` -> Tiers."""
+    if isinstance(value, Tiers):
+        triple = [value.info, value.warning, value.critical]
+    elif isinstance(value, Mapping):
+        _check_mapping(value, key, _TIER_NAMES)
+        missing = [k for k in _TIER_NAMES if k not in value]
+        if missing:
+            raise ConfigError(f"{key}.{missing[0]}", "is required")
+        triple = [value[k] for k in _TIER_NAMES]
+    elif isinstance(value, (list, tuple)) and len(value) == 3:
+        triple = list(value)
+    else:
+        raise ConfigError(key, "must be {info, warning, critical} or a list of three numbers")
+    for name, v in zip(_TIER_NAMES, triple):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise ConfigError(f"{key}.{name}", f"must be a non-negative number, got {v!r}")
+    if not triple[0] <= triple[1] <= triple[2]:
+        raise ConfigError(key, f"must be ordered info <= warning <= critical, got {triple}")
+    return Tiers(float(triple[0]), float(triple[1]), float(triple[2]))
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    """Severity tiers per method, significance level, multiple-testing correction.
+
+    ``tiers`` maps a method name (``severity.METHOD_*``) to its Tiers; methods not given keep
+    ``severity.DEFAULT_TIERS``. Wasserstein is tiered on the distance divided by the reference
+    standard deviation (scale-free); ``ml.drift.score`` reports the raw distance.
+    """
+
+    tiers: Mapping[str, Tiers] = field(default_factory=_default_tiers)
+    alpha: float = 0.05
+    correction: str = "bh"
+    low_confidence_threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        s = "drift"
+        if not isinstance(self.tiers, Mapping):
+            raise ConfigError(f"{s}.tiers", "must be a mapping of method -> tiers")
+        merged = dict(DEFAULT_TIERS)
+        unknown = sorted(str(m) for m in self.tiers if m not in merged)
+        if unknown:
+            raise ConfigError(f"{s}.tiers.{unknown[0]}",
+                              f"unknown method (allowed: {', '.join(merged)})")
+        for method, value in self.tiers.items():
+            merged[method] = _parse_tiers(value, f"{s}.tiers.{method}")
+        object.__setattr__(self, "tiers", MappingProxyType(merged))
+        _check_float(s, "alpha", self.alpha, 0.0, 1.0, lo_open=True)
+        if self.correction not in CORRECTIONS:
+            raise ConfigError(f"{s}.correction",
+                              f"must be one of {', '.join(CORRECTIONS)}, got {self.correction!r}")
+        _check_float(s, "low_confidence_threshold", self.low_confidence_threshold, 0.0, 1.0)
+
+    @classmethod
+    def from_mapping(cls, data: Any, prefix: str = "drift") -> "DriftSettings":
+        d = dict(_check_mapping(data, prefix, tuple(f.name for f in fields(cls))))
+        if d.get("tiers") is None:
+            d.pop("tiers", None)
+        return _build(cls, "drift", d, prefix)
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    """Learned profiles: with no reference for a model version, its first ``learn_from_first_n``
+    events become one (0 disables learning: such versions get no drift or data-quality gauges).
+    ``bins`` is the number of reference-quantile bins of learned numeric references."""
+
+    learn_from_first_n: int = 1000
+    bins: int = 10
+
+    def __post_init__(self) -> None:
+        _check_int("profiles", "learn_from_first_n", self.learn_from_first_n, 0, _MAX_LEARN)
+        _check_int("profiles", "bins", self.bins, 2, 1000)
+
+    @classmethod
+    def from_mapping(cls, data: Any, prefix: str = "profiles") -> "ProfileSettings":
+        d = _check_mapping(data, prefix, tuple(f.name for f in fields(cls)))
+        return _build(cls, "profiles", d, prefix)
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """Cardinality caps. Past them values fold into ``semconv.OVERFLOW_VALUE`` (features,
+    categories) or are not tracked (models, versions), counted by
+    ``ml.processor.cardinality.overflow``. A version idle for ``version_idle_seconds`` frees its slot."""
+
+    max_models: int = 50
+    max_versions_per_model: int = 5
+    max_features: int = 200
+    max_categories: int = 100
+    version_idle_seconds: float = 86400.0
+
+    def __post_init__(self) -> None:
+        s = "limits"
+        _check_int(s, "max_models", self.max_models, 1)
+        _check_int(s, "max_versions_per_model", self.max_versions_per_model, 1)
+        _check_int(s, "max_features", self.max_features, 1)
+        _check_int(s, "max_categories", self.max_categories, 2)
+        _check_float(s, "version_idle_seconds", self.version_idle_seconds, 0.0, lo_open=True)
+
+    @classmethod
+    def from_mapping(cls, data: Any, prefix: str = "limits") -> "LimitSettings":
+        d = _check_mapping(data, prefix, tuple(f.name for f in fields(cls)))
+        return _build(cls, "limits", d, prefix)
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Everything the drift engine is configured with."""
+
+    windows: WindowSettings = field(default_factory=WindowSettings)
+    drift: DriftSettings = field(default_factory=DriftSettings)
+    profiles: ProfileSettings = field(default_factory=ProfileSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+
+    @classmethod
+    def default(cls) -> "EngineSettings":
+        """Every default, explicitly."""
+        return cls(
+            windows=WindowSettings(count_size=1000, time_seconds=300.0, time_panes=5, min_events=100,
+                                   reservoir_size=1024, sketch_k=200, seed=None),
+            drift=DriftSettings(tiers=_default_tiers(), alpha=0.05, correction="bh",
+                                low_confidence_threshold=0.5),
+            profiles=ProfileSettings(learn_from_first_n=1000, bins=10),
+            limits=LimitSettings(max_models=50, max_versions_per_model=5, max_features=200,
+                                 max_categories=100, version_idle_seconds=86400.0),
+        )
+
+    @classmethod
+    def from_mapping(cls, data: Any, prefix: str = "") -> "EngineSettings":
+        d = _check_mapping(data, prefix, ("windows", "drift", "profiles", "limits"))
+        return cls(
+            windows=WindowSettings.from_mapping(d.get("windows"), _key(prefix, "windows")),
+            drift=DriftSettings.from_mapping(d.get("drift"), _key(prefix, "drift")),
+            profiles=ProfileSettings.from_mapping(d.get("profiles"), _key(prefix, "profiles")),
+            limits=LimitSettings.from_mapping(d.get("limits"), _key(prefix, "limits")),
+        )

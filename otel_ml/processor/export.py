@@ -1,0 +1,248 @@
+"""Derived gauges and self-metrics out through the OTel SDK (P8).
+
+A ``MeterProvider`` with the processor's ``Resource`` feeds a ``PrometheusMetricReader`` on
+its own ``CollectorRegistry`` (never the process-global one), served over HTTP on the
+configured endpoint, and optionally a periodic OTLP exporter. Every gauge instrument in
+``semconv`` becomes one ``ObservableGauge`` whose callback returns the last evaluation's
+points for it, so a series that an evaluation no longer produces stops being exported.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from typing import Callable, Iterable, Sequence
+from urllib.parse import urlsplit
+
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+from opentelemetry.sdk.metrics import MeterProvider, ObservableGauge
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, OTELResourceDetector, Resource
+from prometheus_client import CollectorRegistry, start_http_server
+
+from otel_ml.errors import UserError
+from otel_ml.processor.config import ExportSettings
+from otel_ml.processor.contracts import Point
+from otel_ml.semconv import (
+    LATENCY_BUCKETS_S,
+    OVERFLOW_VALUE,
+    PROCESSOR_SCOPE,
+    SCHEMA_URL,
+    ALL_METRICS,
+    Attr,
+    Metric,
+    MetricKind,
+    MetricSpec,
+)
+from otel_ml.version import __version__
+
+__all__ = [
+    "DEFAULT_SERVICE_NAME",
+    "GAUGE_SPECS",
+    "MetricsExport",
+    "ReceiverCounters",
+    "processor_resource",
+]
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_SERVICE_NAME = "otel-ml-processor"
+
+#: The gauges components report through ``Point``s (semconv's synchronous-gauge specs).
+GAUGE_SPECS: tuple[MetricSpec, ...] = tuple(s for s in ALL_METRICS if s.kind is MetricKind.GAUGE)
+
+# Distinct values kept per label of the receiver counters; the rest count as OVERFLOW_VALUE.
+_COUNTER_LABEL_CAP = 32
+
+
+def processor_resource() -> Resource:
+    """service.name 'otel-ml-processor' unless OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES say otherwise."""
+    from_env = OTELResourceDetector().detect()
+    attributes: dict[str, str] = {SERVICE_VERSION: __version__}
+    if not from_env.attributes.get(SERVICE_NAME):
+        attributes[SERVICE_NAME] = DEFAULT_SERVICE_NAME
+    for key in list(attributes):
+        if key in from_env.attributes:
+            del attributes[key]
+    return Resource.create(attributes)
+
+
+class _CappedValues:
+    """Keeps the first ``cap`` distinct values of one label; later ones become OVERFLOW_VALUE."""
+
+    def __init__(self, cap: int):
+        self._cap = cap
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, value: str) -> str:
+        if value in self._seen:
+            return value
+        with self._lock:
+            if len(self._seen) < self._cap:
+                self._seen.add(value)
+                return value
+        return OVERFLOW_VALUE
+
+
+class ReceiverCounters:
+    """``contracts.ReceiverStats`` recording PROC_EVENTS_RECEIVED / PROC_EVENTS_REJECTED."""
+
+    def __init__(self, meter: Meter):
+        received, rejected = Metric.PROC_EVENTS_RECEIVED, Metric.PROC_EVENTS_REJECTED
+        self._received = meter.create_counter(received.name, received.unit, received.description)
+        self._rejected = meter.create_counter(rejected.name, rejected.unit, rejected.description)
+        self._event_names = _CappedValues(_COUNTER_LABEL_CAP)
+        self._reasons = _CappedValues(_COUNTER_LABEL_CAP)
+        self._signals = _CappedValues(8)
+
+    def received(self, signal: str, event_name: str, count: int) -> None:
+        if count > 0:
+            self._received.add(count, {Attr.SIGNAL: self._signals(signal),
+                                       Attr.EVENT_NAME: self._event_names(event_name or "")})
+
+    def rejected(self, signal: str, reason: str, count: int) -> None:
+        if count > 0:
+            self._rejected.add(count, {Attr.SIGNAL: self._signals(signal),
+                                       Attr.REJECT_REASON: self._reasons(reason)})
+
+
+class MetricsExport:
+    """The processor's MeterProvider, its Prometheus endpoint and optional OTLP push."""
+
+    def __init__(self, settings: ExportSettings, resource: Resource | None = None):
+        self.settings = settings
+        self.registry = CollectorRegistry(auto_describe=True)
+        limits = {ObservableGauge: settings.max_series_per_metric}
+        self._readers: list[MetricReader] = [
+            PrometheusMetricReader(registry=self.registry, cardinality_limits=limits)]
+        if settings.otlp_endpoint:
+            self._readers.append(PeriodicExportingMetricReader(
+                _otlp_exporter(settings.otlp_endpoint, settings.otlp_protocol),
+                export_interval_millis=settings.export_interval_s * 1000.0,
+                cardinality_limits=limits))
+        self.provider = MeterProvider(resource=resource or processor_resource(),
+                                      metric_readers=self._readers)
+        self.meter: Meter = self.provider.get_meter(PROCESSOR_SCOPE, __version__, schema_url=SCHEMA_URL)
+        self.receiver_stats = ReceiverCounters(self.meter)
+
+        self._lock = threading.Lock()
+        self._points: dict[str, list[Observation]] = {}
+        self._unknown_specs: set[str] = set()
+        for spec in GAUGE_SPECS:
+            self.meter.create_observable_gauge(
+                spec.name, callbacks=[self._gauge_callback(spec.name)],
+                unit=spec.unit, description=spec.description)
+
+        self._queue_depth: Callable[[], int] = lambda: 0
+        self._queue_capacity = 0
+        self._last_evaluation: float | None = None
+        self._last_checkpoint: float | None = None
+        self._self_gauge(Metric.PROC_QUEUE_DEPTH, lambda: self._queue_depth())
+        self._self_gauge(Metric.PROC_QUEUE_CAPACITY, lambda: self._queue_capacity or None)
+        self._self_gauge(Metric.PROC_LAST_EVALUATION, lambda: self._last_evaluation)
+        self._self_gauge(Metric.PROC_LAST_CHECKPOINT, lambda: self._last_checkpoint)
+        spec = Metric.PROC_EVALUATION_DURATION
+        self._evaluation_duration = self.meter.create_histogram(
+            spec.name, spec.unit, spec.description,
+            explicit_bucket_boundaries_advisory=list(LATENCY_BUCKETS_S))
+
+        self._server = None
+        self._server_thread: threading.Thread | None = None
+        self.metrics_port: int | None = None
+        self._shut = False
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        """Bind the Prometheus endpoint (port 0 picks a free port, see ``metrics_port``)."""
+        if self._server is not None or self.settings.metrics_endpoint is None:
+            return
+        host, port = self.settings.metrics_address
+        try:
+            self._server, self._server_thread = start_http_server(port, addr=host, registry=self.registry)
+        except OSError as exc:
+            raise UserError(f"export.metrics_endpoint: cannot listen on {host}:{port}: "
+                            f"{exc.strerror or exc}") from exc
+        self.metrics_port = self._server.server_address[1]
+
+    def shutdown(self) -> None:
+        """Stop serving and flush/stop the readers; safe to call twice."""
+        if self._shut:
+            return
+        self._shut = True
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            if self._server_thread is not None:
+                self._server_thread.join(5)
+            self._server = None
+        self.provider.shutdown()
+
+    # -- inputs ------------------------------------------------------------------------
+    def publish(self, points: Iterable[Point]) -> None:
+        """Replace the exported gauges with ``points`` (one evaluation's complete result).
+
+        NaN values are left out (an undefined statistic exports no series rather than NaN).
+        """
+        grouped: dict[str, list[Observation]] = {}
+        for point in points:
+            value = float(point.value)
+            if math.isnan(value):
+                continue
+            if point.spec.kind is not MetricKind.GAUGE:
+                if point.spec.name not in self._unknown_specs:
+                    self._unknown_specs.add(point.spec.name)
+                    _log.warning("ignoring points for %s: only gauge instruments are exported "
+                                 "from evaluations", point.spec.name)
+                continue
+            grouped.setdefault(point.spec.name, []).append(Observation(value, dict(point.attributes)))
+        with self._lock:
+            self._points = grouped
+
+    def observe_queue(self, depth: Callable[[], int], capacity: int) -> None:
+        self._queue_depth = depth
+        self._queue_capacity = capacity
+
+    def record_evaluation(self, duration_s: float, finished_at: float) -> None:
+        self._evaluation_duration.record(duration_s)
+        self._last_evaluation = finished_at
+
+    def record_checkpoint(self, at: float) -> None:
+        self._last_checkpoint = at
+
+    def collect_text(self) -> str:
+        """The Prometheus exposition text the endpoint serves (for tests and debugging)."""
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry).decode("utf-8")
+
+    # -- callbacks ---------------------------------------------------------------------
+    def _gauge_callback(self, name: str):
+        def callback(_options: CallbackOptions) -> Sequence[Observation]:
+            with self._lock:
+                return self._points.get(name, [])
+        return callback
+
+    def _self_gauge(self, spec: MetricSpec, read: Callable[[], float | None]) -> None:
+        def callback(_options: CallbackOptions) -> Sequence[Observation]:
+            value = read()
+            return [] if value is None else [Observation(value)]
+        self.meter.create_observable_gauge(spec.name, callbacks=[callback], unit=spec.unit,
+                                           description=spec.description)
+
+
+def _otlp_exporter(endpoint: str, protocol: str):
+    """An OTLP metric exporter; the standard OTEL_EXPORTER_OTLP_* variables still apply (headers...)."""
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+        insecure = urlsplit(endpoint).scheme in ("http", "")
+        return OTLPMetricExporter(endpoint=endpoint, insecure=insecure)
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+    parts = urlsplit(endpoint)
+    if parts.path in ("", "/"):
+        endpoint = endpoint.rstrip("/") + "/v1/metrics"
+    return OTLPMetricExporter(endpoint=endpoint)

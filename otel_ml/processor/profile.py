@@ -1,0 +1,437 @@
+"""Reference profiles (P2): what a model version's inputs, predictions and confidences looked like.
+
+A ``Profile`` holds, per column, a stats reference (``NumericReference`` or
+``CategoricalReference``) plus the facts the data-quality checks need (missing rate, range,
+mean/std, IQR fences, the type of categorical values). It is stored as a versioned JSON file::
+
+    {"format": "otel-ml-profile", "format_version": 1, "model": "iris", "version": "3",
+     "created_at": "2025-01-01T00:00:00+00:00", "rows": 150, "source": "train.csv",
+     "learned": false,
+     "features": {"petal_length": {"kind": "numeric", "missing_rate": 0.0, "min": 1.0, ...,
+                                   "reference": {...NumericReference.to_dict()}}, ...},
+     "prediction": {...column...} | null, "confidence": {...column...} | null,
+     "performance": {...free-form, defined by the accuracy tracker...} | null}
+
+``ProfileStore`` maps (model, version) to profiles, falling back from (model, version) to
+(model, "*") when a profile was registered for every version of a model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence, Union
+
+import numpy as np
+
+from otel_ml.errors import UserError
+from otel_ml.processor import quality
+from otel_ml.stats.outliers import iqr_bounds
+from otel_ml.stats.references import CategoricalReference, NumericReference
+from otel_ml.stats.sample_errors import EmptySampleError, InvalidReferenceError
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "NUMERIC",
+    "CATEGORICAL",
+    "ALL_VERSIONS",
+    "NumericProfile",
+    "CategoricalProfile",
+    "ColumnProfile",
+    "Profile",
+    "ProfileStore",
+    "ProfileFormatError",
+    "build_column_profile",
+    "build_profile",
+    "infer_kind",
+]
+
+log = logging.getLogger(__name__)
+
+FORMAT = "otel-ml-profile"
+FORMAT_VERSION = 1
+NUMERIC = "numeric"
+CATEGORICAL = "categorical"
+#: Version key of a profile that applies to every version of a model.
+ALL_VERSIONS = "*"
+#: Numbers with at most this many distinct integral values are class labels when a
+#: prediction column's kind is inferred (regressions have more).
+MAX_CLASS_LABELS = 20
+
+
+class ProfileFormatError(UserError):
+    """A profile file or mapping is malformed; the message names the file and the field."""
+
+
+def _finite(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ProfileFormatError(f"{where}: expected a finite number, got {value!r}")
+    return float(value)
+
+
+def _count(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ProfileFormatError(f"{where}: expected a non-negative integer, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True, eq=False)
+class NumericProfile:
+    """A numeric column: its stats reference and the numbers the quality checks use.
+
+    ``min``/``max`` bound the reference values (out_of_range); ``iqr_low``/``iqr_high`` are the
+    IQR fences (outlier); ``count`` is the number of rows, ``missing_rate`` the share of them
+    that were None, NaN, inf or not a number.
+    """
+
+    reference: NumericReference
+    missing_rate: float
+    min: float
+    max: float
+    iqr_low: float
+    iqr_high: float
+    count: int
+
+    kind = NUMERIC
+
+    @property
+    def mean(self) -> float:
+        return float(self.reference.mean)
+
+    @property
+    def std(self) -> float:
+        return float(self.reference.std)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": NUMERIC, "count": self.count, "missing_rate": self.missing_rate,
+                "min": self.min, "max": self.max, "mean": self.mean, "std": self.std,
+                "iqr_low": self.iqr_low, "iqr_high": self.iqr_high,
+                "reference": self.reference.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], where: str) -> "NumericProfile":
+        try:
+            ref = NumericReference.from_dict(d["reference"])
+        except InvalidReferenceError as exc:
+            raise ProfileFormatError(f"{where}.reference.{exc}") from None
+        return cls(reference=ref,
+                   missing_rate=_finite(d.get("missing_rate"), f"{where}.missing_rate"),
+                   min=_finite(d.get("min"), f"{where}.min"),
+                   max=_finite(d.get("max"), f"{where}.max"),
+                   iqr_low=_finite(d.get("iqr_low"), f"{where}.iqr_low"),
+                   iqr_high=_finite(d.get("iqr_high"), f"{where}.iqr_high"),
+                   count=_count(d.get("count"), f"{where}.count"))
+
+
+@dataclass(frozen=True, eq=False)
+class CategoricalProfile:
+    """A categorical column: category shares, missing rate and the type of its values
+    (``quality.VALUE_STRING`` or ``quality.VALUE_NUMBER``, for type_mismatch)."""
+
+    reference: CategoricalReference
+    missing_rate: float
+    value_type: str
+    count: int
+    categories: frozenset[str] = field(init=False, repr=False)
+
+    kind = CATEGORICAL
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "categories", frozenset(self.reference.categories))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": CATEGORICAL, "count": self.count, "missing_rate": self.missing_rate,
+                "value_type": self.value_type, "reference": self.reference.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], where: str) -> "CategoricalProfile":
+        try:
+            ref = CategoricalReference.from_dict(d["reference"])
+        except InvalidReferenceError as exc:
+            raise ProfileFormatError(f"{where}.reference.{exc}") from None
+        value_type = d.get("value_type")
+        if value_type not in (quality.VALUE_STRING, quality.VALUE_NUMBER):
+            raise ProfileFormatError(f"{where}.value_type: expected 'string' or 'number', got {value_type!r}")
+        return cls(reference=ref,
+                   missing_rate=_finite(d.get("missing_rate"), f"{where}.missing_rate"),
+                   value_type=value_type,
+                   count=_count(d.get("count"), f"{where}.count"))
+
+
+ColumnProfile = Union[NumericProfile, CategoricalProfile]
+
+
+def _column_from_dict(d: Any, where: str) -> ColumnProfile:
+    if not isinstance(d, Mapping):
+        raise ProfileFormatError(f"{where}: expected an object, got {type(d).__name__}")
+    if "reference" not in d:
+        raise ProfileFormatError(f"{where}.reference: missing")
+    kind = d.get("kind")
+    if kind == NUMERIC:
+        return NumericProfile.from_dict(d, where)
+    if kind == CATEGORICAL:
+        return CategoricalProfile.from_dict(d, where)
+    raise ProfileFormatError(f"{where}.kind: expected 'numeric' or 'categorical', got {kind!r}")
+
+
+@dataclass(eq=False)
+class Profile:
+    """The reference of one model version (``version == "*"``: of every version of the model)."""
+
+    model: str
+    version: str
+    features: dict[str, ColumnProfile]
+    prediction: ColumnProfile | None = None
+    confidence: NumericProfile | None = None
+    rows: int = 0
+    created_at: str = ""
+    source: str = ""
+    learned: bool = False
+    performance: dict | None = None
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def schema(self) -> dict[str, str]:
+        """Feature name -> "numeric" | "categorical", in the profile's order."""
+        return {name: col.kind for name, col in self.features.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "model": self.model,
+            "version": self.version,
+            "created_at": self.created_at,
+            "rows": self.rows,
+            "source": self.source,
+            "learned": self.learned,
+            "features": {name: col.to_dict() for name, col in self.features.items()},
+            "prediction": self.prediction.to_dict() if self.prediction else None,
+            "confidence": self.confidence.to_dict() if self.confidence else None,
+            "performance": self.performance,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "profile") -> "Profile":
+        """Inverse of ``to_dict``. ``ProfileFormatError`` names the bad field (prefixed ``where``)."""
+        if not isinstance(d, Mapping):
+            raise ProfileFormatError(f"{where}: expected a JSON object, got {type(d).__name__}")
+        if d.get("format") != FORMAT:
+            raise ProfileFormatError(f"{where}: not an otel-ml profile (format is {d.get('format')!r}, "
+                                     f"expected {FORMAT!r})")
+        fv = d.get("format_version")
+        if fv != FORMAT_VERSION:
+            raise ProfileFormatError(f"{where}: unsupported format_version {fv!r} "
+                                     f"(this otel-ml reads version {FORMAT_VERSION})")
+        for key in ("model", "version"):
+            if not isinstance(d.get(key), str) or not d.get(key):
+                raise ProfileFormatError(f"{where}.{key}: expected a non-empty string, got {d.get(key)!r}")
+        feats = d.get("features")
+        if not isinstance(feats, Mapping):
+            raise ProfileFormatError(f"{where}.features: expected an object, got {type(feats).__name__}")
+        features = {str(name): _column_from_dict(col, f"{where}.features.{name}") for name, col in feats.items()}
+        prediction = None if d.get("prediction") is None else _column_from_dict(d["prediction"], f"{where}.prediction")
+        confidence = None
+        if d.get("confidence") is not None:
+            confidence = _column_from_dict(d["confidence"], f"{where}.confidence")
+            if not isinstance(confidence, NumericProfile):
+                raise ProfileFormatError(f"{where}.confidence.kind: must be 'numeric'")
+        performance = d.get("performance")
+        if performance is not None and not isinstance(performance, Mapping):
+            raise ProfileFormatError(f"{where}.performance: expected an object or null")
+        return cls(model=d["model"], version=d["version"], features=features, prediction=prediction,
+                   confidence=confidence, rows=_count(d.get("rows", 0), f"{where}.rows"),
+                   created_at=str(d.get("created_at", "")), source=str(d.get("source", "")),
+                   learned=bool(d.get("learned", False)),
+                   performance=dict(performance) if performance is not None else None)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the profile as JSON (atomically: a temporary file renamed over ``path``)."""
+        target = Path(path)
+        tmp = target.with_name(target.name + ".tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(self.to_dict(), fh, indent=1, allow_nan=False)
+                fh.write("\n")
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise UserError(f"cannot write profile {target}: {exc.strerror or exc}") from None
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Profile":
+        """Read a profile file; any problem is a ``UserError`` naming the file."""
+        p = Path(path)
+        try:
+            with open(p, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except FileNotFoundError:
+            raise UserError(f"profile {p}: no such file") from None
+        except OSError as exc:
+            raise UserError(f"profile {p}: cannot read ({exc.strerror or exc})") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ProfileFormatError(f"profile {p}: not valid JSON ({exc})") from None
+        try:
+            return cls.from_dict(data)
+        except ProfileFormatError as exc:
+            raise ProfileFormatError(f"profile {p}: {exc}") from None
+
+
+# --- building -------------------------------------------------------------------------------
+
+
+def infer_kind(values: Sequence[Any] | np.ndarray, prediction: bool = False) -> str:
+    """Numeric or categorical, from the values themselves.
+
+    Strings and bools are categorical (the majority decides a mixed column); numbers are
+    numeric, except in a prediction column where a few distinct integral values
+    (<= MAX_CLASS_LABELS) are class labels.
+    """
+    if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
+        nums = values.astype(np.float64)
+    else:
+        cat = quality.categorical_column(values)
+        n_str = int(cat.strings.sum())
+        n_num = int(cat.numbers.sum())
+        if n_str > n_num:
+            return CATEGORICAL
+        if n_num == 0:
+            return NUMERIC if not n_str else CATEGORICAL
+        nums = quality.numeric_column(np.asarray(values, dtype=object)[cat.numbers]).x
+    if prediction:
+        finite = nums[np.isfinite(nums)]
+        if finite.size and np.all(finite == np.round(finite)) and np.unique(finite).size <= MAX_CLASS_LABELS:
+            return CATEGORICAL
+    return NUMERIC
+
+
+def build_column_profile(values: Sequence[Any] | np.ndarray, kind: str, bins: int = 10,
+                         max_sample: int | None = None, rng: np.random.Generator | None = None,
+                         name: str = "column") -> ColumnProfile:
+    """Profile one column; ``EmptySampleError`` (naming ``name``) if it holds no usable value."""
+    n = len(values)
+    if kind == NUMERIC:
+        col = quality.numeric_column(values)
+        finite = col.x[col.valid]
+        if finite.size == 0:
+            raise EmptySampleError(f"{name}: no finite numeric value")
+        data = np.sort(finite)
+        ref = NumericReference.from_values(data, bins=bins, max_sample=max_sample, rng=rng)
+        lo, hi = iqr_bounds(data, k=1.5)
+        return NumericProfile(reference=ref, missing_rate=float(1.0 - data.size / n),
+                              min=float(data[0]), max=float(data[-1]),
+                              iqr_low=float(lo), iqr_high=float(hi), count=n)
+    if kind == CATEGORICAL:
+        col = quality.categorical_column(values)
+        keys = col.keys[col.valid]
+        if keys.size == 0:
+            raise EmptySampleError(f"{name}: no category value")
+        value_type = quality.VALUE_NUMBER if col.numbers.sum() > col.strings.sum() else quality.VALUE_STRING
+        ref = CategoricalReference.from_values(keys)
+        return CategoricalProfile(reference=ref, missing_rate=float(1.0 - keys.size / n),
+                                  value_type=value_type, count=n)
+    raise ValueError(f"kind: expected {NUMERIC!r} or {CATEGORICAL!r}, got {kind!r}")
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def build_profile(model: str, version: str, features: Mapping[str, Sequence[Any] | np.ndarray],
+                  prediction: Sequence[Any] | np.ndarray | None = None,
+                  confidence: Sequence[Any] | np.ndarray | None = None, *,
+                  kinds: Mapping[str, str] | None = None, prediction_kind: str | None = None,
+                  bins: int = 10, max_sample: int | None = None, source: str = "",
+                  learned: bool = False, performance: dict | None = None,
+                  rng: np.random.Generator | None = None, skip_empty: bool = False) -> Profile:
+    """Build a profile from columns (name -> values); kinds not given are inferred.
+
+    A feature with no usable value raises ``EmptySampleError`` naming it (with ``skip_empty``
+    it is left out of the schema instead); an empty prediction or confidence column is left
+    out of the profile.
+    """
+    kinds = dict(kinds or {})
+    rows = 0
+    cols: dict[str, ColumnProfile] = {}
+    for name, values in features.items():
+        rows = max(rows, len(values))
+        kind = kinds.get(name) or infer_kind(values)
+        try:
+            cols[name] = build_column_profile(values, kind, bins, max_sample, rng, name=f"feature {name!r}")
+        except EmptySampleError:
+            if not skip_empty:
+                raise
+    pred = conf = None
+    if prediction is not None and len(prediction):
+        rows = max(rows, len(prediction))
+        pkind = prediction_kind or infer_kind(prediction, prediction=True)
+        try:
+            pred = build_column_profile(prediction, pkind, bins, max_sample, rng, name="prediction")
+        except EmptySampleError:
+            pred = None
+    if confidence is not None and len(confidence):
+        try:
+            conf = build_column_profile(confidence, NUMERIC, bins, max_sample, rng, name="confidence")
+        except EmptySampleError:
+            conf = None
+    return Profile(model=model, version=version, features=cols, prediction=pred, confidence=conf,
+                   rows=rows, created_at=_now_iso(), source=source, learned=learned,
+                   performance=performance)
+
+
+# --- store ----------------------------------------------------------------------------------
+
+
+class ProfileStore:
+    """Profiles by (model, version), with (model, "*") as the fallback for any version. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._profiles: dict[tuple[str, str], Profile] = {}
+
+    def load(self, model: str, version: str | None, path: str | os.PathLike) -> Profile:
+        """Load ``path`` and register it for ``model`` and ``version`` (None or "*": every version)."""
+        if not model:
+            raise UserError(f"profile {path}: a model name is required")
+        profile = Profile.load(path)
+        if profile.model != model:
+            log.warning("profile %s was built for model %r; using it for model %r", path, profile.model, model)
+        self.add(profile, model, version or ALL_VERSIONS)
+        return profile
+
+    def add(self, profile: Profile, model: str | None = None, version: str | None = None) -> None:
+        """Register ``profile`` under (model, version), by default the profile's own."""
+        key = (model or profile.model, version or profile.version or ALL_VERSIONS)
+        with self._lock:
+            self._profiles[key] = profile
+
+    def remove(self, model: str, version: str) -> None:
+        with self._lock:
+            self._profiles.pop((model, version), None)
+
+    def get(self, model: str, version: str) -> Profile | None:
+        """The profile for (model, version), else the model's all-versions profile, else None."""
+        with self._lock:
+            found = self._profiles.get((model, version))
+            return found if found is not None else self._profiles.get((model, ALL_VERSIONS))
+
+    def items(self) -> list[tuple[tuple[str, str], Profile]]:
+        with self._lock:
+            return list(self._profiles.items())
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter([key for key, _ in self.items()])
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._profiles)
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._profiles

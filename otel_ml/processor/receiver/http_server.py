@@ -1,0 +1,461 @@
+"""OTLP/HTTP receiver: ``POST /v1/logs|metrics|traces`` (protobuf or JSON, gzip) and ``/v1/labels``.
+
+Responses follow the OTLP/HTTP spec: the request's content type, 400 with a
+``google.rpc.Status`` for malformed payloads, 503 + ``Retry-After`` when the ingest queue is
+full, 413 over ``max_request_bytes`` (checked on Content-Length before reading and again while
+gunzipping), 415 for other media types, 401 without the bearer token.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import socket
+import ssl
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+from google.protobuf.message import Message
+from google.rpc import code_pb2, status_pb2
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from otel_ml.processor.contracts import Overloaded
+from otel_ml.processor.receiver.auth import BearerAuth
+from otel_ml.processor.receiver.export_handler import (
+    REASON_INVALID_EVENT,
+    REASON_MALFORMED,
+    REASON_TOO_LARGE,
+    REASON_UNAUTHENTICATED,
+    REASON_UNSUPPORTED_MEDIA_TYPE,
+    SIGNAL_LABELS,
+    ExportHandler,
+)
+from otel_ml.processor.receiver.labels_api import parse_labels
+from otel_ml.processor.receiver.otlp_json import parse_otlp_json, to_otlp_json
+from otel_ml.processor.receiver.payload import (
+    MalformedPayload,
+    PayloadTooLarge,
+    gunzip_limited,
+    parse_protobuf,
+)
+from otel_ml.semconv import Event as EventName
+
+__all__ = ["HttpReceiver", "PROTOBUF", "JSON"]
+
+_log = logging.getLogger(__name__)
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+
+#: Seconds an idle keep-alive connection (or a slow client mid-request) may hold a thread.
+_IDLE_TIMEOUT_S = 30.0
+#: After refusing an oversized body, read (and drop) at most this much of it so the client
+#: sees the 413 instead of a connection reset.
+_DRAIN_LIMIT = 1 << 20
+
+
+class _Refused(Exception):
+    """Answer the request with ``status`` and ``message`` (counted under ``reason`` if any)."""
+
+    def __init__(self, status: int, message: str, reason: str | None = None,
+                 headers: dict[str, str] | None = None, close: bool = False):
+        self.status = status
+        self.message = message
+        self.reason = reason
+        self.headers = headers or {}
+        self.close = close
+        super().__init__(message)
+
+
+# path -> (signal, request type, handler method name)
+_OTLP_ROUTES: dict[str, tuple[str, type[Message], str]] = {
+    "/v1/logs": ("logs", ExportLogsServiceRequest, "logs"),
+    "/v1/metrics": ("metrics", ExportMetricsServiceRequest, "metrics"),
+    "/v1/traces": ("traces", ExportTraceServiceRequest, "traces"),
+}
+_LABELS_PATH = "/v1/labels"
+_GRPC_CODES = {
+    400: code_pb2.INVALID_ARGUMENT,
+    401: code_pb2.UNAUTHENTICATED,
+    404: code_pb2.NOT_FOUND,
+    405: code_pb2.UNIMPLEMENTED,
+    413: code_pb2.RESOURCE_EXHAUSTED,
+    415: code_pb2.INVALID_ARGUMENT,
+    503: code_pb2.UNAVAILABLE,
+}
+
+
+def _media_type(header: str | None) -> str:
+    return (header or "").split(";", 1)[0].strip().lower()
+
+
+class _Server(ThreadingHTTPServer):
+    """One thread per connection; TLS handshakes happen in that thread, not the accept loop."""
+
+    daemon_threads = True
+    allow_reuse_address = True  # TIME_WAIT only: a port with a live listener still fails to bind
+    request_queue_size = 128  # listen backlog (socketserver's default of 5 is for toys)
+
+    def __init__(self, address, handler_class, ssl_context: ssl.SSLContext | None):
+        self.ssl_context = ssl_context
+        self.connections: set[socket.socket] = set()
+        self.busy = 0
+        self.state_lock = threading.Condition()
+        super().__init__(address, handler_class)
+
+    def finish_request(self, request, client_address):
+        conn = request
+        if self.ssl_context is not None:
+            request.settimeout(_IDLE_TIMEOUT_S)
+            try:
+                conn = self.ssl_context.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError) as exc:
+                _log.debug("TLS handshake with %s failed: %s", client_address, exc)
+                return
+        with self.state_lock:
+            self.connections.add(conn)
+        try:
+            self.RequestHandlerClass(conn, client_address, self)
+        finally:
+            with self.state_lock:
+                self.connections.discard(conn)
+            if conn is not request:
+                try:
+                    conn.close()
+                except OSError:
+                    pass
+
+    def handle_error(self, request, client_address) -> None:
+        # a client that resets its connection is routine, not a traceback on stderr
+        _log.debug("connection from %s ended with an error", client_address, exc_info=True)
+
+    def begin(self) -> None:
+        with self.state_lock:
+            self.busy += 1
+
+    def end(self) -> None:
+        with self.state_lock:
+            self.busy -= 1
+            self.state_lock.notify_all()
+
+    def drain(self, grace: float) -> None:
+        """Wait up to ``grace`` s for requests in progress, then cut every open connection."""
+        deadline = time.monotonic() + grace
+        with self.state_lock:
+            while self.busy and (left := deadline - time.monotonic()) > 0:
+                self.state_lock.wait(left)
+            connections = list(self.connections)
+        for conn in connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def _make_handler(handler: ExportHandler, auth: BearerAuth | None, max_bytes: int,
+                  now_ns: Callable[[], int]):
+    stats = handler.stats
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "otel-ml-receiver"
+        sys_version = ""
+        timeout = _IDLE_TIMEOUT_S
+        #: bytes of a refused oversized body to read and drop once the answer is sent
+        drain_after = 0
+
+        # --- plumbing ----------------------------------------------------------------
+        def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler's signature
+            _log.debug("%s %s", self.address_string(), format % args)
+
+        def _send(self, status: int, body: bytes, content_type: str,
+                  headers: dict[str, str] | None = None, close: bool = False) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            if close or self.close_connection:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            self.wfile.write(body)
+            if self.drain_after:
+                self.wfile.flush()
+                self._discard(self.drain_after)
+                self.drain_after = 0
+
+        def _send_status(self, status: int, message: str, media: str,
+                         headers: dict[str, str] | None = None, close: bool = False) -> None:
+            """An error as a google.rpc.Status, encoded like the request (JSON otherwise)."""
+            rpc = status_pb2.Status(code=_GRPC_CODES.get(status, code_pb2.UNKNOWN), message=message)
+            if media == PROTOBUF:
+                self._send(status, rpc.SerializeToString(), PROTOBUF, headers, close)
+            else:
+                self._send(status, to_otlp_json(rpc), JSON, headers, close)
+
+        def _send_json(self, status: int, doc: dict, headers: dict[str, str] | None = None,
+                       close: bool = False) -> None:
+            self._send(status, json.dumps(doc).encode("utf-8"), JSON, headers, close)
+
+        def _declared_length(self) -> int | None:
+            """Content-Length, or None for a chunked body; refuses oversized and bad values."""
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                return None
+            text = self.headers.get("Content-Length")
+            if text is None:
+                return 0
+            try:
+                length = int(text)
+            except ValueError:
+                raise _Refused(400, f"invalid Content-Length {text!r}", REASON_MALFORMED,
+                               close=True) from None
+            if length < 0:
+                raise _Refused(400, f"invalid Content-Length {text!r}", REASON_MALFORMED, close=True)
+            if length > max_bytes:
+                self.drain_after = length
+                raise _Refused(413, f"body of {length} bytes is over the {max_bytes}-byte limit",
+                               REASON_TOO_LARGE, close=True)
+            return length
+
+        def _discard(self, length: int) -> None:
+            """Read and drop part of a refused body, so that a client still sending it gets to
+            read our answer instead of a connection reset."""
+            left = min(length, _DRAIN_LIMIT)
+            try:
+                self.connection.settimeout(1.0)
+                while left > 0:
+                    chunk = self.rfile.read(min(left, 65536))
+                    if not chunk:
+                        break
+                    left -= len(chunk)
+            except OSError:
+                pass
+
+        def _read_chunked(self) -> bytes:
+            out = bytearray()
+            while True:
+                line = self.rfile.readline(1024)
+                try:
+                    size = int(line.split(b";", 1)[0].strip(), 16)
+                except ValueError:
+                    raise _Refused(400, "invalid chunked encoding", REASON_MALFORMED, close=True) from None
+                if size == 0:
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return bytes(out)
+                if len(out) + size > max_bytes:
+                    raise _Refused(413, f"body is over the {max_bytes}-byte limit", REASON_TOO_LARGE,
+                                   close=True)
+                out += self.rfile.read(size)
+                self.rfile.readline(1024)
+
+        def _read_body(self) -> bytes:
+            length = self._declared_length()
+            body = self._read_chunked() if length is None else self.rfile.read(length)
+            if length is not None and len(body) != length:
+                raise _Refused(400, "body shorter than Content-Length", REASON_MALFORMED, close=True)
+            encoding = (self.headers.get("Content-Encoding") or "identity").strip().lower()
+            if encoding == "gzip":
+                try:
+                    return gunzip_limited(body, max_bytes)
+                except PayloadTooLarge as exc:
+                    raise _Refused(413, str(exc), REASON_TOO_LARGE) from None
+                except MalformedPayload as exc:
+                    raise _Refused(400, str(exc), REASON_MALFORMED) from None
+            if encoding != "identity":
+                raise _Refused(415, f"unsupported Content-Encoding {encoding!r} (use gzip)",
+                               REASON_UNSUPPORTED_MEDIA_TYPE)
+            return body
+
+        def _skip_body(self) -> None:
+            """Consume a small body we refuse early, keeping the connection usable."""
+            try:
+                length = self._declared_length()
+            except _Refused:
+                self.close_connection = True
+                return
+            if length is None:
+                self.close_connection = True
+            elif length:
+                self.rfile.read(length)
+
+        def handle_expect_100(self) -> bool:
+            """Refuse an oversized body before the client sends it (``Expect: 100-continue``)."""
+            text = self.headers.get("Content-Length") or ""
+            if text.isdigit() and int(text) > max_bytes:
+                path = self._route()
+                signal = _OTLP_ROUTES[path][0] if path in _OTLP_ROUTES else SIGNAL_LABELS
+                stats.rejected(signal, REASON_TOO_LARGE, 1)
+                message = f"body of {text} bytes is over the {max_bytes}-byte limit"
+                if path in _OTLP_ROUTES:
+                    self._send_status(413, message, _media_type(self.headers.get("Content-Type")),
+                                      close=True)
+                else:
+                    self._send_json(413, {"accepted": 0, "rejected": 0, "errors": [message]},
+                                    close=True)
+                return False
+            return super().handle_expect_100()
+
+        def _authorized(self) -> bool:
+            return auth is None or auth.check(self.headers.get("Authorization"))
+
+        # --- routing -----------------------------------------------------------------
+        def _route(self) -> str | None:
+            path = self.path.split("?", 1)[0]
+            if path in _OTLP_ROUTES or path == _LABELS_PATH:
+                return path
+            return None
+
+        def _wrong_method(self) -> None:
+            path = self._route()
+            media = _media_type(self.headers.get("Content-Type"))
+            self._skip_body()
+            if path is None:
+                self._send_status(404, f"unknown path {self.path}", media)
+            else:
+                self._send_status(405, f"{self.command} is not allowed on {path}; use POST", media,
+                                  {"Allow": "POST"})
+
+        do_GET = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _wrong_method
+
+        def do_HEAD(self):  # noqa: N802 - http.server naming
+            self._skip_body()
+            self.send_response(404 if self._route() is None else 405)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_POST(self):  # noqa: N802 - http.server naming
+            self.server.begin()
+            try:
+                path = self._route()
+                if path is None:
+                    self._skip_body()
+                    self._send_status(404, f"unknown path {self.path}",
+                                      _media_type(self.headers.get("Content-Type")))
+                elif path == _LABELS_PATH:
+                    self._labels()
+                else:
+                    self._otlp(*_OTLP_ROUTES[path])
+            finally:
+                self.server.end()
+
+        # --- OTLP --------------------------------------------------------------------
+        def _otlp(self, signal: str, request_type: type[Message], method: str) -> None:
+            media = _media_type(self.headers.get("Content-Type"))
+            try:
+                if not self._authorized():
+                    self._skip_body()
+                    raise _Refused(401, "missing or invalid bearer token", REASON_UNAUTHENTICATED,
+                                   {"WWW-Authenticate": 'Bearer realm="otel-ml"'})
+                if media not in (PROTOBUF, JSON):
+                    self._skip_body()
+                    raise _Refused(415, f"unsupported Content-Type {media or '(none)'!r}; use "
+                                   f"{PROTOBUF} or {JSON}", REASON_UNSUPPORTED_MEDIA_TYPE)
+                body = self._read_body()
+                try:
+                    if media == PROTOBUF:
+                        request = parse_protobuf(body, request_type)
+                    else:
+                        request = parse_otlp_json(body, request_type)
+                except MalformedPayload as exc:
+                    raise _Refused(400, str(exc), REASON_MALFORMED) from None
+                try:
+                    response = getattr(handler, method)(request)
+                except Overloaded as exc:
+                    delay = handler.retry_delay(exc)
+                    raise _Refused(503, f"processor overloaded: {exc}",
+                                   headers={"Retry-After": str(max(1, math.ceil(delay)))}) from None
+            except _Refused as refused:
+                if refused.reason:
+                    stats.rejected(signal, refused.reason, 1)
+                self._send_status(refused.status, refused.message, media, refused.headers,
+                                  refused.close)
+                return
+            if media == PROTOBUF:
+                self._send(200, response.SerializeToString(), PROTOBUF)
+            else:
+                self._send(200, to_otlp_json(response), JSON)
+
+        # --- labels ------------------------------------------------------------------
+        def _labels(self) -> None:
+            media = _media_type(self.headers.get("Content-Type"))
+            try:
+                if not self._authorized():
+                    self._skip_body()
+                    raise _Refused(401, "missing or invalid bearer token", REASON_UNAUTHENTICATED,
+                                   {"WWW-Authenticate": 'Bearer realm="otel-ml"'})
+                if media != JSON:
+                    self._skip_body()
+                    raise _Refused(415, f"unsupported Content-Type {media or '(none)'!r}; use {JSON}",
+                                   REASON_UNSUPPORTED_MEDIA_TYPE)
+                body = self._read_body()
+                try:
+                    doc = json.loads(body)
+                except (UnicodeDecodeError, ValueError) as exc:
+                    raise _Refused(400, f"invalid JSON: {exc}", REASON_MALFORMED) from None
+                result = parse_labels(doc, now_ns())
+                items = len(result.events) + result.rejected
+                if items:
+                    stats.received(SIGNAL_LABELS, EventName.GROUND_TRUTH, items)
+                if result.rejected:
+                    stats.rejected(SIGNAL_LABELS, REASON_INVALID_EVENT, result.rejected)
+                if not result.events:
+                    if not items:
+                        stats.rejected(SIGNAL_LABELS, REASON_MALFORMED, 1)
+                    self._send_json(400, result.response())
+                    return
+                try:
+                    handler.submit(SIGNAL_LABELS, result.events, len(result.events))
+                except Overloaded as exc:
+                    delay = handler.retry_delay(exc)
+                    raise _Refused(503, f"processor overloaded: {exc}",
+                                   headers={"Retry-After": str(max(1, math.ceil(delay)))}) from None
+            except _Refused as refused:
+                if refused.reason:
+                    stats.rejected(SIGNAL_LABELS, refused.reason, 1)
+                self._send_json(refused.status, {"accepted": 0, "rejected": 0,
+                                                 "errors": [refused.message]},
+                                refused.headers, refused.close)
+                return
+            self._send_json(200, result.response())
+
+    return Handler
+
+
+class HttpReceiver:
+    """The OTLP/HTTP server on one port (plain or TLS)."""
+
+    def __init__(self, handler: ExportHandler, auth: BearerAuth | None, max_request_bytes: int,
+                 ssl_context: ssl.SSLContext | None = None,
+                 now_ns: Callable[[], int] = time.time_ns):
+        self._handler_class = _make_handler(handler, auth, max_request_bytes, now_ns)
+        self._ssl_context = ssl_context
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, host: str, port: int) -> int:
+        """Bind and serve in a background thread; returns the bound port. Raises OSError."""
+        server_class = _Server
+        if ":" in host:
+            server_class = type("_Server6", (_Server,), {"address_family": socket.AF_INET6})
+        self._server = server_class((host, port), self._handler_class, self._ssl_context)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="otel-ml-otlp-http", daemon=True)
+        self._thread.start()
+        return self._server.server_address[1]
+
+    def stop(self, grace: float) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        server.drain(grace)
+        if self._thread is not None:
+            self._thread.join(timeout=max(grace, 1.0))

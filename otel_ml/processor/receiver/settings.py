@@ -1,0 +1,127 @@
+"""Configuration of the processor's OTLP receivers, validated on construction.
+
+Keys (YAML section ``receiver``): ``grpc_endpoint``, ``http_endpoint`` (``host:port``, ``""``
+disables), ``max_request_bytes``, ``tls_cert_file`` / ``tls_key_file``, ``bearer_token`` /
+``bearer_token_file``, ``retry_after_s``, ``merge_events``. Loopback by default: exposing the
+receivers on other interfaces is an explicit choice.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
+
+from otel_ml.errors import ConfigError
+
+__all__ = ["ReceiverSettings", "parse_endpoint"]
+
+#: gRPC's own ceiling for a message size (a signed 32-bit length).
+_MAX_MESSAGE_BYTES = 2**31 - 1
+
+
+def parse_endpoint(value: str, key: str) -> tuple[str, int]:
+    """Split ``host:port`` (``[v6]:port`` for IPv6) into its parts; ``ConfigError(key, ...)`` if bad."""
+    if not isinstance(value, str) or ":" not in value:
+        raise ConfigError(key, f"must be 'host:port' (got {value!r})")
+    host, _, port_text = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ConfigError(key, f"an IPv6 host must be in brackets, e.g. '[::1]:4317' (got {value!r})")
+    if not host:
+        raise ConfigError(key, f"host is missing (got {value!r})")
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ConfigError(key, f"port must be an integer 0..65535 (got {port_text!r})")
+    return host, int(port_text)
+
+
+@dataclass(frozen=True)
+class ReceiverSettings:
+    """Where and how the receivers listen. Errors name the offending field."""
+
+    grpc_endpoint: str = "127.0.0.1:4317"
+    http_endpoint: str = "127.0.0.1:4318"
+    #: gRPC receive limit and HTTP body limit; applies to the decompressed body too.
+    max_request_bytes: int = 4 * 1024 * 1024
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    bearer_token: str | None = None
+    bearer_token_file: str | None = None
+    #: Delay suggested to clients when the ingest queue is full (RetryInfo / Retry-After).
+    retry_after_s: float = 1.0
+    #: Merge consecutive single-item inference events of one model/version/variant into one
+    #: batch (faster downstream; a merged batch keeps trace/span ids only when all items share them).
+    merge_events: bool = True
+
+    def __post_init__(self) -> None:
+        for key in ("grpc_endpoint", "http_endpoint"):
+            value = getattr(self, key)
+            if value is None:
+                object.__setattr__(self, key, "")
+            elif value != "":
+                parse_endpoint(value, key)
+        size = self.max_request_bytes
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= _MAX_MESSAGE_BYTES:
+            raise ConfigError("max_request_bytes", f"must be an integer in 1..{_MAX_MESSAGE_BYTES}")
+        delay = self.retry_after_s
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= 3600:
+            raise ConfigError("retry_after_s", "must be a number of seconds in 0..3600")
+        if not isinstance(self.merge_events, bool):
+            raise ConfigError("merge_events", "must be true or false")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            missing = "tls_key_file" if self.tls_key_file is None else "tls_cert_file"
+            raise ConfigError(missing, "tls_cert_file and tls_key_file must be given together")
+        for key in ("tls_cert_file", "tls_key_file", "bearer_token_file"):
+            _check_file(getattr(self, key), key)
+        if self.bearer_token is not None and self.bearer_token_file is not None:
+            raise ConfigError("bearer_token", "give bearer_token or bearer_token_file, not both")
+        if self.bearer_token is not None and (
+                not isinstance(self.bearer_token, str) or not self.bearer_token.strip()):
+            raise ConfigError("bearer_token", "must be a non-empty string")
+        if self.bearer_token_file is not None:
+            self.token()  # an empty file is a configuration error now, not a 401 storm later
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.tls_cert_file is not None
+
+    def token(self) -> str | None:
+        """The bearer token clients must present, or None when auth is off."""
+        if self.bearer_token is not None:
+            return self.bearer_token.strip()
+        if self.bearer_token_file is None:
+            return None
+        try:
+            with open(self.bearer_token_file, encoding="utf-8") as fh:
+                text = fh.read().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError("bearer_token_file", f"cannot read {self.bearer_token_file}: {exc}") from exc
+        if not text:
+            raise ConfigError("bearer_token_file", f"{self.bearer_token_file} is empty")
+        return text
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any] | None, prefix: str = "receiver") -> "ReceiverSettings":
+        """Settings from a parsed YAML/JSON section; every error names ``prefix.key``."""
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise ConfigError(prefix, "must be a mapping")
+        known = {f.name for f in fields(cls)}
+        for key in data:
+            if key not in known:
+                raise ConfigError(f"{prefix}.{key}", "unknown key")
+        try:
+            return cls(**dict(data))
+        except ConfigError as exc:
+            raise ConfigError(f"{prefix}.{exc.key}", exc.problem) from None
+
+
+def _check_file(path: str | None, key: str) -> None:
+    if path is None:
+        return
+    if not isinstance(path, str) or not path:
+        raise ConfigError(key, "must be a file path")
+    if not os.path.isfile(path):
+        raise ConfigError(key, f"file not found: {path}")

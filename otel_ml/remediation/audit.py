@@ -1,0 +1,55 @@
+"""Append-only audit log: one JSON object per line for every remediation decision and its reason.
+
+The file is opened with ``O_APPEND`` and each record goes out in a single ``write`` followed by
+``fsync``, so concurrent writers never interleave and a crash loses at most the record being
+written. Nothing here ever truncates or rewrites the file.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+__all__ = ["AuditLog", "read_audit"]
+
+
+class AuditLog:
+    """Appends records with ``ts`` (RFC 3339, UTC) and ``ts_unix`` added."""
+
+    def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time, fsync: bool = True):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._clock = clock
+        self._fsync = fsync
+        self._lock = threading.Lock()
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+
+    def write(self, record: dict[str, Any]) -> dict[str, Any]:
+        now = self._clock()
+        full = {"ts": _dt.datetime.fromtimestamp(now, _dt.timezone.utc).isoformat(timespec="milliseconds"),
+                "ts_unix": round(now, 3), **record}
+        line = (json.dumps(full, ensure_ascii=False, sort_keys=False, default=str) + "\n").encode("utf-8")
+        with self._lock:
+            if self._fd < 0:
+                raise ValueError("audit log is closed")
+            os.write(self._fd, line)
+            if self._fsync:
+                os.fsync(self._fd)
+        return full
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+
+
+def read_audit(path: str | Path) -> list[dict]:
+    """Every record in an audit log file (for tests and tooling)."""
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]

@@ -1,0 +1,61 @@
+"""Crash-safe JSON state files: write to a temporary file, fsync, rename over the old one."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from otel_ml.errors import UserError
+
+__all__ = ["write_json_atomic", "read_json", "StateFileError"]
+
+
+class StateFileError(UserError):
+    """A state file exists but cannot be read back; refusing to start beats forgetting state."""
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Replace ``path`` with ``data``; a crash leaves either the old or the new file, whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, separators=(",", ":"), sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def read_json(path: Path) -> dict | None:
+    """The file's object, or ``None`` when it does not exist yet."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StateFileError(f"cannot read state file {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise StateFileError(f"state file {path} is corrupt ({exc}); move it away to start afresh") from None
+    if not isinstance(data, dict):
+        raise StateFileError(f"state file {path} is corrupt (not a JSON object); move it away to start afresh")
+    return data

@@ -1,0 +1,80 @@
+"""The remediation service's self-metrics, and the Prometheus endpoint that serves them.
+
+``RemediationMetrics`` needs only an OTel ``Meter`` (tests pass one backed by an in-memory
+reader); ``start_metrics_endpoint`` builds the SDK ``MeterProvider`` with a Prometheus reader
+on a private registry, so several services in one process never mix their series.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.metrics import Meter
+
+from otel_ml import semconv
+from otel_ml.errors import UserError
+from otel_ml.version import __version__
+
+__all__ = ["RemediationMetrics", "MetricsEndpoint", "start_metrics_endpoint"]
+
+A = semconv.Attr
+
+
+class RemediationMetrics:
+    """Counters for notifications received and decisions taken (by action, outcome, reason)."""
+
+    def __init__(self, meter: Meter):
+        m = semconv.Metric
+        self._notifications = meter.create_counter(
+            m.REMEDIATION_NOTIFICATIONS.name, unit=m.REMEDIATION_NOTIFICATIONS.unit,
+            description=m.REMEDIATION_NOTIFICATIONS.description)
+        self._actions = meter.create_counter(
+            m.REMEDIATION_ACTIONS.name, unit=m.REMEDIATION_ACTIONS.unit,
+            description=m.REMEDIATION_ACTIONS.description)
+
+    def notification(self, status: str, reject_reason: str | None = None) -> None:
+        attrs = {A.STATUS: status}
+        if reject_reason:
+            attrs[A.REJECT_REASON] = reject_reason
+        self._notifications.add(1, attrs)
+
+    def action(self, model: str, action: str, outcome: str, reason: str) -> None:
+        self._actions.add(1, {A.MODEL_NAME: model, A.REMEDIATION_ACTION: action,
+                              A.REMEDIATION_OUTCOME: outcome, A.REMEDIATION_REASON: reason})
+
+
+@dataclass
+class MetricsEndpoint:
+    """A running ``/metrics`` endpoint; ``meter`` feeds it; ``close()`` stops both."""
+
+    meter: Meter
+    host: str
+    port: int
+    _provider: Any
+    _server: Any
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._provider.shutdown()
+
+
+def start_metrics_endpoint(host: str, port: int, service_name: str = "otel-ml-remediate") -> MetricsEndpoint:
+    """Serve the service's metrics at ``http://host:port/metrics`` (port 0 picks a free one)."""
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.resources import Resource
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    registry = CollectorRegistry(auto_describe=True)
+    reader = PrometheusMetricReader(registry=registry)
+    provider = MeterProvider(metric_readers=[reader],
+                             resource=Resource.create({"service.name": service_name}))
+    try:
+        server, _thread = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        provider.shutdown()
+        raise UserError(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from None
+    meter = provider.get_meter(semconv.REMEDIATION_SCOPE, __version__, schema_url=semconv.SCHEMA_URL)
+    return MetricsEndpoint(meter, host, server.server_address[1], provider, server)

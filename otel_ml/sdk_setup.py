@@ -1,0 +1,271 @@
+"""``otel_ml.configure()``: the OTel SDK in one call, for applications that have no OTel set-up.
+
+Usage::
+
+    import otel_ml
+    handle = otel_ml.configure(service_name="fraud-api")              # OTLP to localhost:4317
+    handle = otel_ml.configure(endpoint="http://collector:4318", protocol="http/protobuf",
+                               prometheus_port=9465)                   # + a /metrics endpoint
+    ...
+    handle.shutdown()                                                  # flush and stop
+
+Tracer, meter and logger providers with OTLP exporters; the standard variables are honoured
+(OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_[SIGNAL_]ENDPOINT / PROTOCOL /
+HEADERS / TIMEOUT, OTEL_{TRACES,METRICS,LOGS}_EXPORTER = otlp | console | none (metrics also
+prometheus), OTEL_METRIC_EXPORT_INTERVAL, OTEL_TRACES_SAMPLER, ...); explicit arguments win
+over them. A provider the application has already set is never replaced: configure() reuses it
+and adds nothing to it. Also switched on: process CPU / memory (system-metrics
+instrumentation) and GPU gauges (NVML), per OTEL_ML_PROCESS_METRICS / OTEL_ML_GPU_METRICS.
+The SDK is imported here only, never by the instrumentation itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from opentelemetry import _logs, trace
+from opentelemetry import metrics as otel_metrics
+
+from otel_ml.errors import ConfigError, UserError
+from otel_ml.instrumentation.settings import Settings
+
+__all__ = ["configure", "SdkHandle", "DEFAULT_PROMETHEUS_PORT"]
+
+_log = logging.getLogger(__name__)
+DEFAULT_PROMETHEUS_PORT = 9464
+_PROTOCOLS = ("grpc", "http/protobuf")
+_EXPORTERS = {"traces": ("otlp", "console", "none"), "metrics": ("otlp", "console", "prometheus", "none"),
+              "logs": ("otlp", "console", "none")}
+
+
+@dataclass
+class SdkHandle:
+    """What ``configure()`` set up; ``shutdown()`` flushes and stops what it created (idempotent)."""
+
+    tracer_provider: Any
+    meter_provider: Any
+    logger_provider: Any
+    owned: tuple[str, ...] = ()  # signals whose provider configure() created
+    prometheus_port: int | None = None
+    gpu: Any = None
+    process_metrics: Any = None
+    _servers: list = field(default_factory=list)
+    _closed: bool = False
+
+    def force_flush(self, timeout_millis: int = 10_000) -> None:
+        for signal in self.owned:
+            getattr(self, f"{_PROVIDER_ATTR[signal]}").force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self.gpu is not None:
+            self.gpu.shutdown()
+        if self.process_metrics is not None:
+            self.process_metrics.uninstrument()
+        for server, thread in self._servers:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
+        for signal in self.owned:
+            getattr(self, _PROVIDER_ATTR[signal]).shutdown()
+
+
+_PROVIDER_ATTR = {"traces": "tracer_provider", "metrics": "meter_provider", "logs": "logger_provider"}
+
+
+def _app_set(provider: Any) -> bool:
+    """True when the application has installed a real provider (not the API's proxy / no-op)."""
+    name = type(provider).__name__
+    return not (name.startswith(("Proxy", "_Proxy", "NoOp", "_DefaultTracerProvider")))
+
+
+def _protocol(signal: str, explicit: str | None) -> str:
+    if explicit is not None:
+        key, value = "protocol", explicit
+    else:
+        key = f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL"
+        value = os.environ.get(key)
+        if not value:
+            key, value = "OTEL_EXPORTER_OTLP_PROTOCOL", os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    value = value.strip().lower()
+    if value not in _PROTOCOLS:
+        raise ConfigError(key, f"must be one of {', '.join(_PROTOCOLS)}, not {value!r}")
+    return value
+
+
+def _exporter_names(signal: str) -> list[str]:
+    key = f"OTEL_{signal.upper()}_EXPORTER"
+    names = [n.strip().lower() for n in os.environ.get(key, "otlp").split(",") if n.strip()]
+    for name in names:
+        if name not in _EXPORTERS[signal]:
+            raise ConfigError(key, f"unsupported exporter {name!r} (use {', '.join(_EXPORTERS[signal])})")
+    return [n for n in names if n != "none"]
+
+
+def _otlp_exporter(signal: str, endpoint: str | None, protocol: str | None, headers: Mapping[str, str] | None):
+    proto = _protocol(signal, protocol)
+    kwargs: dict[str, Any] = {}
+    if headers:
+        kwargs["headers"] = dict(headers)
+    try:
+        if proto == "grpc":
+            if endpoint:
+                kwargs["endpoint"] = endpoint
+            if signal == "traces":
+                from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as cls
+            elif signal == "metrics":
+                from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as cls
+            else:
+                from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as cls
+        else:
+            if endpoint:
+                kwargs["endpoint"] = f"{endpoint.rstrip('/')}/v1/{signal}"
+            if signal == "traces":
+                from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as cls
+            elif signal == "metrics":
+                from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as cls
+            else:
+                from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as cls
+    except ImportError as exc:
+        raise UserError(f"OTLP/{proto} exporter missing ({exc.name}): pip install 'otel-ml[sdk]'") from None
+    return cls(**kwargs)
+
+
+def _check_endpoint(endpoint: str | None) -> None:
+    if endpoint is None:
+        return
+    if not isinstance(endpoint, str) or "://" not in endpoint:
+        raise ConfigError("endpoint", f"must be a URL such as http://localhost:4317, not {endpoint!r}")
+
+
+def configure(service_name: str | None = None, endpoint: str | None = None, protocol: str | None = None,
+              prometheus_port: int | None = None, *, prometheus_host: str | None = None,
+              headers: Mapping[str, str] | None = None, traces: bool = True, metrics: bool = True,
+              logs: bool = True, export_interval_ms: int | None = None, gpu_metrics: bool | None = None,
+              process_metrics: bool | None = None, resource_attributes: Mapping[str, Any] | None = None,
+              settings: Settings | None = None, set_global: bool = True) -> SdkHandle:
+    """Set up the OTel SDK (see the module docstring); returns a handle with ``shutdown()``.
+
+    ``prometheus_port`` (or OTEL_ML_PROMETHEUS_PORT, or OTEL_METRICS_EXPORTER=prometheus, which
+    uses 9464) adds a Prometheus /metrics endpoint on ``prometheus_host`` (0.0.0.0 by default);
+    port 0 picks a free one, reported in ``handle.prometheus_port``. ``set_global=False`` leaves
+    the global providers alone (pass the handle's providers to the instrumentation instead).
+    """
+    try:
+        from opentelemetry.sdk._logs import LoggerProvider
+        from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, ConsoleLogRecordExporter
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+    except ImportError as exc:
+        raise UserError(f"the OTel SDK is not installed ({exc.name}): pip install 'otel-ml[sdk]'") from None
+
+    settings = settings or Settings.from_env()
+    _check_endpoint(endpoint)
+    if protocol is not None:
+        _protocol("traces", protocol)
+    if export_interval_ms is not None and (isinstance(export_interval_ms, bool) or
+                                           not isinstance(export_interval_ms, int) or export_interval_ms <= 0):
+        raise ConfigError("export_interval_ms", "must be a positive integer")
+    if prometheus_port is None:
+        prometheus_port = settings.prometheus_port
+    if prometheus_port is not None:
+        settings.with_overrides(prometheus_port=prometheus_port)  # validates the port
+    host = prometheus_host or settings.prometheus_host
+
+    attributes = dict(resource_attributes or {})
+    if service_name:
+        attributes["service.name"] = service_name
+    resource = Resource.create(attributes)
+    handle = SdkHandle(trace.get_tracer_provider(), otel_metrics.get_meter_provider(), _logs.get_logger_provider())
+    owned: list[str] = []
+
+    # --- traces -------------------------------------------------------------------------
+    if set_global and _app_set(handle.tracer_provider):
+        _log.info("otel_ml.configure: keeping the application's tracer provider")
+    elif traces:
+        provider = TracerProvider(resource=resource)
+        for name in _exporter_names("traces"):
+            exporter = ConsoleSpanExporter() if name == "console" else \
+                _otlp_exporter("traces", endpoint, protocol, headers)
+            provider.add_span_processor(BatchSpanProcessor(exporter))
+        handle.tracer_provider = provider
+        owned.append("traces")
+
+    # --- metrics ------------------------------------------------------------------------
+    if set_global and _app_set(handle.meter_provider):
+        _log.info("otel_ml.configure: keeping the application's meter provider")
+        if prometheus_port is not None:
+            _log.warning("otel_ml.configure: prometheus_port ignored, the application set up metrics itself")
+    elif metrics:
+        readers = []
+        names = _exporter_names("metrics")
+        if "prometheus" in names and prometheus_port is None:
+            prometheus_port = DEFAULT_PROMETHEUS_PORT
+        for name in names:
+            if name == "console":
+                readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter(),
+                                                             export_interval_millis=export_interval_ms))
+            elif name == "otlp":
+                readers.append(PeriodicExportingMetricReader(_otlp_exporter("metrics", endpoint, protocol, headers),
+                                                             export_interval_millis=export_interval_ms))
+        if prometheus_port is not None:
+            readers.append(_prometheus_reader(handle, host, prometheus_port))
+        handle.meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+        owned.append("metrics")
+
+    # --- logs (inference events) --------------------------------------------------------
+    if set_global and _app_set(handle.logger_provider):
+        _log.info("otel_ml.configure: keeping the application's logger provider")
+    elif logs:
+        provider = LoggerProvider(resource=resource)
+        for name in _exporter_names("logs"):
+            exporter = ConsoleLogRecordExporter() if name == "console" else \
+                _otlp_exporter("logs", endpoint, protocol, headers)
+            provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+        handle.logger_provider = provider
+        owned.append("logs")
+
+    handle.owned = tuple(owned)
+    if set_global:
+        if "traces" in owned:
+            trace.set_tracer_provider(handle.tracer_provider)
+        if "metrics" in owned:
+            otel_metrics.set_meter_provider(handle.meter_provider)
+        if "logs" in owned:
+            _logs.set_logger_provider(handle.logger_provider)
+
+    if "metrics" in owned:
+        meter_provider = handle.meter_provider
+        if settings.process_metrics if process_metrics is None else process_metrics:
+            from otel_ml.instrumentation.resources import enable_process_metrics
+            handle.process_metrics = enable_process_metrics(meter_provider)
+        if settings.gpu_metrics if gpu_metrics is None else gpu_metrics:
+            from otel_ml.instrumentation.gpu import GpuMetrics
+            gpu = GpuMetrics(meter_provider)
+            handle.gpu = gpu if gpu.start() else None
+    return handle
+
+
+def _prometheus_reader(handle: SdkHandle, host: str, port: int):
+    try:
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+        from prometheus_client import CollectorRegistry, start_http_server
+    except ImportError as exc:
+        raise UserError(f"Prometheus exporter missing ({exc.name}): pip install 'otel-ml[sdk]'") from None
+    registry = CollectorRegistry(auto_describe=True)
+    reader = PrometheusMetricReader(registry=registry)
+    try:
+        server, thread = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        raise UserError(f"cannot serve Prometheus metrics on {host}:{port}: {exc.strerror or exc}") from None
+    handle._servers.append((server, thread))
+    handle.prometheus_port = server.server_address[1]
+    return reader

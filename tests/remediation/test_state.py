@@ -1,0 +1,151 @@
+"""Routing holds, safety bookkeeping, argv templates and the audit log, each on its own."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from otel_ml import semconv
+from otel_ml.remediation.argv import ArgvTemplate, TemplateError, UnsafeArgumentError
+from otel_ml.remediation.audit import AuditLog, read_audit
+from otel_ml.remediation.policy import RateLimit
+from otel_ml.remediation.routing_state import RoutingCapacityError, RoutingState
+from otel_ml.remediation.safety import COOLDOWN, RATE_LIMITED, SafetyGate
+from otel_ml.remediation.statefile import StateFileError
+
+from .conftest import FakeClock
+
+P, F, V = semconv.VARIANT_PRIMARY, semconv.VARIANT_FALLBACK, semconv.VARIANT_PREVIOUS
+
+
+# --- routing state ---------------------------------------------------------------------
+def test_latest_hold_wins_and_releasing_it_falls_back_to_the_one_before(tmp_path):
+    r = RoutingState(tmp_path / "routing.json")
+    assert r.request("m", F, "a1", reason="x", rule="fb") == (P, F)
+    assert r.request("m", V, "a2", reason="y", rule="rb") == (F, V)
+    assert r.release("m", "a2") == (V, F, True)
+    assert r.release("m", "a2") == (F, F, False)
+    assert r.release("m", "a1") == (F, P, True)
+    assert r.view()[1]["models"] == {}
+
+
+def test_routing_survives_reopening_and_etag_moves_on(tmp_path):
+    path = tmp_path / "routing.json"
+    r = RoutingState(path)
+    etag0 = r.etag
+    r.request("m", F, "a1", reason="x", rule="fb")
+    etag1 = r.etag
+    assert etag1 != etag0
+    again = RoutingState(path)
+    assert again.variant("m") == F and again.etag == etag1
+    again.clear("m")
+    assert RoutingState(path).variant("m") == P
+
+
+@pytest.mark.parametrize("content", ["{not json", "[]", '{"epoch": "e"}',
+                                     '{"epoch":"e","generation":1,"seq":1,"models":{"m":{"holds":'
+                                     '{"a":{"variant":"canary","seq":1}}}}}'])
+def test_corrupt_routing_file_refuses_to_start(tmp_path, content):
+    path = tmp_path / "routing.json"
+    path.write_text(content)
+    with pytest.raises(StateFileError, match="corrupt"):
+        RoutingState(path)
+
+
+def test_model_cap(tmp_path):
+    r = RoutingState(None, max_models=2)
+    r.request("a", F, "1", reason="", rule="r")
+    r.request("b", F, "2", reason="", rule="r")
+    with pytest.raises(RoutingCapacityError):
+        r.request("c", F, "3", reason="", rule="r")
+    r.request("a", V, "4", reason="", rule="r")  # known models still change
+
+
+# --- safety ------------------------------------------------------------------------------
+def test_dedup_expires_after_its_ttl_and_is_capped():
+    clock = FakeClock()
+    g = SafetyGate(dedup_ttl_s=100, retention_s=3600, clock=clock, max_dedup_keys=3)
+    g.mark_seen("k1")
+    clock.advance(99)
+    assert g.is_duplicate("k1")
+    clock.advance(2)
+    assert not g.is_duplicate("k1")
+    for k in ("a", "b", "c", "d"):
+        g.mark_seen(k)
+    assert [g.is_duplicate(k) for k in ("a", "b", "c", "d")] == [False, True, True, True]
+
+
+def test_cooldown_then_rate_limit_and_persistence():
+    clock = FakeClock()
+    g = SafetyGate(dedup_ttl_s=100, retention_s=3600, clock=clock)
+    rl = RateLimit(2, 3600)
+    assert g.check("fallback", "m", 60, rl) is None
+    g.record("fallback", "m")
+    assert g.check("fallback", "m", 60, rl) == COOLDOWN
+    assert g.check("fallback", "other", 60, rl) is None
+    assert g.check("rollback", "m", 60, rl) is None
+    clock.advance(61)
+    g.record("fallback", "m")
+    clock.advance(61)
+    assert g.check("fallback", "m", 60, rl) == RATE_LIMITED
+    g.mark_seen("dup")
+    restored = SafetyGate(dedup_ttl_s=100, retention_s=3600, clock=clock)
+    restored.restore(json.loads(json.dumps(g.snapshot())))
+    assert restored.check("fallback", "m", 60, rl) == RATE_LIMITED and restored.is_duplicate("dup")
+    clock.advance(3600)
+    assert restored.check("fallback", "m", 60, rl) is None
+
+
+# --- argv templates -----------------------------------------------------------------------
+def test_template_rendering():
+    t = ArgvTemplate.parse(["/bin/x", "--model={model}", "{label.team}", "{{literal}}", "a{version}b{phase}"])
+    assert t.render({"model": "m", "label.team": "ml ops", "version": "3", "phase": "do"}) == [
+        "/bin/x", "--model=m", "ml ops", "{literal}", "a3bdo"]
+    assert t.render({}) == ["/bin/x", "--model=", "", "{literal}", "ab"]
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    ([], "non-empty"), (["/bin/x", "{nope}"], "[1] unknown placeholder"), (["/bin/x", "}"], "[1] unpaired"),
+    (["/bin/x", 3], "[1] must be a string"), (["{model}"], "[0] the program"), (["/bin/x", "{label.}"], "unknown"),
+])
+def test_bad_templates(argv, fragment):
+    with pytest.raises(TemplateError, match=fragment.replace("[", r"\[")):
+        ArgvTemplate.parse(argv)
+
+
+def test_option_injection_guard_applies_to_whole_element_placeholders_only():
+    t = ArgvTemplate.parse(["/bin/x", "{model}"])
+    with pytest.raises(UnsafeArgumentError):
+        t.render({"model": "--rm"})
+    assert ArgvTemplate.parse(["/bin/x", "m={model}"]).render({"model": "--rm"}) == ["/bin/x", "m=--rm"]
+
+
+# --- audit log --------------------------------------------------------------------------
+def test_audit_log_appends_whole_lines_from_many_threads_and_never_truncates(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    path.write_text('{"event": "earlier"}\n')
+    log = AuditLog(path, fsync=False)
+    payload = "x" * 5000  # longer than a pipe buffer: still one write per record
+
+    def writer(n):
+        for i in range(50):
+            log.write({"event": "decision", "writer": n, "i": i, "pad": payload})
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    log.close()
+    records = read_audit(path)
+    assert records[0] == {"event": "earlier"}
+    assert len(records) == 201
+    for n in range(4):
+        assert [r["i"] for r in records if r.get("writer") == n] == list(range(50))
+    assert all("ts" in r and "ts_unix" in r for r in records[1:])
+    reopened = AuditLog(path, fsync=False)
+    reopened.write({"event": "later"})
+    reopened.close()
+    assert len(read_audit(path)) == 202
