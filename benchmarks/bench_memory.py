@@ -76,7 +76,8 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=100_000, help="events in the 1x phase (all versions)")
     parser.add_argument("--versions", type=int, default=5, help="model versions fed in turn")
     parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--rate", type=float, default=2000.0, help="simulated events per second")
+    parser.add_argument("--rate", type=float, default=200.0,
+                        help="simulated events per second (default: the 1x phase spans 500 s, past the 300 s window)")
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
