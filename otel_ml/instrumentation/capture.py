@@ -44,8 +44,8 @@ def feature_columns(features: Any, n: int, feature_names: Sequence[str] | None =
     if columns is not None and hasattr(features, "__getitem__") and not isinstance(features, np.ndarray):
         return {str(c): _column(np.asarray(features[c]), n, str(c)) for c in columns}
     matrix = np.asarray(features)
-    if matrix.ndim == 1 and n == 1:
-        matrix = matrix.reshape(1, -1)
+    if matrix.ndim == 1:  # one item's feature vector, or one feature's column of n items
+        matrix = matrix.reshape(1, -1) if n == 1 else matrix.reshape(-1, 1)
     if matrix.ndim != 2 or matrix.shape[0] != n:
         raise _reject(SHAPE_MISMATCH, n, f"features have shape {matrix.shape}, expected ({n}, n_features)")
     if feature_names is None:
@@ -58,14 +58,15 @@ def feature_columns(features: Any, n: int, feature_names: Sequence[str] | None =
 
 
 _IS_NULL = np.frompyfunc(lambda v: v is None or (isinstance(v, float) and v != v), 1, 1)
+_IS_FLOAT = np.frompyfunc(lambda v: isinstance(v, (float, np.floating)), 1, 1)
 _IS_NUMBER = np.frompyfunc(
     lambda v: isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_)), 1, 1)
 
 
 def column_values(col: np.ndarray) -> list:
     """The column as OTLP-encodable Python values: numbers stay numbers (NaN kept as float NaN),
-    strings stay strings, None stays None. Object columns become all-numeric (with None for
-    missing) or all-string (categorical, None for missing)."""
+    strings stay strings, None stays None. Object columns become all-numeric (ints stay ints
+    unless floats are mixed in; None for missing) or all-string (categorical, None for missing)."""
     kind = col.dtype.kind
     if kind in "biufU":
         return col.tolist()
@@ -76,8 +77,10 @@ def column_values(col: np.ndarray) -> list:
     null = _IS_NULL(col).astype(bool)
     present = ~null
     out = np.empty(len(col), dtype=object)
-    if _IS_NUMBER(col[present]).astype(bool).all():
-        out[present] = col[present].astype(np.float64)
+    values = col[present]
+    if _IS_NUMBER(values).astype(bool).all():
+        whole = not _IS_FLOAT(values).astype(bool).any()  # keep integer labels integers
+        out[present] = values.astype(np.int64 if whole else np.float64)
     else:
         out[present] = col[present].astype(str)
     out[null] = None

@@ -100,6 +100,8 @@ def _as_float(values: Any) -> np.ndarray:
     """float64 array. Non-numbers inside an object array become NaN (counted as invalid later);
     a string or boolean array as a whole raises TypeError."""
     arr = np.asarray(values)
+    if arr.dtype.kind in "US" and not isinstance(values, np.ndarray):
+        arr = np.asarray(values, dtype=object)  # a list mixing numbers and text: judge each item
     if arr.dtype.kind in "biuf":
         if arr.dtype.kind == "b":
             raise TypeError("values are booleans, not numbers")

@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping
 import yaml
 
 from otel_ml.errors import ConfigError, UserError
-from otel_ml.processor.receiver.settings import ReceiverSettings, parse_endpoint
+from otel_ml.processor.accuracy.settings import AccuracySettings
 from otel_ml.processor.engine_settings import (
     DriftSettings,
     EngineSettings,
@@ -27,9 +27,12 @@ from otel_ml.processor.engine_settings import (
     ProfileSettings,
     WindowSettings,
 )
+from otel_ml.processor.receiver.settings import ReceiverSettings, parse_endpoint
 
 __all__ = [
     "ENV_VARS",
+    "PROFILE_FILES_KEY",
+    "SECTION_BUILDERS",
     "EvaluationSettings",
     "ExportSettings",
     "IngestSettings",
@@ -229,13 +232,6 @@ def _merge_profiles(*layers: tuple[ProfileSource, ...]) -> tuple[ProfileSource, 
 PROFILE_FILES_KEY = "reference_profiles"
 
 
-# Sections owned by other parts of the processor; each validates itself and names ``prefix.key``.
-def _accuracy_section(data: Any, prefix: str) -> Any:
-    from otel_ml.processor.accuracy.settings import AccuracySettings
-
-    return AccuracySettings.from_mapping(data, prefix)
-
-
 #: Top-level section -> builder ``(mapping or None, prefix) -> settings object``.
 SECTION_BUILDERS: dict[str, Callable[[Any, str], Any]] = {
     "receiver": lambda data, prefix: ReceiverSettings.from_mapping(data, prefix=prefix),
@@ -243,13 +239,19 @@ SECTION_BUILDERS: dict[str, Callable[[Any, str], Any]] = {
     "drift": DriftSettings.from_mapping,
     "profiles": ProfileSettings.from_mapping,
     "limits": LimitSettings.from_mapping,
-    "accuracy": _accuracy_section,
+    "accuracy": AccuracySettings.from_mapping,
     "export": lambda data, prefix: _section_from_mapping(ExportSettings, data, prefix),
     "state": lambda data, prefix: _section_from_mapping(StateSettings, data, prefix),
     "ingest": lambda data, prefix: _section_from_mapping(IngestSettings, data, prefix),
     "evaluation": lambda data, prefix: _section_from_mapping(EvaluationSettings, data, prefix),
 }
 TOP_LEVEL_KEYS = (*SECTION_BUILDERS, PROFILE_FILES_KEY)
+_SECTION_TYPES: dict[str, type] = {
+    "receiver": ReceiverSettings, "windows": WindowSettings, "drift": DriftSettings,
+    "profiles": ProfileSettings, "limits": LimitSettings, "accuracy": AccuracySettings,
+    "export": ExportSettings, "state": StateSettings, "ingest": IngestSettings,
+    "evaluation": EvaluationSettings,
+}
 
 
 @dataclass(frozen=True)
@@ -261,12 +263,22 @@ class ProcessorConfig:
     drift: DriftSettings = field(default_factory=DriftSettings)
     profiles: ProfileSettings = field(default_factory=ProfileSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
-    accuracy: Any = field(default_factory=lambda: _accuracy_section(None, "accuracy"))
+    accuracy: AccuracySettings = field(default_factory=AccuracySettings)
     export: ExportSettings = field(default_factory=ExportSettings)
     state: StateSettings = field(default_factory=StateSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
     reference_profiles: tuple[ProfileSource, ...] = ()
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == PROFILE_FILES_KEY:
+                if not all(isinstance(p, ProfileSource) for p in value):
+                    raise ConfigError(f.name, "must be ProfileSource entries (see parse_profile_sources)")
+            elif not isinstance(value, _SECTION_TYPES[f.name]):
+                raise ConfigError(f.name, f"must be of type {_SECTION_TYPES[f.name].__name__} "
+                                          f"(build it with from_mapping), got {type(value).__name__}")
 
     @property
     def engine(self) -> EngineSettings:

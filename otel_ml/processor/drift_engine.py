@@ -37,6 +37,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 from opentelemetry.metrics import Meter
 
+from otel_ml.errors import OtelMlError
 from otel_ml.processor import quality
 from otel_ml.processor.cardinality import (
     KIND_CATEGORY, KIND_FEATURE, KIND_MODEL, KIND_VERSION, CappedSet, OverflowCounter,
@@ -58,9 +59,8 @@ from otel_ml.stats.severity import (
 from otel_ml.stats.categorical import CategoricalDrift, categorical_drift
 from otel_ml.stats.divergence import PSI_EPS, jensen_shannon, psi
 from otel_ml.stats.numeric import NumericDrift, numeric_drift_many
-from otel_ml.stats.sample_errors import EmptySampleError
 
-__all__ = ["DriftEngine", "SNAPSHOT_FORMAT"]
+__all__ = ["DriftEngine", "SnapshotError", "SNAPSHOT_FORMAT"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,10 @@ SNAPSHOT_FORMAT = 1
 _PRED: ColumnKey = (DriftSubject.PREDICTION, "prediction")
 _CONF: ColumnKey = (DriftSubject.CONFIDENCE, "confidence")
 _REJECT_INVALID = "invalid_event"
+
+
+class SnapshotError(OtelMlError, ValueError):
+    """A drift-engine snapshot cannot be restored (unknown format or damaged content)."""
 
 
 def _feature(name: str) -> ColumnKey:
@@ -270,7 +274,7 @@ class DriftEngine:
         """(events in the count window, events in the time window as of the last ingest)."""
         with self._lock:
             st = self._versions[(model, version)]
-            return st.count.events, sum(p.events for p in st.time._panes)
+            return st.count.events, st.time.events
 
     # --- ingest -------------------------------------------------------------------------------
 
@@ -292,8 +296,12 @@ class DriftEngine:
         with self._lock:
             for batch in _coalesce(batches):
                 st = self._state_for(batch.model, batch.version, batch.n, now)
-                if st is not None:
+                if st is None:
+                    continue
+                try:
                     self._ingest_batch(st, batch, now)
+                except (ValueError, TypeError, OverflowError) as exc:  # values no check foresaw
+                    self._reject(batch, f"{type(exc).__name__}: {exc}")
 
     def _reject(self, batch: InferenceBatch, problem: str) -> None:
         self.invalid_batches += 1
@@ -606,20 +614,31 @@ class DriftEngine:
     def restore(self, state: dict) -> None:
         """Replace the engine's state by a ``snapshot()``; windows taken with other sizes are
         resized (count) or restarted (time, when the pane layout changed)."""
-        if not isinstance(state, Mapping) or state.get("format") != SNAPSHOT_FORMAT:
-            raise ValueError(f"drift engine snapshot: unsupported format {state.get('format') if isinstance(state, Mapping) else state!r}")
+        if not isinstance(state, Mapping):
+            raise SnapshotError(f"drift engine snapshot: expected a mapping, got {type(state).__name__}")
+        if state.get("format") != SNAPSHOT_FORMAT:
+            raise SnapshotError(f"drift engine snapshot: unsupported format {state.get('format')!r} "
+                                f"(this version reads {SNAPSHOT_FORMAT})")
         now = self._clock()
         versions: dict[tuple[str, str], _Version] = {}
         by_model: dict[str, dict[str, _Version]] = {}
-        for d in state.get("versions", []):
-            st = self._restore_version(d, now)
-            versions[(st.model, st.version)] = st
-            by_model.setdefault(st.model, {})[st.version] = st
+        # Everything is rebuilt aside and swapped in at the end: a damaged snapshot changes nothing.
+        try:
+            for d in state.get("versions", []):
+                st = self._restore_version(d, now)
+                versions[(st.model, st.version)] = st
+                by_model.setdefault(st.model, {})[st.version] = st
+            rng = np.random.default_rng()
+            rng.bit_generator.state = state["rng"]
+            eval_rng = np.random.default_rng()
+            eval_rng.bit_generator.state = state["eval_rng"]
+        except (KeyError, TypeError, ValueError, IndexError, RuntimeError, OtelMlError) as exc:
+            raise SnapshotError(f"drift engine snapshot: damaged ({type(exc).__name__}: {exc})") from exc
         with self._lock:
             self._versions = versions
             self._by_model = by_model
-            self._rng.bit_generator.state = state["rng"]
-            self._eval_rng.bit_generator.state = state["eval_rng"]
+            self._rng = rng
+            self._eval_rng = eval_rng
             self.invalid_batches = int(state.get("invalid_batches", 0))
 
     def _restore_version(self, d: Mapping[str, Any], now: float) -> _Version:

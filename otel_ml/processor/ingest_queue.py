@@ -55,7 +55,7 @@ class IngestQueue:
         max_events: int,
         max_memory_bytes: int,
         retry_after_s: float = 1.0,
-        max_chunk_events: int = 8192,
+        max_chunk_events: int = 65536,
         on_ingest_error: Callable[[str, BaseException], None] | None = None,
     ):
         if max_events <= 0:

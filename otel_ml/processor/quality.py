@@ -121,6 +121,21 @@ class CategoricalColumn:
         return ~self.missing
 
 
+def _floats(values: Sequence[Any] | np.ndarray) -> np.ndarray:
+    """Numbers (and None) as float64; integers beyond float range become +-inf."""
+    try:
+        return np.array(values, dtype=np.float64)
+    except OverflowError:  # a Python int past 1.8e308: rare bad input, converted one by one
+        return np.array([_clamped_float(v) for v in values], dtype=np.float64)
+
+
+def _clamped_float(v: Any) -> float:
+    try:
+        return np.nan if v is None else float(v)
+    except OverflowError:
+        return float("inf") if v > 0 else float("-inf")
+
+
 def _type_array(values: Sequence[Any], n: int) -> np.ndarray:
     return np.fromiter(map(type, values), dtype=object, count=n)
 
@@ -139,7 +154,7 @@ def numeric_column(values: Sequence[Any] | np.ndarray) -> NumericColumn:
     present = set(map(type, values))
     if present <= _NUMBER_TYPES | {_NONE}:
         # Fast path: numpy turns None into NaN; a second pass finds the None values.
-        x = np.array(values, dtype=np.float64) if n else np.empty(0)
+        x = _floats(values) if n else np.empty(0)
         if _NONE in present:
             missing = np.equal(np.array(values, dtype=object), None)
         else:
@@ -150,7 +165,7 @@ def numeric_column(values: Sequence[Any] | np.ndarray) -> NumericColumn:
     numeric = _isin_types(types, _NUMBER_TYPES)
     x = np.full(n, np.nan)
     if numeric.any():
-        x[numeric] = np.array(np.asarray(values, dtype=object)[numeric], dtype=np.float64)
+        x[numeric] = _floats(np.asarray(values, dtype=object)[numeric])
     return NumericColumn(x, missing, ~(numeric | missing))
 
 
@@ -186,7 +201,7 @@ def categorical_column(values: Sequence[Any] | np.ndarray) -> CategoricalColumn:
     bools = _isin_types(types, _BOOL_TYPES)
     keys = obj.copy()
     if numbers.any():
-        nums = np.array(obj[numbers], dtype=np.float64)
+        nums = _floats(obj[numbers])
         nan = np.isnan(nums)
         k = _number_keys(nums)
         k[nan] = None

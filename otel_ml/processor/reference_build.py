@@ -68,7 +68,6 @@ class Roles:
 
 
 def _arrow_table(path: Path):
-    import pyarrow  # noqa: F401  (optional extra "parquet"; csv needs it too)
     if path.suffix.lower() == ".csv":
         from pyarrow import csv
         return csv.read_csv(path)

@@ -15,6 +15,8 @@ import threading
 import time
 from typing import Callable, Sequence
 
+from opentelemetry.metrics import Meter
+
 from otel_ml.errors import OtelMlError, UserError
 from otel_ml.processor.checkpoint import CheckpointError, CheckpointStore
 from otel_ml.processor.config import ProcessorConfig
@@ -27,7 +29,7 @@ __all__ = ["Processor", "ComponentFactory"]
 _log = logging.getLogger(__name__)
 
 #: Builds a fresh component from the OTel meter it records its own instruments on.
-ComponentFactory = Callable[[object], Component]
+ComponentFactory = Callable[[Meter], Component]
 
 # Seconds graceful stop waits for the queue to drain before the final checkpoint.
 _DRAIN_TIMEOUT_S = 30.0
@@ -45,10 +47,15 @@ class Processor:
     ):
         self.config = config
         self._clock = clock
-        self.export = MetricsExport(config.export)
+        # profiles are loaded here: a bad file fails before anything is bound or started
         self._factories = list(component_factories) if component_factories is not None \
             else default_component_factories(config, clock)
-        self.components: list[Component] = [make(self.export.meter) for make in self._factories]
+        self.export = MetricsExport(config.export)
+        try:
+            self.components: list[Component] = [make(self.export.meter) for make in self._factories]
+        except BaseException:
+            self.export.shutdown()
+            raise
         self.queue = IngestQueue(
             self.components, max_events=config.ingest.queue_max_events,
             max_memory_bytes=config.ingest.max_memory_bytes,

@@ -18,10 +18,12 @@ Which statistic uses which summary of a time window:
   window (``merge_reservoirs``). The p-value is a valid test at the sample's size; the sampling
   error of the KS statistic is about 1.36 / sqrt(m) (95%), 0.042 at m = 1024.
 * PSI, Jensen-Shannon (numeric): bin shares of every value of the window read from the KLL
-  sketches' CDF at the reference bin edges (pane CDFs weighted by pane counts). KLL's normalised rank error at k = 200 is about 1.33%
-  (single rank query, 99% confidence; 1.65% for all ranks at once), so each CDF value is within
-  that of the exact one and each bin share within twice it. Were KS computed from the sketch, its
-  statistic would carry the same +-1.65% error; it is not, because its p-value needs a sample.
+  sketches' CDF at the reference bin edges (pane CDFs weighted by pane counts). At k = 200 the
+  sketch library bounds the normalised error of CDF / PMF queries by 1.65% (99% confidence;
+  ``normalized_rank_error(True)``), so each bin share is within 1.65 points of the exact one
+  (a single rank or quantile query: 1.33%). A KS statistic read off the same sketches would be
+  within 1.65 points of the exact D over all values; KS uses the reservoir instead because its
+  p-value needs an i.i.d. sample.
 * chi2, Cramer's V (categorical): a uniform sample without replacement of at most
   ``reservoir_size`` values drawn from the exact counts (multivariate hypergeometric); PSI and
   Jensen-Shannon from the exact counts.
@@ -78,8 +80,8 @@ def encode_floats(values: np.ndarray) -> list:
 
 
 def decode_floats(values: Iterable) -> np.ndarray:
-    return np.array([np.nan if v is None else v for v in values], dtype=np.float64) \
-        if not isinstance(values, np.ndarray) else values.astype(np.float64)
+    """Inverse of ``encode_floats`` (numpy reads None as NaN in a float64 array)."""
+    return np.array(values, dtype=np.float64)
 
 
 def _key_str(key: ColumnKey) -> list[str]:
@@ -379,6 +381,11 @@ class TimeWindow:
     @property
     def pane_count(self) -> int:
         return len(self._panes)
+
+    @property
+    def events(self) -> int:
+        """Events in the live panes (as of the last append or view)."""
+        return sum(p.events for p in self._panes)
 
     def append(self, now: float, n: int, numeric: Mapping[ColumnKey, np.ndarray],
                categorical: Mapping[ColumnKey, np.ndarray], check_counts: Mapping[str, np.ndarray],

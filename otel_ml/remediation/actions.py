@@ -1,8 +1,8 @@
 """Running the policy's hooks: an argv command (never a shell) or an HTTP POST of JSON.
 
 The alert's context reaches a command three ways, all inert: as JSON on stdin, as
-``OTEL_ML_*`` environment variables, and through the argv placeholders of the policy
-(each placeholder fills exactly one argument). A URL hook receives the same JSON as its body.
+``OTEL_ML_*`` environment variables, and through the argv template fields of the policy
+(each template field fills exactly one argument). A URL hook receives the same JSON as its body.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ __all__ = ["HookResult", "run_hook", "context_env", "SECRET_ENV_VARS", "ENV_VARS
 
 #: Environment variables of the service that a hook never inherits.
 SECRET_ENV_VARS = ("OTEL_ML_REMEDIATE_TOKEN",)
-#: Environment variable -> key of the placeholder values it carries.
+#: Environment variable -> key of the template field values it carries.
 ENV_VARS = {
     "OTEL_ML_ALERT_NAME": "alertname",
     "OTEL_ML_ALERT_STATUS": "status",

@@ -1,6 +1,6 @@
 """Command lines from the policy, with alert values substituted as inert data.
 
-A policy command is an argv list. An element may hold placeholders such as ``{model}`` or
+A policy command is an argv list. An element may hold template fields such as ``{model}`` or
 ``{label.team}``; each element renders to exactly one argument, whatever the value holds
 (spaces, quotes, ``;``, ``$(...)``): no shell ever sees it. Two more guards: a value with a NUL
 byte is refused, and so is a value starting with ``-`` that fills a whole element (it would
@@ -13,10 +13,10 @@ import re
 from dataclasses import dataclass
 from typing import Mapping, Sequence, Union
 
-__all__ = ["ArgvTemplate", "TemplateError", "UnsafeArgumentError", "PLACEHOLDERS"]
+__all__ = ["ArgvTemplate", "TemplateError", "UnsafeArgumentError", "FIELDS"]
 
-#: Placeholders a command element may use, besides ``{label.NAME}``.
-PLACEHOLDERS = ("model", "version", "alertname", "severity", "status", "fingerprint", "rule",
+#: Template fields a command element may use, besides ``{label.NAME}``.
+FIELDS = ("model", "version", "alertname", "severity", "status", "fingerprint", "rule",
                 "action", "phase")
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 _LABEL_KEY = re.compile(r"label\.[A-Za-z_][A-Za-z0-9_]*")
@@ -25,7 +25,7 @@ _Part = Union[str, tuple]  # literal text, or ("ph", key)
 
 
 class TemplateError(ValueError):
-    """A command element with an unknown placeholder or an unpaired brace."""
+    """A command element with an unknown template field or an unpaired brace."""
 
 
 class UnsafeArgumentError(ValueError):
@@ -37,7 +37,7 @@ class _Element:
     parts: tuple[_Part, ...]
 
     @property
-    def is_single_placeholder(self) -> bool:
+    def is_single_field(self) -> bool:
         return len(self.parts) == 1 and isinstance(self.parts[0], tuple)
 
 
@@ -55,9 +55,9 @@ def _parse_element(text: str) -> _Element:
         if m.group(1) is None:
             raise TemplateError(f"unpaired '{token}' in {text!r} (write '{token * 2}' for a literal brace)")
         key = m.group(1).strip()
-        if key not in PLACEHOLDERS and not _LABEL_KEY.fullmatch(key):
-            allowed = ", ".join("{%s}" % p for p in PLACEHOLDERS)
-            raise TemplateError(f"unknown placeholder {{{key}}} in {text!r}; allowed: {allowed}, {{label.NAME}}")
+        if key not in FIELDS and not _LABEL_KEY.fullmatch(key):
+            allowed = ", ".join("{%s}" % p for p in FIELDS)
+            raise TemplateError(f"unknown template field {{{key}}} in {text!r}; allowed: {allowed}, {{label.NAME}}")
         if "".join(literal):
             parts.append("".join(literal))
         literal = []
@@ -70,7 +70,7 @@ def _parse_element(text: str) -> _Element:
 
 @dataclass(frozen=True)
 class ArgvTemplate:
-    """A validated argv list; ``render`` substitutes placeholders element by element."""
+    """A validated argv list; ``render`` substitutes template fields element by element."""
 
     elements: tuple[_Element, ...]
     source: tuple[str, ...]
@@ -89,7 +89,7 @@ class ArgvTemplate:
             except TemplateError as exc:
                 raise TemplateError(f"[{i}] {exc}") from None
         if any(isinstance(p, tuple) for p in elements[0].parts):
-            raise TemplateError("[0] the program must be a fixed path, not a placeholder")
+            raise TemplateError("[0] the program must be a fixed path, not a template field")
         return cls(tuple(elements), tuple(argv))
 
     def render(self, values: Mapping[str, str]) -> list[str]:
@@ -106,7 +106,7 @@ class ArgvTemplate:
                     value = str(values.get(part[1], ""))
                     if "\x00" in value:
                         raise UnsafeArgumentError(f"argument {i}: value of {{{part[1]}}} contains a NUL byte")
-                    if element.is_single_placeholder and value.startswith("-"):
+                    if element.is_single_field and value.startswith("-"):
                         raise UnsafeArgumentError(
                             f"argument {i}: value of {{{part[1]}}} starts with '-' and would read as an "
                             f"option; write the element as --name={{{part[1]}}}")

@@ -1,8 +1,8 @@
 """Append-only audit log: one JSON object per line for every remediation decision and its reason.
 
-The file is opened with ``O_APPEND`` and each record goes out in a single ``write`` followed by
-``fsync``, so concurrent writers never interleave and a crash loses at most the record being
-written. Nothing here ever truncates or rewrites the file.
+The file is opened with ``O_APPEND`` and each record goes out in a single ``write``, so
+concurrent writers never interleave; ``fsync`` follows each record, or each batch (the decisions
+on one notification, before the webhook answers). Nothing here ever truncates or rewrites the file.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ class AuditLog:
         self._lock = threading.Lock()
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
 
-    def write(self, record: dict[str, Any]) -> dict[str, Any]:
+    def write(self, record: dict[str, Any], *, sync: bool = True) -> dict[str, Any]:
+        """Append one record; ``sync=False`` defers the fsync to a later ``sync()`` (batches)."""
         now = self._clock()
         full = {"ts": _dt.datetime.fromtimestamp(now, _dt.timezone.utc).isoformat(timespec="milliseconds"),
                 "ts_unix": round(now, 3), **record}
@@ -38,9 +39,15 @@ class AuditLog:
             if self._fd < 0:
                 raise ValueError("audit log is closed")
             os.write(self._fd, line)
-            if self._fsync:
+            if self._fsync and sync:
                 os.fsync(self._fd)
         return full
+
+    def sync(self) -> None:
+        """Make every record written so far durable."""
+        with self._lock:
+            if self._fd >= 0 and self._fsync:
+                os.fsync(self._fd)
 
     def close(self) -> None:
         with self._lock:

@@ -1,7 +1,7 @@
 """The remediation policy: which alerts trigger which actions, with what safety limits.
 
 Loaded from YAML and validated once at start; every error names the offending key
-(``rules[2].command[1]: unknown placeholder {modle}``). The schema is documented in
+(``rules[2].command[1]: unknown template field {modle}``). The schema is documented in
 ``docs/remediation.md`` and shown by ``examples/remediation-policy.yml``.
 """
 
@@ -195,7 +195,7 @@ def _url(value: Any, key: str) -> str:
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ConfigError(key, f"{value!r} is not an http:// or https:// URL")
     if "{" in value:
-        raise ConfigError(key, "must not contain placeholders: alert data travels in the JSON body")
+        raise ConfigError(key, "must not contain template fields: alert data travels in the JSON body")
     return value
 
 

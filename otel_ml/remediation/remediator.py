@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Callable
@@ -47,8 +46,7 @@ class Remediator:
     def __init__(self, policy: Policy, *, routing: RoutingState, safety: SafetyGate, audit: AuditLog,
                  metrics: RemediationMetrics | None = None, dry_run: bool = False,
                  safety_path: Path | None = None, max_queued_hooks: int = 64,
-                 hook_runner: Callable[[Hook, dict, dict], HookResult] = run_hook,
-                 clock: Callable[[], float] = time.time):
+                 hook_runner: Callable[[Hook, dict, dict], HookResult] = run_hook):
         self.policy = policy
         self.routing = routing
         self.safety = safety
@@ -57,9 +55,10 @@ class Remediator:
         self.dry_run = dry_run or policy.dry_run
         self._safety_path = safety_path
         self._run_hook = hook_runner
-        self._clock = clock
         self._lock = threading.Lock()
-        self._jobs: queue.Queue = queue.Queue(maxsize=max_queued_hooks)
+        self._max_queued = max_queued_hooks
+        self._jobs: queue.Queue = queue.Queue()
+        self._batch: list = []  # hooks decided on the notification being handled
         self._worker = threading.Thread(target=self._work, name="otel-ml-remediate-hooks", daemon=True)
         self._worker.start()
         self._closed = False
@@ -71,14 +70,19 @@ class Remediator:
         with self._lock:
             if self.metrics:
                 self.metrics.notification(notification.status)
-            for alert in notification.alerts:
-                for record, job in self._handle_alert(notification, alert):
-                    written.append(self.audit.write(record))
-                    self._count(record)
-                    if job is not None:
-                        self._jobs.put_nowait(job)
-            if self._safety_path:
-                write_json_atomic(self._safety_path, self.safety.snapshot())
+            jobs = self._batch = []
+            try:
+                for alert in notification.alerts:
+                    for record in self._handle_alert(notification, alert):
+                        written.append(self.audit.write(record, sync=False))
+                        self._count(record)
+            finally:  # durable before the webhook answers (and before any hook starts)
+                self.routing.flush()
+                if self._safety_path:
+                    write_json_atomic(self._safety_path, self.safety.snapshot())
+                self.audit.sync()
+            for job in jobs:
+                self._jobs.put_nowait(job)
         return written
 
     def rejected(self, reason: str, detail: dict) -> None:
@@ -91,6 +95,7 @@ class Remediator:
         """Operator reset: drop every hold so ``model`` serves its primary again."""
         with self._lock:
             before, dropped = self.routing.clear(model)
+            self.routing.flush()
             record = {"event": "decision", "decision_id": uuid.uuid4().hex[:16], "action": "reset",
                       "model": model, "outcome": Outcome.EXECUTED, "reason": "operator",
                       "dry_run": False, "detail": {"from": before, "to": "primary", "holds_dropped": dropped,
@@ -120,8 +125,8 @@ class Remediator:
         duplicate = self.safety.is_duplicate(alert.dedup_key)
         out = []
         if not rules:
-            out.append((self._record(n, alert, None, Outcome.SKIPPED,
-                                     "duplicate" if duplicate else "no_matching_rule"), None))
+            out.append(self._record(n, alert, None, Outcome.SKIPPED,
+                                    "duplicate" if duplicate else "no_matching_rule"))
         for rule in rules:
             out.append(self._decide(n, alert, rule, duplicate))
         # A duplicate is a repeat of the episode's last known state: once resolved, the same
@@ -136,13 +141,13 @@ class Remediator:
         rec = lambda outcome, reason, **detail: self._record(  # noqa: E731
             n, alert, rule, outcome, reason, dry=dry, detail=detail)
         if duplicate:
-            return rec(Outcome.SKIPPED, "duplicate"), None
+            return rec(Outcome.SKIPPED, "duplicate")
         if rule.action == NOTIFY_ONLY:
-            return rec(Outcome.SKIPPED, "notify_only"), None
+            return rec(Outcome.SKIPPED, "notify_only")
         if not model:
-            return rec(Outcome.SKIPPED, "missing_model_label", label=self.policy.model_label), None
+            return rec(Outcome.SKIPPED, "missing_model_label", label=self.policy.model_label)
         if self.policy.models is not None and model not in self.policy.models:
-            return rec(Outcome.SKIPPED, "unknown_model"), None
+            return rec(Outcome.SKIPPED, "unknown_model")
         if alert.status == FIRING:
             return self._do(n, alert, rule, model, dry, rec)
         return self._undo(n, alert, rule, model, dry, rec)
@@ -155,56 +160,64 @@ class Remediator:
             if current == target:
                 if not dry:  # remember this alert too, so the model stays switched while it fires
                     self.routing.request(model, target, alert.fingerprint, reason=hold_reason, rule=rule.name)
-                return rec(Outcome.SKIPPED, "already_active", variant=current), None
+                return rec(Outcome.SKIPPED, "already_active", variant=current)
         blocked = self.safety.check(rule.action, model, rule.cooldown_s, rule.rate_limit, dry)
         if blocked:
             remaining = self.safety.cooldown_remaining(rule.action, model, rule.cooldown_s, dry)
-            return rec(Outcome.SKIPPED, blocked, cooldown_remaining_s=round(remaining, 1)), None
+            return rec(Outcome.SKIPPED, blocked, cooldown_remaining_s=round(remaining, 1))
         if target is not None:
             if dry:
                 self.safety.record(rule.action, model, dry)
-                return rec(Outcome.DRY_RUN, "would_route", **{"from": current, "to": target}), None
+                return rec(Outcome.DRY_RUN, "would_route", **{"from": current, "to": target})
             try:
                 before, after = self.routing.request(model, target, alert.fingerprint,
                                                      reason=hold_reason, rule=rule.name)
             except RoutingCapacityError as exc:
-                return rec(Outcome.SKIPPED, "too_many_models", error=str(exc)), None
+                return rec(Outcome.SKIPPED, "too_many_models", error=str(exc))
             self.safety.record(rule.action, model, dry)
-            return rec(Outcome.EXECUTED, "alert_firing", **{"from": before, "to": after}), None
-        self.safety.record(rule.action, model, dry)
+            return rec(Outcome.EXECUTED, "alert_firing", **{"from": before, "to": after})
         if dry:
-            return rec(Outcome.DRY_RUN, "would_run", hook=rule.hook.describe()), None
-        return self._queue_hook(n, alert, rule, model, rule.hook, "do", rec)
+            self.safety.record(rule.action, model, dry)
+            return rec(Outcome.DRY_RUN, "would_run", hook=rule.hook.describe())
+        record = self._queue_hook(n, alert, rule, model, rule.hook, "do", rec)
+        if record["outcome"] == Outcome.QUEUED:
+            self.safety.record(rule.action, model, dry)
+            if rule.undo_hook is not None:
+                self.safety.mark_applied(f"{rule.name}|{alert.fingerprint}")
+        return record
 
     def _undo(self, n, alert, rule, model, dry, rec):
         if not rule.undo_on_resolve:
-            return rec(Outcome.SKIPPED, "undo_disabled" if rule.reversible else "not_reversible"), None
+            return rec(Outcome.SKIPPED, "undo_disabled" if rule.reversible else "not_reversible")
         if rule.action in ROUTING_TARGETS:
             if dry:
                 held = alert.fingerprint in self.routing.holds(model)
                 return (rec(Outcome.DRY_RUN, "would_undo") if held
-                        else rec(Outcome.SKIPPED, "nothing_to_undo")), None
+                        else rec(Outcome.SKIPPED, "nothing_to_undo"))
             before, after, found = self.routing.release(model, alert.fingerprint)
             if not found:
-                return rec(Outcome.SKIPPED, "nothing_to_undo", variant=after), None
+                return rec(Outcome.SKIPPED, "nothing_to_undo", variant=after)
             if after == before:
-                return rec(Outcome.SKIPPED, "held_by_other_alert", variant=after), None
-            return rec(Outcome.UNDONE, "alert_resolved", **{"from": before, "to": after}), None
+                return rec(Outcome.SKIPPED, "held_by_other_alert", variant=after)
+            return rec(Outcome.UNDONE, "alert_resolved", **{"from": before, "to": after})
         token = f"{rule.name}|{alert.fingerprint}"
         if dry:
             return (rec(Outcome.DRY_RUN, "would_undo", hook=rule.undo_hook.describe())
-                    if self.safety.is_applied(token) else rec(Outcome.SKIPPED, "nothing_to_undo")), None
-        if not self.safety.take_applied(token):
-            return rec(Outcome.SKIPPED, "nothing_to_undo"), None
-        return self._queue_hook(n, alert, rule, model, rule.undo_hook, "undo", rec)
+                    if self.safety.is_applied(token) else rec(Outcome.SKIPPED, "nothing_to_undo"))
+        if not self.safety.is_applied(token):
+            return rec(Outcome.SKIPPED, "nothing_to_undo")
+        record = self._queue_hook(n, alert, rule, model, rule.undo_hook, "undo", rec)
+        if record["outcome"] == Outcome.QUEUED:
+            self.safety.take_applied(token)
+        return record
 
     def _queue_hook(self, n, alert, rule, model, hook, phase, rec):
-        if self._closed or self._jobs.full():
-            return rec(Outcome.SKIPPED, "queue_full" if not self._closed else "shutdown"), None
+        if self._closed:
+            return rec(Outcome.SKIPPED, "shutdown")
+        if self._jobs.qsize() + len(self._batch) >= self._max_queued:
+            return rec(Outcome.SKIPPED, "queue_full")
         record = rec(Outcome.QUEUED, "alert_firing" if phase == "do" else "alert_resolved",
                      hook=hook.describe())
-        if phase == "do" and rule.undo_hook is not None:
-            self.safety.mark_applied(f"{rule.name}|{alert.fingerprint}")
         values = {"model": model, "version": alert.labels.get(self.policy.version_label, ""),
                   "alertname": alert.alertname, "severity": alert.labels.get("severity", ""),
                   "status": alert.status, "fingerprint": alert.fingerprint, "rule": rule.name,
@@ -214,7 +227,8 @@ class Remediator:
                    "rule": rule.name, "model": model, "version": values["version"],
                    "receiver": n.receiver, "group_key": n.group_key, "external_url": n.external_url,
                    "alert": alert.as_dict()}
-        return record, (record, hook, values, context)
+        self._batch.append((record, hook, values, context))
+        return record
 
     # --- records, metrics, hooks ------------------------------------------------------
     def _record(self, n: Notification, alert: Alert, rule: Rule | None, outcome: str, reason: str,

@@ -3,8 +3,8 @@
 Each firing alert that switches a model places a *hold* (keyed by the alert's fingerprint);
 the model serves the variant of its most recent hold, or the primary when it has none. A
 resolved alert releases only its own hold, so a model stays on its fallback while any other
-alert still asks for it. State is written to a JSON file after every change: a restart keeps
-the routing. ``generation`` (with a per-file epoch) versions the view for HTTP ETags.
+alert still asks for it. ``flush()`` writes the state to a JSON file (the service flushes after
+each notification, before it answers): a restart keeps the routing. ``generation`` (with a per-file epoch) versions the view for HTTP ETags.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class RoutingState:
         self._generation = 0
         self._seq = 0
         self._epoch = secrets.token_hex(4)
+        self._dirty = False
         if self._path:
             self._load()
 
@@ -61,10 +62,18 @@ class RoutingState:
             raise StateFileError(f"state file {self._path} is corrupt ({exc!r}); move it away to start afresh") from None
 
     def _save(self) -> None:
+        """Mark a change: the view's generation moves on; ``flush`` makes it durable."""
         self._generation += 1
-        if self._path:
+        self._dirty = True
+
+    def flush(self) -> None:
+        """Write the state file if anything changed since the last flush (one fsync per batch)."""
+        with self._lock:
+            if not self._dirty or not self._path:
+                return
             write_json_atomic(self._path, {"epoch": self._epoch, "generation": self._generation,
                                            "seq": self._seq, "models": self._models})
+            self._dirty = False
 
     @staticmethod
     def _effective(entry: dict | None) -> str:

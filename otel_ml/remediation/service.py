@@ -18,7 +18,7 @@ from otel_ml.remediation.remediator import Remediator
 from otel_ml.remediation.routing_state import RoutingState
 from otel_ml.remediation.safety import SafetyGate
 from otel_ml.remediation.server import RemediationServer
-from otel_ml.remediation.statefile import read_json
+from otel_ml.remediation.statefile import StateFileError, read_json
 from otel_ml.remediation.telemetry import RemediationMetrics
 
 __all__ = ["RemediationService", "ROUTING_FILE", "SAFETY_FILE", "AUDIT_FILE"]
@@ -34,22 +34,26 @@ class RemediationService:
     def __init__(self, policy: Policy, *, state_dir: str | Path, credentials: Credentials,
                  host: str = "127.0.0.1", port: int = 9095, audit_path: str | Path | None = None,
                  dry_run: bool = False, meter: Meter | None = None, allow_unauthenticated: bool = False,
-                 clock: Callable[[], float] = time.time, hook_runner=None):
+                 clock: Callable[[], float] = time.time):
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.audit_path = Path(audit_path) if audit_path else self.state_dir / AUDIT_FILE
         retention = max(max(r.cooldown_s, r.rate_limit.window_s) for r in policy.rules)
         safety = SafetyGate(dedup_ttl_s=policy.dedup_ttl_s, retention_s=retention, clock=clock)
-        saved = read_json(self.state_dir / SAFETY_FILE)
+        safety_file = self.state_dir / SAFETY_FILE
+        saved = read_json(safety_file)
         if saved:
-            safety.restore(saved)
+            try:
+                safety.restore(saved)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise StateFileError(f"state file {safety_file} is corrupt ({exc!r}); "
+                                     "move it away to start afresh") from None
         routing = RoutingState(self.state_dir / ROUTING_FILE, max_models=policy.max_models, clock=clock)
         self.audit = AuditLog(self.audit_path, clock=clock)
-        extra = {"hook_runner": hook_runner} if hook_runner else {}
         self.remediator = Remediator(
             policy, routing=routing, safety=safety, audit=self.audit,
             metrics=RemediationMetrics(meter) if meter is not None else None, dry_run=dry_run,
-            safety_path=self.state_dir / SAFETY_FILE, clock=clock, **extra)
+            safety_path=safety_file)
         try:
             self.server = RemediationServer(self.remediator, credentials, host, port,
                                             allow_unauthenticated=allow_unauthenticated)

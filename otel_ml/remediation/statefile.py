@@ -22,7 +22,7 @@ def write_json_atomic(path: Path, data: dict) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, separators=(",", ":"), sort_keys=True)
+            f.write(json.dumps(data, separators=(",", ":"), sort_keys=True))  # C encoder, unlike dump()
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

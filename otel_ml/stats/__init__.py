@@ -17,7 +17,8 @@ from otel_ml.stats.multitest import (
     ADJUST_BH, ADJUST_BONFERRONI, ADJUST_METHODS, ADJUST_NONE, adjust, benjamini_hochberg, bonferroni,
 )
 from otel_ml.stats.numeric import (
-    NumericDrift, ks_2samp_sorted, ks_p_value, numeric_drift, numeric_drift_many, wasserstein_sorted,
+    NumericDrift, clear_caches, ks_2samp_sorted, ks_p_value, numeric_drift, numeric_drift_many,
+    wasserstein_sorted,
 )
 from otel_ml.stats.outliers import iqr_bounds, out_of_range_count, outlier_ratio, zscore_outlier_ratio
 from otel_ml.stats.references import DEFAULT_BINS, CategoricalReference, NumericReference
@@ -34,7 +35,7 @@ __all__ = [
     "EmptySampleError", "InvalidReferenceError",
     # numeric drift
     "NumericDrift", "numeric_drift", "numeric_drift_many",
-    "ks_2samp_sorted", "ks_p_value", "wasserstein_sorted",
+    "ks_2samp_sorted", "ks_p_value", "wasserstein_sorted", "clear_caches",
     # categorical drift
     "CategoricalDrift", "categorical_drift", "cramers_v", "UNSEEN_EXPECTED_SHARE",
     # binned divergences

@@ -69,22 +69,29 @@ def bootstrap_weights(n: int, resamples: int, rng: np.random.Generator) -> np.nd
 
 def bootstrap_drop_p_value(statistic: Callable[[np.ndarray], np.ndarray], n: int,
                            baseline: float, *, higher_is_better: bool = True,
-                           resamples: int = 500, rng: np.random.Generator | None = None) -> float:
+                           resamples: int = 500, rng: np.random.Generator | None = None,
+                           max_cells: int = 2_000_000) -> float:
     """Percentile-bootstrap p-value of H1: the metric is worse than ``baseline``.
 
-    ``statistic`` takes a ``(resamples, n)`` weight matrix and returns one metric per row. The
-    p-value is the share of resampled metrics that are no worse than the baseline, with the
-    usual +1 correction so it is never 0: (1 + #{theta* >= baseline}) / (B + 1).
+    ``statistic`` takes a ``(b, n)`` weight matrix and returns one metric per row. The p-value
+    is the share of resampled metrics that are no worse than the baseline, with the usual +1
+    correction so it is never 0: (1 + #{theta* no worse}) / (B + 1). Resamples are drawn in
+    chunks of at most ``max_cells`` weights, so memory stays bounded whatever n is.
     """
     if n <= 0:
         raise ValueError("need at least one observation")
     rng = rng if rng is not None else np.random.default_rng(0)
-    values = np.asarray(statistic(bootstrap_weights(n, resamples, rng)), dtype=float)
-    values = values[~np.isnan(values)]
-    if values.size == 0:
+    chunk = max(1, min(resamples, max_cells // n))
+    values = []
+    for start in range(0, resamples, chunk):
+        size = min(chunk, resamples - start)
+        values.append(np.asarray(statistic(bootstrap_weights(n, size, rng)), dtype=float).ravel())
+    v = np.concatenate(values)
+    v = v[~np.isnan(v)]
+    if v.size == 0:
         return float("nan")
-    no_worse = values >= baseline if higher_is_better else values <= baseline
-    return float((1 + np.count_nonzero(no_worse)) / (values.size + 1))
+    no_worse = v >= baseline if higher_is_better else v <= baseline
+    return float((1 + np.count_nonzero(no_worse)) / (v.size + 1))
 
 
 def decay_amount(baseline: float, current: float, higher_is_better: bool = True) -> float:

@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike
 from scipy.special import gammaln
 from scipy.stats import kstwo
 
-__all__ = ["kstwo_sf", "smirnov_sf"]
+__all__ = ["kstwo_sf", "smirnov_sf", "clear_cache"]
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 _SERIES_FROM = 10  # below this, the Stirling remainder comes from gammaln directly
@@ -96,3 +96,8 @@ def kstwo_sf(d: ArrayLike, n: ArrayLike) -> np.ndarray:
         for i in np.flatnonzero(fast.ravel()):
             flat_out[i] = min(max(2.0 * smirnov_sf(int(flat_n[i]), float(flat_d[i])), 0.0), 1.0)
     return out if d_arr.shape else out.reshape(())
+
+
+def clear_cache() -> None:
+    """Forget the cached per-n term tables."""
+    _cached_log_term_base.cache_clear()

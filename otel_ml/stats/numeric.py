@@ -2,9 +2,9 @@
 
 The reference sample is kept sorted, so a window costs one sort of the window,
 one ``searchsorted`` of it into the reference and a few linear passes: KS reads
-both ECDFs at the window's values, Wasserstein integrates them over an O(n)
-merge of the two samples, and PSI and Jensen-Shannon count the window in the
-reference-quantile bins.
+both ECDFs at the window's values, Wasserstein pairs order statistics through
+the (cached, size-only) quantile coupling, and PSI and Jensen-Shannon count the
+window in the reference-quantile bins.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from typing import Mapping
 import numpy as np
 from numpy.typing import ArrayLike
 
+from otel_ml.stats import coupling as _coupling
+from otel_ml.stats import kolmogorov as _kolmogorov
+from otel_ml.stats.coupling import wasserstein_coupled
 from otel_ml.stats.divergence import PSI_EPS, bin_fractions_sorted, jensen_shannon, psi
 from otel_ml.stats.kolmogorov import kstwo_sf
 from otel_ml.stats.references import NumericReference
@@ -26,7 +29,7 @@ from otel_ml.stats.severity import (
 
 __all__ = [
     "NumericDrift", "ks_2samp_sorted", "ks_p_value", "wasserstein_sorted",
-    "numeric_drift", "numeric_drift_many",
+    "numeric_drift", "numeric_drift_many", "clear_caches",
 ]
 
 
@@ -124,35 +127,6 @@ def _ks_statistic(n_ref: int, n_cur: int, below: np.ndarray, upto: np.ndarray, f
     return float(max(ref_ahead.max(), cur_ahead.max(), 0.0))
 
 
-def _below_all(n_cur: int, below: np.ndarray, first: np.ndarray | None) -> np.ndarray:
-    """``below`` for every window value (run heads' counts repeated over their runs)."""
-    if first is None:
-        return below
-    return np.repeat(below, np.diff(np.append(first, n_cur)))
-
-
-def _wasserstein(ref: np.ndarray, cur: np.ndarray, below: np.ndarray) -> float:
-    """Integral of |F_ref - F_cur| over the merged sample (cur ascending, ``below`` as above).
-
-    Each current value is placed before the reference values equal to it: an O(n)
-    merge. Between merged neighbours k and k+1, n_ref * n_cur * (F_ref - F_cur) is
-    the integer (k+1) * n_cur - (current values so far) * (n_ref + n_cur).
-    """
-    n_ref, n_cur = ref.size, cur.size
-    total = n_ref + n_cur
-    cur_pos = below + np.arange(n_cur)
-    is_cur = np.zeros(total, dtype=bool)
-    is_cur[cur_pos] = True
-    merged = np.empty(total, dtype=np.float64)
-    merged[cur_pos] = cur
-    merged[~is_cur] = ref
-    count_dtype = np.int32 if total < 2**31 else np.int64
-    cur_so_far = np.cumsum(is_cur[:-1], dtype=count_dtype)
-    # Integers below 2**53 are exact in float64.
-    gaps = np.abs(np.arange(1.0, total) * n_cur - cur_so_far * float(total))
-    return float(np.dot(gaps, np.diff(merged))) / (float(n_ref) * float(n_cur))
-
-
 def ks_p_value(statistic: ArrayLike, n_ref: ArrayLike, n_cur: ArrayLike) -> np.ndarray:
     """Two-sided asymptotic KS p-value(s), as scipy.stats.ks_2samp(method="asymp").
 
@@ -190,15 +164,13 @@ def wasserstein_sorted(ref_sorted: ArrayLike, current: ArrayLike) -> float:
 
     Equals scipy.stats.wasserstein_distance(ref, current). NaN/inf in ``current`` are ignored.
     """
-    ref = _checked_ref(ref_sorted)
-    cur = _sorted_current(current)
-    return _wasserstein(ref, cur, np.searchsorted(ref, cur, side="left"))
+    return wasserstein_coupled(_checked_ref(ref_sorted), _sorted_current(current))
 
 
 def _drift_without_p(ref: NumericReference, cur_sorted: np.ndarray) -> tuple[float, float, float, float, float]:
     below, upto, first = _reference_ranks(ref.sorted_values, cur_sorted)
     d = _ks_statistic(ref.sorted_values.size, cur_sorted.size, below, upto, first)
-    w = _wasserstein(ref.sorted_values, cur_sorted, _below_all(cur_sorted.size, below, first))
+    w = wasserstein_coupled(ref.sorted_values, cur_sorted)
     cur_fractions = bin_fractions_sorted(ref.bin_edges, cur_sorted)
     psi_value = psi(ref.bin_fractions, cur_fractions, PSI_EPS)
     js = jensen_shannon(ref.bin_fractions, cur_fractions)
@@ -250,3 +222,9 @@ def numeric_drift_many(refs: Mapping[str, NumericReference],
                            int(nn[1]), float(row[4]))
         for name, row, pv, nn in zip(names, stats, p, n)
     }
+
+
+def clear_caches() -> None:
+    """Drop the per-size caches (quantile couplings, Kolmogorov term tables); results do not change."""
+    _coupling.clear_cache()
+    _kolmogorov.clear_cache()

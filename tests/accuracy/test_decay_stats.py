@@ -111,3 +111,15 @@ def test_linear_trend_matches_scipy_linregress_and_forecast():
     # error metrics: rising is worsening
     assert decay.time_to_threshold(rising, 0.6, now, higher_is_better=False) > 0
     assert decay.linear_trend([1.0, 1.0], [0.1, 0.2]) is None
+
+
+def test_bootstrap_in_chunks_equals_one_pass():
+    rng = np.random.default_rng(8)
+    y = rng.integers(0, 2, 500)
+    pred = np.where(rng.random(500) < 0.8, y, 1 - y)
+    stat = _accuracy_stat(y, pred)
+    one = decay.bootstrap_drop_p_value(stat, 500, 0.82, resamples=300,
+                                       rng=np.random.default_rng(4))
+    chunked = decay.bootstrap_drop_p_value(stat, 500, 0.82, resamples=300,
+                                           rng=np.random.default_rng(4), max_cells=500 * 7)
+    assert one == chunked

@@ -197,3 +197,21 @@ def test_trend_and_time_to_threshold_match_linregress(tmp_path):
     assert perf(pts, Metric.PERFORMANCE_TIME_TO_THRESHOLD, "accuracy", "none") == pytest.approx(
         expected, rel=1e-6, abs=1e-6)
     assert expected > 3600  # the forecast is in the future, not trivially 0
+
+
+def test_large_windows_are_bootstrapped_on_a_seeded_subsample(tmp_path):
+    ref = _binary(2000, 0.9, 70)
+    section = performance_section(*ref)
+    settings = {**DECAY, "decay": {**DECAY["decay"], "bootstrap_max_rows": 300}}
+    tracker, _, clock = make_tracker(settings, profiles=_store_with_reference(tmp_path, section))
+    y, pred, conf = _binary(1000, 0.87, 71)
+    _feed(tracker, y, pred, conf, "s")
+    pts = tracker.evaluate(clock.t)
+    rng = np.random.default_rng(3)
+    keep = np.sort(rng.choice(1000, 300, replace=False))
+    w = bootstrap_weights(300, 200, rng)
+    base_f1 = section["metrics"]["f1"]["binary"]
+    replicates = np.array([skm.f1_score(y[keep], pred[keep], sample_weight=w[b])
+                           for b in range(200)])
+    assert perf(pts, Metric.PERFORMANCE_DECAY_P_VALUE, "f1", "binary") == pytest.approx(
+        (1 + np.sum(replicates >= base_f1)) / 201)

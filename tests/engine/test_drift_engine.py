@@ -12,7 +12,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from scipy import stats as sps
 
 from otel_ml.processor.contracts import GroundTruthEvent, InferenceBatch
-from otel_ml.processor.drift_engine import DriftEngine
+from otel_ml.processor.drift_engine import DriftEngine, SnapshotError
 from otel_ml.processor.engine_settings import EngineSettings
 from otel_ml.processor.profile import ProfileStore, build_profile
 from otel_ml.semconv import OVERFLOW_VALUE, Attr, Metric
@@ -221,7 +221,8 @@ def test_severity_needs_a_significant_adjusted_p_value(profile):
 def test_min_events_and_low_confidence_ratio(engine):
     eng, clock = engine
     rng = np.random.default_rng(6)
-    eng.ingest([make_batch(rng, 99)])
+    first = make_batch(rng, 99)
+    eng.ingest([first])
     ix = index(eng.evaluate(clock.t))
     assert not [k for k in ix if k[0] in (Metric.DRIFT_SCORE.name, Metric.LOW_CONFIDENCE_RATIO.name)]
     assert ix[(Metric.PROC_WINDOW_FILL.name, "count", None, None, None)] == pytest.approx(0.099)
@@ -229,10 +230,8 @@ def test_min_events_and_low_confidence_ratio(engine):
     batch.confidences[:3] = [None, float("nan"), "high"]
     eng.ingest([batch])
     ix = index(eng.evaluate(clock.t))
-    # threshold 0.5 (default) over the finite confidences of both batches
-    # (the first batch's confidences are >= 0.3, some below 0.5)
-    first = np.array(make_batch(np.random.default_rng(6), 99).confidences)
-    conf = np.concatenate([first, np.array(batch.confidences[3:], dtype=float)])
+    # threshold 0.5 (the default) over the finite confidences of both batches
+    conf = np.concatenate([first.confidences, np.array(batch.confidences[3:], dtype=float)])
     expected = np.mean(conf < 0.5)
     assert ix[(Metric.LOW_CONFIDENCE_RATIO.name, "count", None, None, None)] == pytest.approx(expected, abs=1e-12)
     assert ix[(Metric.LOW_CONFIDENCE_RATIO.name, "time", None, None, None)] == pytest.approx(expected, abs=1e-12)
@@ -355,6 +354,27 @@ def test_snapshot_restore_gives_equal_gauges_and_continues(engine, profile):
         assert a[k] == pytest.approx(b[k], abs=0.02)
     assert score(a, "count", "f2", "ks") > score(before, "count", "f2", "ks") + 0.05  # the new batch is in
     assert other.window_events("m", "1") == eng.window_events("m", "1") == (1000, 1850)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda s: s.update(format=99), "unsupported format 99"),
+    (lambda s: s["versions"][0].pop("model"), r"damaged \(KeyError"),
+    (lambda s: s["versions"][0]["time"]["pane_list"][0]["numeric"][0].__setitem__(3, "bm90IGEgc2tldGNo"),
+     "damaged"),
+    (lambda s: s.update(rng={"bit_generator": "nope"}), "damaged"),
+])
+def test_a_damaged_snapshot_is_refused_and_changes_nothing(engine, damage, message):
+    eng, clock = engine
+    rng = np.random.default_rng(18)
+    eng.ingest([make_batch(rng, 200)])
+    state = json.loads(json.dumps(eng.snapshot()))
+    damage(state)
+    target = DriftEngine(make_settings(), eng.profiles, clock=clock)
+    target.ingest([make_batch(rng, 120)])
+    before = index(target.evaluate(clock.t))
+    with pytest.raises(SnapshotError, match=message):
+        target.restore(state)
+    assert index(target.evaluate(clock.t)) == before and target.window_events("m", "1") == (120, 120)
 
 
 def test_learned_profile_from_the_first_events(caplog):

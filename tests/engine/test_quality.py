@@ -71,3 +71,12 @@ def test_constant_flags_and_counts():
     c = _counts(f)
     assert c[Q.MISSING_FEATURE] == 7 and c[Q.EXTRA_FEATURE] == 7 and sum(c.values()) == 14
     assert quality.flag_counts(np.zeros(0, dtype=np.uint16)).tolist() == [0] * len(CHECKS)
+
+
+def test_huge_integers_become_infinite_not_an_error():
+    col = quality.numeric_column([1.0, 10**400, -(10**400), None])
+    assert col.x[1] == np.inf and col.x[2] == -np.inf and col.missing.tolist() == [False, False, False, True]
+    mixed = quality.numeric_column(["a", 10**400])
+    assert mixed.x[1] == np.inf and mixed.mismatch.tolist() == [True, False]
+    cat = quality.categorical_column(["a", 10**400])
+    assert cat.keys[0] == "a" and cat.numbers.tolist() == [False, True]

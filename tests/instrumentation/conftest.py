@@ -79,3 +79,51 @@ def otel():
 def settings() -> Settings:
     """Defaults with events and feature capture on (what the processor needs)."""
     return Settings(capture_features=True)
+
+
+def reset_otel_globals() -> None:
+    """Forget the global OTel providers (as opentelemetry-test-utils does) and otel_ml's caches."""
+    from opentelemetry import trace
+    from opentelemetry._logs import _internal as logs_internal
+    from opentelemetry.metrics import _internal as metrics_internal
+    from opentelemetry.util._once import Once
+
+    from otel_ml.instrumentation import wrappers
+    from otel_ml.instrumentation.telemetry import reset_default_telemetry
+
+    trace._TRACER_PROVIDER_SET_ONCE = Once()
+    trace._TRACER_PROVIDER = None
+    trace._PROXY_TRACER_PROVIDER = trace.ProxyTracerProvider()
+    metrics_internal._METER_PROVIDER_SET_ONCE = Once()
+    metrics_internal._METER_PROVIDER = None
+    metrics_internal._PROXY_METER_PROVIDER = metrics_internal._ProxyMeterProvider()
+    logs_internal._LOGGER_PROVIDER_SET_ONCE = Once()
+    logs_internal._LOGGER_PROVIDER = None
+    logs_internal._PROXY_LOGGER_PROVIDER = logs_internal.ProxyLoggerProvider()
+    reset_default_telemetry()
+    wrappers._settings = None
+
+
+@pytest.fixture
+def global_otel(otel, monkeypatch):
+    """``otel`` installed as the global providers, reset before and after the test."""
+    from opentelemetry import _logs, metrics, trace
+
+    for var in [v for v in __import__("os").environ if v.startswith("OTEL_")]:
+        monkeypatch.delenv(var)
+    reset_otel_globals()
+    trace.set_tracer_provider(otel.tracer_provider)
+    metrics.set_meter_provider(otel.meter_provider)
+    _logs.set_logger_provider(otel.logger_provider)
+    yield otel
+    reset_otel_globals()
+
+
+@pytest.fixture
+def clean_globals(monkeypatch):
+    """No global providers and no OTEL_* variables, before and after the test."""
+    for var in [v for v in __import__("os").environ if v.startswith("OTEL_")]:
+        monkeypatch.delenv(var)
+    reset_otel_globals()
+    yield
+    reset_otel_globals()

@@ -88,7 +88,7 @@ def alertmanager_config(workdir: Path, remediate_url: str, token_file: Path, sin
     return yaml.safe_dump(cfg, sort_keys=False)
 
 
-def test_policy(tmp_path: Path, runs: Path) -> Path:
+def policy_with_recording_hook(tmp_path: Path, runs: Path) -> Path:
     """The shipped example policy, with its retrain command replaced by the recording hook."""
     policy = yaml.safe_load(EXAMPLE_POLICY.read_text())
     for rule in policy["rules"]:
@@ -100,9 +100,6 @@ def test_policy(tmp_path: Path, runs: Path) -> Path:
     return path
 
 
-test_policy.__test__ = False  # a helper, not a test
-
-
 class RemediateProcess:
     """`otel-ml remediate` as its own process, the way the stack runs it."""
 
@@ -111,7 +108,7 @@ class RemediateProcess:
         self.port, self.metrics_port = ports or (free_port(), free_port())
         self.state_dir = state_dir
         self.log_path = state_dir.parent / f"remediate-{self.port}.log"
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "otel_ml.cli", "remediate", "--policy", str(policy),
              "--listen", f"127.0.0.1:{self.port}", "--metrics-endpoint", f"127.0.0.1:{self.metrics_port}",
@@ -177,7 +174,7 @@ def stack(tmp_path):
     sink = HttpSink()
 
     def start(*extra, ports=None):
-        p = RemediateProcess(test_policy(tmp_path, runs), tmp_path / "state", token_file, *extra, ports=ports)
+        p = RemediateProcess(policy_with_recording_hook(tmp_path, runs), tmp_path / "state", token_file, *extra, ports=ports)
         procs.append(p)
         return p
 

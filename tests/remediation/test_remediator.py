@@ -50,7 +50,7 @@ class Harness:
         self.rem = Remediator(
             self.policy, routing=RoutingState(self.tmp_path / "routing.json", clock=self.clock),
             safety=safety, audit=self.audit, metrics=RemediationMetrics(self.meter), dry_run=self.dry_run,
-            safety_path=self.tmp_path / "safety.json", clock=self.clock, **extra)
+            safety_path=self.tmp_path / "safety.json", **extra)
 
     def restart(self):
         self.rem.close()

@@ -38,9 +38,12 @@ def test_routing_survives_reopening_and_etag_moves_on(tmp_path):
     r.request("m", F, "a1", reason="x", rule="fb")
     etag1 = r.etag
     assert etag1 != etag0
+    assert RoutingState(path).variant("m") == P  # not flushed yet
+    r.flush()
     again = RoutingState(path)
     assert again.variant("m") == F and again.etag == etag1
     again.clear("m")
+    again.flush()
     assert RoutingState(path).variant("m") == P
 
 
@@ -107,7 +110,7 @@ def test_template_rendering():
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    ([], "non-empty"), (["/bin/x", "{nope}"], "[1] unknown placeholder"), (["/bin/x", "}"], "[1] unpaired"),
+    ([], "non-empty"), (["/bin/x", "{nope}"], "[1] unknown template field"), (["/bin/x", "}"], "[1] unpaired"),
     (["/bin/x", 3], "[1] must be a string"), (["{model}"], "[0] the program"), (["/bin/x", "{label.}"], "unknown"),
 ])
 def test_bad_templates(argv, fragment):
@@ -115,7 +118,7 @@ def test_bad_templates(argv, fragment):
         ArgvTemplate.parse(argv)
 
 
-def test_option_injection_guard_applies_to_whole_element_placeholders_only():
+def test_option_injection_guard_applies_to_whole_element_fields_only():
     t = ArgvTemplate.parse(["/bin/x", "{model}"])
     with pytest.raises(UnsafeArgumentError):
         t.render({"model": "--rm"})
@@ -149,3 +152,14 @@ def test_audit_log_appends_whole_lines_from_many_threads_and_never_truncates(tmp
     reopened.write({"event": "later"})
     reopened.close()
     assert len(read_audit(path)) == 202
+
+
+def test_corrupt_safety_file_refuses_to_start(tmp_path):
+    from otel_ml.remediation.auth import Credentials
+    from otel_ml.remediation.policy import parse_policy
+    from otel_ml.remediation.service import RemediationService
+
+    (tmp_path / "safety.json").write_text('{"seen": [["k", "not-a-number"]]}')
+    with pytest.raises(StateFileError, match="safety.json is corrupt"):
+        RemediationService(parse_policy({"rules": [{"name": "a", "action": "fallback"}]}), state_dir=tmp_path,
+                           credentials=Credentials(token=b"t"), port=0)

@@ -151,3 +151,9 @@ def test_shipped_example_loads_and_only_documented_keys_differ_from_defaults():
         "state": {"state_dir": "/var/lib/otel-ml/state"},
     })
     assert config.as_dict() == expected
+
+
+def test_sections_given_directly_must_be_settings_objects():
+    with pytest.raises(ConfigError) as info:
+        ProcessorConfig(export={"metrics_endpoint": "127.0.0.1:1"})
+    assert str(info.value) == "export: must be of type ExportSettings (build it with from_mapping), got dict"

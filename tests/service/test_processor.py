@@ -241,3 +241,77 @@ def test_state_dir_in_use_is_a_user_error(tmp_path, counters):
             Processor(config(tmp_path), component_factories=[factory]).start()
     finally:
         first.stop()
+
+
+class GatedComponent(CountingComponent):
+    """Holds the ingest worker until ``gate`` is set (a slow downstream)."""
+
+    def __init__(self, gate):
+        super().__init__("gated")
+        self.gate = gate
+
+    def ingest(self, events):
+        self.gate.wait(30)
+        super().ingest(events)
+
+
+def test_full_queue_answers_retry_later_on_both_transports_and_recovers(tmp_path):
+    import threading
+    import urllib.error
+
+    import grpc
+    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+    from otel_ml.processor.config import IngestSettings
+
+    gate = threading.Event()
+    component = GatedComponent(gate)
+    cfg = config(ingest=IngestSettings(queue_max_events=150),
+                 receiver=ReceiverSettings(grpc_endpoint="127.0.0.1:0", http_endpoint="127.0.0.1:0",
+                                           retry_after_s=3))
+    p = Processor(cfg, component_factories=[lambda m: component])
+    p.start()
+    request = logs_service_pb2.ExportLogsServiceRequest()
+    record = request.resource_logs.add().scope_logs.add().log_records.add()
+    record.event_name = "ml.inference"
+    for key, value in (("ml.model.name", "a"), ("ml.model.version", "1")):
+        kv = record.attributes.add()
+        kv.key, kv.value.string_value = key, value
+    body = record.body.kvlist_value.values
+    feats, preds = body.add(), body.add()
+    feats.key, preds.key = "features", "prediction"
+    xs = feats.value.kvlist_value.values.add()
+    xs.key = "x"
+    xs.value.array_value.values.extend([AnyValue(double_value=float(i)) for i in range(100)])
+    preds.value.array_value.values.extend([AnyValue(int_value=0) for _ in range(100)])
+    payload = request.SerializeToString()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{p.grpc_port}") as channel:
+            export = channel.unary_unary("/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+                                         request_serializer=None,
+                                         response_deserializer=logs_service_pb2.ExportLogsServiceResponse.FromString)
+            export(payload, timeout=10)  # 100 events: taken by the worker, which is held
+            wait_until(lambda: p.queue.depth == 100, timeout=10, message="first request queued")
+            with pytest.raises(grpc.RpcError) as info:
+                export(payload, timeout=10)  # 100 more would pass the bound of 150
+            assert info.value.code() is grpc.StatusCode.UNAVAILABLE
+        req = urllib.request.Request(f"http://127.0.0.1:{p.http_port}/v1/logs", data=payload,
+                                     headers={"Content-Type": "application/x-protobuf"})
+        with pytest.raises(urllib.error.HTTPError) as http_info:
+            urllib.request.urlopen(req, timeout=10)
+        assert http_info.value.code == 503 and http_info.value.headers["Retry-After"] == "3"
+        text = scrape(p.metrics_port)
+        depth = [line for line in text.splitlines() if line.startswith("ml_processor_queue_depth")]
+        assert float(depth[0].rsplit(" ", 1)[1]) == 100
+        overloaded = [line for line in text.splitlines()
+                      if line.startswith("ml_processor_events_rejected_total{") and 'ml_reject_reason="overloaded"' in line]
+        assert sum(float(line.rsplit(" ", 1)[1]) for line in overloaded) == 2
+        gate.set()
+        assert p.queue.drain(10)
+        with urllib.request.urlopen(req, timeout=10) as resp:  # room again
+            assert resp.status == 200
+        wait_until(lambda: component.counts == {"a": 200}, timeout=10, message="accepted events applied")
+    finally:
+        gate.set()
+        p.stop()

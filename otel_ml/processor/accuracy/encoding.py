@@ -16,7 +16,8 @@ import numpy as np
 
 from otel_ml.processor.accuracy.vocab import CappedVocabulary
 
-__all__ = ["canonical_class", "class_codes", "text_codes", "float_column", "is_valid_label"]
+__all__ = ["canonical_class", "class_codes", "text_codes", "float_column", "is_valid_label",
+           "valid_labels", "valid_ids"]
 
 
 def canonical_class(value) -> str | None:
@@ -102,3 +103,27 @@ def is_valid_label(value) -> bool:
     if isinstance(value, Real) and not isinstance(value, (bool, np.bool_)):
         return math.isfinite(float(value))
     return canonical_class(value) is not None
+
+
+def valid_labels(values: list) -> np.ndarray:
+    """``is_valid_label`` for a whole column; homogeneous columns are checked with numpy."""
+    n = len(values)
+    arr = _as_array(values) if n else None
+    if arr is not None:
+        kind = arr.dtype.kind
+        if kind in "biu":
+            return np.ones(n, dtype=bool)
+        if kind == "f":
+            return np.isfinite(arr)
+        if kind == "U":
+            return np.char.str_len(arr) > 0
+    return np.fromiter(map(is_valid_label, values), dtype=bool, count=n)
+
+
+def valid_ids(ids: list) -> np.ndarray:
+    """Which prediction ids are non-empty strings."""
+    n = len(ids)
+    arr = _as_array(ids) if n else None
+    if arr is not None and arr.dtype.kind == "U" and all(map(str.__instancecheck__, ids)):
+        return np.char.str_len(arr) > 0
+    return np.fromiter((isinstance(i, str) and bool(i) for i in ids), dtype=bool, count=n)

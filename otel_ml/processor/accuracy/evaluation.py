@@ -216,10 +216,14 @@ def _decay_points(view: ModelView, d: _Labelled, scores: Scores, window: str,
             else:
                 p_value = dstats.binomial_drop_p_value(correct, d.n, base_value)
         else:
-            stat = _statistic(view, d, metric, avg)
+            rng = np.random.default_rng(settings.decay.seed)
+            rows = d
+            if d.n > settings.decay.bootstrap_max_rows:  # conservative: see DecaySettings
+                keep = np.sort(rng.choice(d.n, settings.decay.bootstrap_max_rows, replace=False))
+                rows = d.subset(keep)
+            stat = _statistic(view, rows, metric, avg)
             if stat is None or stat[1] == 0:
                 continue
-            rng = np.random.default_rng(settings.decay.seed)
             p_value = dstats.bootstrap_drop_p_value(
                 stat[0], stat[1], base_value, higher_is_better=hib,
                 resamples=settings.decay.bootstrap_resamples, rng=rng)

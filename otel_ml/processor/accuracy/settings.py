@@ -16,6 +16,7 @@ YAML shape (every key optional; the values shown are the defaults)::
       decay:
         alpha: 0.05
         bootstrap_resamples: 500
+        bootstrap_max_rows: 5000
         seed: 0
         thresholds:                                   # metric -> absolute and/or relative drop
           accuracy: {absolute: 0.05}
@@ -259,12 +260,15 @@ class DecaySettings:
     """Decay = drop past the metric's threshold AND p-value below ``alpha``.
 
     Accuracy uses a two-proportion z-test; other metrics a percentile bootstrap with
-    ``bootstrap_resamples`` resamples from a generator seeded with ``seed``.
+    ``bootstrap_resamples`` resamples from a generator seeded with ``seed``. Windows larger
+    than ``bootstrap_max_rows`` are tested on a seeded random subsample of that size: still a
+    valid test (no more false alarms), with less power, and bounded cost.
     """
 
     alpha: float = 0.05
     thresholds: Mapping[str, DecayThreshold] = field(default_factory=lambda: _DEFAULT_THRESHOLDS)
     bootstrap_resamples: int = 500
+    bootstrap_max_rows: int = 5000
     seed: int = 0
 
     def __post_init__(self):
@@ -273,11 +277,13 @@ class DecaySettings:
         if not isinstance(self.thresholds, MappingProxyType):
             object.__setattr__(self, "thresholds", _thresholds(self.thresholds, "decay.thresholds"))
         _int("decay.bootstrap_resamples", self.bootstrap_resamples, 50, 100_000)
+        _int("decay.bootstrap_max_rows", self.bootstrap_max_rows, 100, 10_000_000)
         _int("decay.seed", self.seed, 0)
 
     @classmethod
     def from_mapping(cls, data: Any, prefix: str) -> DecaySettings:
-        values = dict(_mapping(data, prefix, ("alpha", "thresholds", "bootstrap_resamples", "seed")))
+        values = dict(_mapping(data, prefix, ("alpha", "thresholds", "bootstrap_resamples",
+                                              "bootstrap_max_rows", "seed")))
         if "thresholds" in values:
             values["thresholds"] = _thresholds(values["thresholds"], _key(prefix, "thresholds"))
         try:

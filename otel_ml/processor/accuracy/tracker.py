@@ -16,14 +16,14 @@ import math
 import threading
 import time
 from collections import Counter, OrderedDict, deque
-from itertools import groupby
+from itertools import compress, groupby
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from otel_ml.processor.accuracy import evaluation as ev
 from otel_ml.processor.accuracy.encoding import (
-    canonical_class, class_codes, float_column, is_valid_label, text_codes,
+    canonical_class, class_codes, float_column, text_codes, valid_ids, valid_labels,
 )
 from otel_ml.processor.accuracy.model_state import ModelState, infer_task
 from otel_ml.processor.accuracy.pending import (
@@ -186,9 +186,9 @@ class AccuracyTracker:
         ids = b.prediction_ids
         if not ids or len(ids) != n:
             return
-        keep = np.fromiter((isinstance(i, str) and bool(i) for i in ids), dtype=bool, count=n)
+        keep = valid_ids(ids)
         if not keep.all():
-            ids = [i for i, k in zip(ids, keep.tolist()) if k]
+            ids = list(compress(ids, keep.tolist()))
         m = len(ids)
         if m == 0:
             return
@@ -219,17 +219,21 @@ class AccuracyTracker:
                 self._join_outcomes([i], [name], [value], now, may_hold=False)
 
     def _add_labels(self, events: list[GroundTruthEvent], now: float, rec: _Records) -> None:
-        ok = [isinstance(e.prediction_id, str) and bool(e.prediction_id) and is_valid_label(e.label)
-              for e in events]
-        good = [e for e, k in zip(events, ok) if k]
-        for e, k in zip(events, ok):
-            if not k:
+        ids = [e.prediction_id for e in events]
+        values = [e.label for e in events]
+        ok = valid_ids(ids) & valid_labels(values)
+        if not ok.all():
+            for e in compress(events, (~ok).tolist()):
                 rec.result(e.model, e.version, LabelResult.INVALID)
-        if not good:
+            keep = ok.tolist()
+            events = list(compress(events, keep))
+            ids = list(compress(ids, keep))
+            values = list(compress(values, keep))
+        if not events:
             return
-        self._join([e.prediction_id for e in good], [e.label for e in good],
-                   [e.time_unix_nano / 1e9 if e.time_unix_nano else now for e in good],
-                   [(e.model, e.version) for e in good], now, rec, may_hold=True)
+        self._join(ids, values,
+                   [e.time_unix_nano / 1e9 if e.time_unix_nano else now for e in events],
+                   [(e.model, e.version) for e in events], now, rec, may_hold=True)
 
     def _join(self, ids: list[str], labels: list, t_labels: list[float],
               hints: list[tuple[str | None, str | None]], now: float, rec: _Records,

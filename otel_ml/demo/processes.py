@@ -1,0 +1,104 @@
+"""Background processes the demo runs (processor, remediation service, Prometheus, Alertmanager).
+
+Each one writes its output to a log file in the run directory, is polled for readiness with a
+deadline, and is stopped with SIGTERM (then SIGKILL after a grace period) at the end.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Callable, Sequence
+
+from otel_ml.errors import UserError
+
+__all__ = ["ManagedProcess", "ProcessFailed", "free_port", "http_ok", "wait_for"]
+
+
+class ProcessFailed(UserError):
+    """A background process exited or did not become ready; the message points at its log."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_ok(url: str, timeout: float = 1.0) -> bool:
+    """True when GET ``url`` answers 2xx."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return 200 <= resp.status < 300
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds pass; returns the last result."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+class ManagedProcess:
+    """A child process with its output in ``log_path`` and a readiness probe."""
+
+    def __init__(self, name: str, argv: Sequence[str], log_path: Path, ready: Callable[[], bool],
+                 cwd: Path | None = None, env: dict | None = None):
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = Path(log_path)
+        self._ready = ready
+        self._log = open(self.log_path, "wb")
+        try:
+            self.proc = subprocess.Popen(self.argv, stdout=self._log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, cwd=cwd, env=env)
+        except OSError as exc:
+            self._log.close()
+            raise ProcessFailed(f"cannot start {name} ({self.argv[0]}): {exc.strerror or exc}") from None
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def log_tail(self, lines: int = 5) -> str:
+        self._log.flush()
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    def wait_ready(self, timeout: float) -> None:
+        """Block until the probe passes; ``ProcessFailed`` when the process dies or time runs out."""
+        def probe() -> bool:
+            if not self.running:
+                raise ProcessFailed(f"{self.name} exited with status {self.proc.returncode}; "
+                                    f"see {self.log_path}: {self.log_tail(1)}")
+            return self._ready()
+
+        if not wait_for(probe, timeout):
+            raise ProcessFailed(f"{self.name} not ready after {timeout:.0f}s; see {self.log_path}")
+
+    def stop(self, grace_s: float = 10.0) -> int | None:
+        """SIGTERM, then SIGKILL after ``grace_s``; idempotent. Returns the exit status."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if not self._log.closed:
+            self._log.close()
+        return self.proc.returncode

@@ -1,0 +1,121 @@
+"""A batch recorded by otel_ml exports what recording each value one by one through the SDK exports.
+
+The oracle is the OTel SDK itself: the same values go value by value into a real SDK
+Histogram / Counter on a second MeterProvider, and the exported data points are compared.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+from otel_ml import semconv
+from otel_ml.instrumentation import Settings, inference
+from otel_ml.semconv import Attr, Metric
+
+M = Metric
+MVV = {Attr.MODEL_NAME: "m", Attr.MODEL_VERSION: "1", Attr.VARIANT: "primary"}
+
+
+def _per_value_oracle(confidences: np.ndarray, predictions: np.ndarray, threshold: float):
+    """Export of an SDK histogram and counters fed one value at a time."""
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    meter = provider.get_meter("oracle")
+    hist = meter.create_histogram("confidence", explicit_bucket_boundaries_advisory=list(semconv.CONFIDENCE_BUCKETS))
+    classes = meter.create_counter("classes")
+    low = meter.create_counter("low")
+    for value, label in zip(confidences.tolist(), predictions.tolist()):
+        hist.record(value, MVV)
+        classes.add(1, {**MVV, Attr.PREDICTION_CLASS: str(label)})
+        if value < threshold:
+            low.add(1, MVV)
+    out = {}
+    for rm in reader.get_metrics_data().resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                out[metric.name] = list(metric.data.data_points)
+    provider.shutdown()
+    return out
+
+
+def _batches(rng, n_batches=6, boundaries=False):
+    """Dyadic confidences (k/1024: every partial sum is exact in floats, so sums compare exactly);
+    with ``boundaries``, each batch also holds the bucket bounds themselves (bisect_left edges)."""
+    for _ in range(n_batches):
+        size = int(rng.integers(20, 300))
+        conf = rng.integers(0, 1025, size) / 1024.0
+        if boundaries:
+            conf = np.concatenate([conf, semconv.CONFIDENCE_BUCKETS])
+        preds = rng.choice(np.array(["cat", "dog", "emu", "yak"]), len(conf))
+        yield preds, conf
+
+
+@pytest.mark.parametrize("boundaries", [False, True])
+def test_buckets_mode_equals_a_histogram_fed_value_by_value(otel, boundaries):
+    settings = Settings(events_enabled=False, low_confidence_threshold=0.7)
+    batches = list(_batches(np.random.default_rng(int(boundaries)), boundaries=boundaries))
+    for preds, conf in batches:
+        with inference("m", "1", settings=settings, **otel.providers) as call:
+            call.record_outputs(preds, confidences=conf)
+    all_preds = np.concatenate([p for p, _ in batches])
+    all_conf = np.concatenate([c for _, c in batches])
+    oracle = _per_value_oracle(all_conf, all_preds, 0.7)
+    [hist] = oracle["confidence"]
+
+    got = otel.metrics()
+    cumulative = {p.attributes[Attr.BUCKET_LE]: p.value for p in got[M.CONFIDENCE_BUCKET.name]}
+    expected = np.cumsum(hist.bucket_counts).tolist()
+    les = [repr(float(b)) for b in semconv.CONFIDENCE_BUCKETS] + ["+Inf"]
+    assert [cumulative[le] for le in les] == expected
+    assert cumulative["+Inf"] == hist.count == len(all_conf)
+    [total] = got[M.CONFIDENCE_SUM.name]
+    if boundaries:  # 0.1, 0.2... are not exact binary fractions: equal up to float rounding
+        assert total.value == pytest.approx(hist.sum, rel=1e-12)
+    else:  # dyadic values: every partial sum is exact, so the sums are identical
+        assert total.value == hist.sum
+    assert {p.attributes[Attr.PREDICTION_CLASS]: p.value for p in got[M.PREDICTION_CLASS.name]} == \
+        {p.attributes[Attr.PREDICTION_CLASS]: p.value for p in oracle["classes"]}
+    [low] = got[M.LOW_CONFIDENCE.name]
+    assert low.value == oracle["low"][0].value
+    for p in got[M.CONFIDENCE_BUCKET.name]:
+        assert {k: v for k, v in p.attributes.items() if k != Attr.BUCKET_LE} == MVV
+
+
+def test_buckets_mode_sum_agrees_to_rounding_on_arbitrary_floats(otel):
+    settings = Settings(events_enabled=False)
+    conf = np.random.default_rng(9).random(5000)
+    for chunk in np.array_split(conf, 7):
+        with inference("m", "1", settings=settings, **otel.providers) as call:
+            call.record_outputs(np.zeros(len(chunk), dtype=int), confidences=chunk)
+    [hist] = _per_value_oracle(conf, np.zeros(len(conf), dtype=int), 0.7)["confidence"]
+    [total] = otel.metrics()[M.CONFIDENCE_SUM.name]
+    # numpy's pairwise sum vs the SDK's running sum: equal up to float rounding, never more
+    assert total.value == pytest.approx(hist.sum, rel=1e-12)
+
+
+def test_histogram_mode_data_point_is_identical(otel):
+    settings = Settings(events_enabled=False, confidence_recording="histogram")
+    batches = list(_batches(np.random.default_rng(5), 4, boundaries=True))
+    for preds, conf in batches:
+        with inference("m", "1", settings=settings, **otel.providers) as call:
+            call.record_outputs(preds, confidences=conf)
+    all_conf = np.concatenate([c for _, c in batches])
+    [expected] = _per_value_oracle(all_conf, np.concatenate([p for p, _ in batches]), 0.7)["confidence"]
+    [got] = otel.metrics()[M.CONFIDENCE.name]
+    assert (got.count, got.sum, got.min, got.max, tuple(got.bucket_counts), tuple(got.explicit_bounds)) == \
+        (expected.count, expected.sum, expected.min, expected.max, tuple(expected.bucket_counts),
+         tuple(expected.explicit_bounds))
+    assert dict(got.attributes) == MVV
+
+
+def test_batches_for_different_variants_stay_apart(otel):
+    settings = Settings(events_enabled=False)
+    for variant, conf in (("primary", [0.95, 0.99]), ("fallback", [0.15])):
+        with inference("m", "1", variant=variant, settings=settings, **otel.providers) as call:
+            call.record_outputs(["a"] * len(conf), confidences=conf)
+    inf = {p.attributes[Attr.VARIANT]: p.value for p in otel.metrics()[M.CONFIDENCE_BUCKET.name]
+           if p.attributes[Attr.BUCKET_LE] == "+Inf"}
+    assert inf == {"primary": 2, "fallback": 1}

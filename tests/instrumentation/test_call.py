@@ -1,0 +1,184 @@
+"""The context manager: one span and exact RED / output data points per call; errors pass through."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+from opentelemetry.trace import SpanKind, StatusCode
+
+from otel_ml import semconv
+from otel_ml.errors import InvalidTelemetryError
+from otel_ml.instrumentation import Settings, inference
+from otel_ml.semconv import Attr, Metric
+
+from .conftest import point_map, points
+
+M = Metric
+
+
+def test_one_span_with_the_model_attributes(otel, settings):
+    with inference("fraud", "3", endpoint="/predict", settings=settings, **otel.providers) as call:
+        call.record_outputs([1, 0, 1])
+    [span] = otel.spans()
+    assert span.name == "ml.inference" and span.kind is SpanKind.INTERNAL
+    assert dict(span.attributes) == {Attr.MODEL_NAME: "fraud", Attr.MODEL_VERSION: "3", Attr.ENDPOINT: "/predict",
+                                     Attr.VARIANT: "primary", Attr.STATUS: "ok", Attr.BATCH_SIZE: 3}
+    assert span.status.status_code is StatusCode.UNSET
+
+
+def test_server_span_kind_from_settings(otel):
+    with inference("m", "1", settings=Settings(span_kind="server"), **otel.providers):
+        pass
+    assert otel.spans()[0].kind is SpanKind.SERVER
+
+
+def test_red_metrics_are_exact(otel, settings):
+    for _ in range(3):
+        with inference("fraud", "3", settings=settings, **otel.providers) as call:
+            call.record_outputs(["a", "b"])
+    m = otel.metrics()
+    [requests] = m[M.INFERENCE_REQUESTS.name]
+    assert requests.value == 3
+    assert dict(requests.attributes) == {Attr.MODEL_NAME: "fraud", Attr.MODEL_VERSION: "3",
+                                         Attr.STATUS: semconv.STATUS_OK, Attr.VARIANT: "primary"}
+    [duration] = m[M.INFERENCE_DURATION.name]
+    assert duration.count == 3 and duration.explicit_bounds == semconv.LATENCY_BUCKETS_S
+    assert sum(duration.bucket_counts) == 3 and 0 < duration.sum < 5
+    [batch] = m[M.BATCH_SIZE.name]
+    assert batch.count == 3 and batch.sum == 6 and batch.explicit_bounds == semconv.BATCH_SIZE_BUCKETS
+    assert batch.bucket_counts[semconv.BATCH_SIZE_BUCKETS.index(2)] == 3
+    [active] = m[M.INFERENCE_ACTIVE.name]
+    assert active.value == 0
+    assert point_map(m, M.PREDICTIONS.name, Attr.MODEL_NAME) == {"fraud": 6}
+    assert point_map(m, M.PREDICTION_CLASS.name, Attr.PREDICTION_CLASS) == {"a": 3, "b": 3}
+
+
+def test_in_flight_counter_is_one_inside_the_call(otel, settings):
+    with inference("m", "1", settings=settings, **otel.providers):
+        inside = otel.metrics()[M.INFERENCE_ACTIVE.name][0].value
+    assert inside == 1
+    assert otel.metrics()[M.INFERENCE_ACTIVE.name][0].value == 0
+
+
+def test_exception_passes_through_as_the_same_object(otel, settings):
+    boom = KeyError("feature 'age' missing")
+    with pytest.raises(KeyError) as caught:
+        with inference("m", "1", settings=settings, **otel.providers):
+            raise boom
+    assert caught.value is boom
+    [span] = otel.spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes[Attr.STATUS] == "error" and span.attributes[Attr.ERROR_TYPE] == "KeyError"
+    assert [e.name for e in span.events] == ["exception"]
+    assert span.events[0].attributes["exception.type"] == "KeyError"
+    m = otel.metrics()
+    [req] = m[M.INFERENCE_REQUESTS.name]
+    assert req.value == 1 and req.attributes[Attr.STATUS] == "error" and req.attributes[Attr.ERROR_TYPE] == "KeyError"
+    assert m[M.INFERENCE_ACTIVE.name][0].value == 0
+
+
+def test_error_type_is_module_qualified_for_non_builtins(otel, settings):
+    class ModelTimeout(Exception):
+        pass
+    with pytest.raises(ModelTimeout):
+        with inference("m", "1", settings=settings, **otel.providers):
+            raise ModelTimeout()
+    etype = otel.spans()[0].attributes[Attr.ERROR_TYPE]
+    assert etype == f"{__name__}.test_error_type_is_module_qualified_for_non_builtins.<locals>.ModelTimeout"
+
+
+def test_confidence_low_confidence_and_classes(otel):
+    s = Settings(low_confidence_threshold=0.6, events_enabled=False)
+    proba = np.array([[0.9, 0.1], [0.45, 0.55], [0.2, 0.8], [0.5, 0.5]])
+    with inference("m", "1", settings=s, **otel.providers) as call:
+        call.record_outputs(probabilities=proba, classes=["no", "yes"])
+    m = otel.metrics()
+    assert point_map(m, M.LOW_CONFIDENCE.name, Attr.MODEL_NAME) == {"m": 2}  # 0.55 and 0.5
+    assert point_map(m, M.PREDICTION_CLASS.name, Attr.PREDICTION_CLASS) == {"no": 2, "yes": 2}
+    buckets = {p.attributes[Attr.BUCKET_LE]: p.value for p in m[M.CONFIDENCE_BUCKET.name]}
+    assert buckets["0.5"] == 1 and buckets["0.6"] == 2 and buckets["0.8"] == 3 and buckets["0.9"] == 4
+    assert buckets["+Inf"] == 4
+    assert point_map(m, M.CONFIDENCE_SUM.name, Attr.MODEL_NAME) == {"m": pytest.approx(0.9 + 0.55 + 0.8 + 0.5)}
+
+
+def test_class_cardinality_cap_folds_new_classes_into_overflow(otel):
+    s = Settings(class_cardinality_limit=2, events_enabled=False)
+    with inference("m", "1", settings=s, **otel.providers) as call:
+        call.record_outputs(["a", "b", "c", "d", "a"])
+    with inference("m", "1", settings=s, **otel.providers) as call:
+        call.record_outputs(["e", "b"])
+    got = point_map(otel.metrics(), M.PREDICTION_CLASS.name, Attr.PREDICTION_CLASS)
+    assert got == {"a": 2, "b": 2, semconv.OVERFLOW_VALUE: 3}
+
+
+def test_direct_api_raises_for_bad_values_but_records_the_rest(otel, settings):
+    with pytest.raises(InvalidTelemetryError) as err:
+        with inference("m", "1", settings=settings, **otel.providers) as call:
+            call.record_outputs(["a", "b", "c"], confidences=[0.9, float("nan"), "x"])
+    assert "2 of 3 confidences" in str(err.value)
+    m = otel.metrics()
+    assert point_map(m, M.PREDICTIONS.name, Attr.MODEL_NAME) == {"m": 3}
+    assert {p.attributes[Attr.BUCKET_LE]: p.value for p in m[M.CONFIDENCE_BUCKET.name]}["+Inf"] == 1
+    assert point_map(m, M.INVALID_TELEMETRY.name, Attr.REJECT_REASON) == {"invalid_confidence": 2}
+    assert len(otel.spans()) == 1
+
+
+@pytest.mark.parametrize("kwargs,reason", [
+    ({"predictions": []}, "empty_batch"),
+    ({"predictions": [1, 2], "probabilities": [[0.5, 0.5]]}, "shape_mismatch"),
+    ({"predictions": [1], "features": np.zeros((3, 2))}, "shape_mismatch"),
+    ({"predictions": [1, 2], "prediction_ids": ["a"]}, "shape_mismatch"),
+])
+def test_bad_shapes_raise_and_are_counted(otel, settings, kwargs, reason):
+    with pytest.raises(InvalidTelemetryError):
+        with inference("m", "1", settings=settings, **otel.providers) as call:
+            call.record_outputs(**kwargs)
+    assert points(otel.metrics(), M.INVALID_TELEMETRY.name, **{Attr.REJECT_REASON: reason})
+
+
+def test_record_outputs_outside_the_block_is_an_error(otel, settings):
+    call = inference("m", "1", settings=settings, **otel.providers)
+    with pytest.raises(InvalidTelemetryError, match="outside the inference block"):
+        call.record_outputs([1])
+
+
+def test_model_name_is_required():
+    from otel_ml.errors import ConfigError
+    with pytest.raises(ConfigError, match="model_name"):
+        inference(settings=Settings())
+
+
+def test_model_name_and_version_from_settings(otel):
+    with inference(settings=Settings(model_name="env-model", model_version="9"), **otel.providers):
+        pass
+    attrs = otel.spans()[0].attributes
+    assert attrs[Attr.MODEL_NAME] == "env-model" and attrs[Attr.MODEL_VERSION] == "9"
+
+
+async def test_async_with(otel, settings):
+    async with inference("m", "1", settings=settings, **otel.providers) as call:
+        await asyncio.sleep(0)
+        call.record_outputs([1, 2])
+    [span] = otel.spans()
+    assert span.attributes[Attr.BATCH_SIZE] == 2
+
+
+def test_histogram_mode_records_the_otel_histogram(otel):
+    s = Settings(confidence_recording="histogram", events_enabled=False)
+    with inference("m", "1", settings=s, **otel.providers) as call:
+        call.record_outputs(["a", "b"], confidences=[0.3, 0.95])
+    m = otel.metrics()
+    [hist] = m[M.CONFIDENCE.name]
+    assert hist.count == 2 and hist.sum == pytest.approx(1.25) and hist.min == 0.3 and hist.max == 0.95
+    assert M.CONFIDENCE_BUCKET.name not in m
+
+
+def test_confidence_off_records_no_distribution(otel):
+    with inference("m", "1", settings=Settings(confidence_recording="off", events_enabled=False),
+                   **otel.providers) as call:
+        call.record_outputs(["a"], confidences=[0.3])
+    m = otel.metrics()
+    assert M.CONFIDENCE.name not in m and M.CONFIDENCE_BUCKET.name not in m
+    assert point_map(m, M.LOW_CONFIDENCE.name, Attr.MODEL_NAME) == {"m": 1}
