@@ -53,11 +53,18 @@ class SdkHandle:
     gpu: Any = None
     process_metrics: Any = None
     _servers: list = field(default_factory=list)
+    _push_readers: list = field(default_factory=list)
     _closed: bool = False
 
     def force_flush(self, timeout_millis: int = 10_000) -> None:
+        """Export what is pending now. Metrics: the push readers only; a Prometheus reader
+        flushed outside a scrape would queue a second copy into the next scrape."""
         for signal in self.owned:
-            getattr(self, f"{_PROVIDER_ATTR[signal]}").force_flush(timeout_millis)
+            if signal == "metrics":
+                for reader in self._push_readers:
+                    reader.force_flush(timeout_millis)
+            else:
+                getattr(self, _PROVIDER_ATTR[signal]).force_flush(timeout_millis)
 
     def shutdown(self) -> None:
         if self._closed:
@@ -216,6 +223,7 @@ def configure(service_name: str | None = None, endpoint: str | None = None, prot
             elif name == "otlp":
                 readers.append(PeriodicExportingMetricReader(_otlp_exporter("metrics", endpoint, protocol, headers),
                                                              export_interval_millis=export_interval_ms))
+        handle._push_readers = list(readers)
         if prometheus_port is not None:
             readers.append(_prometheus_reader(handle, host, prometheus_port))
         handle.meter_provider = MeterProvider(resource=resource, metric_readers=readers)

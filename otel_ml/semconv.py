@@ -139,7 +139,9 @@ class Attr:
     BATCH_SIZE = "ml.batch_size"
     PREDICTION_ID = "ml.prediction.id"
     PREDICTION_CLASS = "ml.prediction.class"
-    BUCKET_LE = "le"  # upper bound of a cumulative bucket, as on Prometheus histogram buckets
+    # Upper bound of a cumulative confidence bucket ("0.5", ..., "+Inf"): Prometheus's "le" under
+    # another name, because promtool rejects an "le" label on anything but a histogram.
+    CONFIDENCE_LE = "ml.confidence.le"
     FEATURE_NAME = "ml.feature.name"
     DRIFT_METHOD = "ml.drift.method"
     DRIFT_SUBJECT = "ml.drift.subject"  # feature | prediction | confidence
@@ -293,8 +295,9 @@ class Metric:
     # and reported by observable counters, so a batch costs no per-value SDK call.
     CONFIDENCE_BUCKET = MetricSpec(
         "ml.prediction.confidence.bucket", MetricKind.OBSERVABLE_COUNTER, "{prediction}",
-        "Predictions whose confidence is <= le (cumulative, le from CONFIDENCE_BUCKETS and +Inf).",
-        (*_MV, _A.VARIANT, _A.BUCKET_LE))
+        "Predictions whose confidence is <= ml.confidence.le (cumulative; bounds from "
+        "CONFIDENCE_BUCKETS and +Inf).",
+        (*_MV, _A.VARIANT, _A.CONFIDENCE_LE))
     CONFIDENCE_SUM = MetricSpec(
         "ml.prediction.confidence.sum", MetricKind.OBSERVABLE_COUNTER, "1",
         "Sum of the recorded confidences (with the +Inf bucket: the mean confidence).",

@@ -73,7 +73,7 @@ class ConfidenceBuckets:
     def observe_buckets(self, options: CallbackOptions) -> Iterable[Observation]:
         for attrs, counts, _ in self.snapshot():
             for le, cumulative in zip(self._le, np.cumsum(counts).tolist()):
-                yield Observation(cumulative, {**attrs, Attr.BUCKET_LE: le})
+                yield Observation(cumulative, {**attrs, Attr.CONFIDENCE_LE: le})
 
     def observe_sum(self, options: CallbackOptions) -> Iterable[Observation]:
         for attrs, _, total in self.snapshot():

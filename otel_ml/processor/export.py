@@ -20,7 +20,7 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.sdk.metrics import MeterProvider, ObservableGauge
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, OTELResourceDetector, Resource
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, generate_latest, start_http_server
 
 from otel_ml.errors import UserError
 from otel_ml.processor.config import ExportSettings
@@ -59,14 +59,10 @@ _COUNTER_LABEL_CAP = 32
 
 def processor_resource() -> Resource:
     """service.name 'otel-ml-processor' unless OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES say otherwise."""
-    from_env = OTELResourceDetector().detect()
-    attributes: dict[str, str] = {SERVICE_VERSION: __version__}
-    if not from_env.attributes.get(SERVICE_NAME):
-        attributes[SERVICE_NAME] = DEFAULT_SERVICE_NAME
-    for key in list(attributes):
-        if key in from_env.attributes:
-            del attributes[key]
-    return Resource.create(attributes)
+    from_env = OTELResourceDetector().detect().attributes
+    defaults = {SERVICE_NAME: DEFAULT_SERVICE_NAME, SERVICE_VERSION: __version__}
+    # attributes passed to Resource.create win over the environment's: pass only what it lacks
+    return Resource.create({k: v for k, v in defaults.items() if not from_env.get(k)})
 
 
 class _CappedValues:
@@ -214,8 +210,6 @@ class MetricsExport:
 
     def collect_text(self) -> str:
         """The Prometheus exposition text the endpoint serves (for tests and debugging)."""
-        from prometheus_client import generate_latest
-
         return generate_latest(self.registry).decode("utf-8")
 
     # -- callbacks ---------------------------------------------------------------------

@@ -11,7 +11,9 @@ Every statistic agrees with SciPy's reference implementation on the same data
 (see tests/stats); the KS p-value is scipy's asymptotic one.
 """
 
-from otel_ml.stats.categorical import UNSEEN_EXPECTED_SHARE, CategoricalDrift, categorical_drift, cramers_v
+from otel_ml.stats.categorical import (
+    UNSEEN_EXPECTED_SHARE, CategoricalDrift, categorical_drift, categorical_drift_counts, cramers_v,
+)
 from otel_ml.stats.divergence import PSI_EPS, bin_fractions, jensen_shannon, psi
 from otel_ml.stats.multitest import (
     ADJUST_BH, ADJUST_BONFERRONI, ADJUST_METHODS, ADJUST_NONE, adjust, benjamini_hochberg, bonferroni,
@@ -37,7 +39,7 @@ __all__ = [
     "NumericDrift", "numeric_drift", "numeric_drift_many",
     "ks_2samp_sorted", "ks_p_value", "wasserstein_sorted", "clear_caches",
     # categorical drift
-    "CategoricalDrift", "categorical_drift", "cramers_v", "UNSEEN_EXPECTED_SHARE",
+    "CategoricalDrift", "categorical_drift", "categorical_drift_counts", "cramers_v", "UNSEEN_EXPECTED_SHARE",
     # binned divergences
     "psi", "jensen_shannon", "bin_fractions", "PSI_EPS",
     # multiple testing

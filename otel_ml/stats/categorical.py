@@ -6,7 +6,7 @@ Values the reference never saw are pooled into one extra "unseen" cell.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from scipy.special import chdtrc
@@ -17,7 +17,7 @@ from otel_ml.stats.sample_errors import EmptySampleError
 from otel_ml.stats.samples import category_strings
 from otel_ml.stats.severity import METHOD_CHI2, METHOD_JENSEN_SHANNON, METHOD_PSI
 
-__all__ = ["CategoricalDrift", "categorical_drift", "cramers_v", "UNSEEN_EXPECTED_SHARE"]
+__all__ = ["CategoricalDrift", "categorical_drift", "categorical_drift_counts", "cramers_v", "UNSEEN_EXPECTED_SHARE"]
 
 #: Expected share of the pooled unseen cell in the chi-square test. The reference saw
 #: no such value, so its expected count would be 0 and the statistic infinite; with
@@ -82,13 +82,39 @@ def categorical_drift(ref: CategoricalReference, current: Sequence[Any],
     (reference share 0). None/NaN in ``current`` are dropped; ``EmptySampleError``
     when nothing is left.
     """
+    counts, unseen = ref.index_counts(category_strings(current))
+    return _drift_from_cells(ref, counts, unseen, unseen_share)
+
+
+def categorical_drift_counts(ref: CategoricalReference, counts: Mapping[Any, int],
+                             unseen_share: float = UNSEEN_EXPECTED_SHARE) -> CategoricalDrift:
+    """``categorical_drift`` from a window already counted per category (keys compared by ``str()``).
+
+    Same result as ``categorical_drift`` on the values the counts describe, at the cost
+    of the number of distinct categories. Counts must be integers >= 0.
+    """
+    if not isinstance(counts, Mapping):
+        raise ValueError(f"counts: expected a mapping category -> count, got {type(counts).__name__}")
+    keys = np.array([str(k) for k in counts], dtype=str)  # one entry per distinct category
+    try:
+        values = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+    except (TypeError, ValueError):
+        raise ValueError("counts: every count must be a number") from None
+    if values.size and (not np.all(np.isfinite(values)) or np.any(values < 0) or np.any(values != np.round(values))):
+        raise ValueError("counts: every count must be an integer >= 0")
+    cells = np.zeros(len(ref.categories) + 1, dtype=np.int64)
+    if keys.size:
+        np.add.at(cells, ref.cell_index(keys), values.astype(np.int64))
+    return _drift_from_cells(ref, cells[:-1], int(cells[-1]), unseen_share)
+
+
+def _drift_from_cells(ref: CategoricalReference, counts: np.ndarray, unseen: int,
+                      unseen_share: float) -> CategoricalDrift:
     if not (0 < unseen_share < 1):
         raise ValueError(f"unseen_share: must be in (0, 1), got {unseen_share!r}")
-    strings = category_strings(current)
-    n = int(strings.size)
+    n = int(counts.sum()) + unseen
     if n == 0:
         raise EmptySampleError("current: no category value to compare with the reference")
-    counts, unseen = ref.index_counts(strings)
     ref_shares = ref.fractions
     if unseen:
         observed = np.append(counts, unseen).astype(np.float64)

@@ -213,17 +213,21 @@ class CategoricalReference:
         uniq, counts = np.unique(strings, return_counts=True)
         return cls(tuple(uniq.tolist()), counts / strings.size, count=int(strings.size))
 
+    def cell_index(self, strings: np.ndarray) -> np.ndarray:
+        """Position of each string in ``categories``; ``len(categories)`` (the unseen cell) if absent."""
+        pos = np.searchsorted(self._sorted_categories, strings)
+        pos_clipped = np.minimum(pos, self._sorted_categories.size - 1)
+        seen = self._sorted_categories[pos_clipped] == strings
+        return np.where(seen, self._sorted_order[pos_clipped], len(self.categories))
+
     def index_counts(self, strings: np.ndarray) -> tuple[np.ndarray, int]:
         """Counts of ``strings`` per reference category (in ``categories`` order) and the unseen count."""
-        counts = np.zeros(len(self.categories), dtype=np.int64)
+        cells = len(self.categories) + 1
         if strings.size == 0:
-            return counts, 0
+            return np.zeros(cells - 1, dtype=np.int64), 0
         uniq, uniq_counts = np.unique(strings, return_counts=True)
-        pos = np.searchsorted(self._sorted_categories, uniq)
-        pos_clipped = np.minimum(pos, self._sorted_categories.size - 1)
-        seen = self._sorted_categories[pos_clipped] == uniq
-        counts[self._sorted_order[pos_clipped[seen]]] = uniq_counts[seen]
-        return counts, int(uniq_counts[~seen].sum())
+        counts = np.bincount(self.cell_index(uniq), weights=uniq_counts, minlength=cells).astype(np.int64)
+        return counts[:-1], int(counts[-1])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""

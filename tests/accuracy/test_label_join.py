@@ -162,3 +162,32 @@ def test_a_malformed_snapshot_is_refused_and_the_state_kept():
         tracker.restore(snap)
     tracker.ingest(labels(["a"], [1]))
     assert results(reader) == {R.JOINED: 1}
+
+
+def test_ingest_and_evaluate_from_two_threads():
+    import threading
+
+    tracker, reader, clock = make_tracker(SMALL)
+    errors = []
+    done = threading.Event()
+
+    def evaluate_loop():
+        try:
+            while not done.is_set():
+                tracker.evaluate(clock.t)
+        except Exception as exc:  # noqa: BLE001 - the test reports any failure
+            errors.append(exc)
+
+    thread = threading.Thread(target=evaluate_loop)
+    thread.start()
+    try:
+        for b in range(40):
+            ids = [f"{b}-{i}" for i in range(50)]
+            tracker.ingest([batch("m", ids, [b % 2] * 50, segments=["s1", "s2"] * 25)])
+            tracker.ingest(labels(ids, [b % 2] * 50))
+    finally:
+        done.set()
+        thread.join()
+    assert errors == []
+    assert results(reader) == {R.JOINED: 2000}
+    assert _accuracy(tracker, clock) == 1.0

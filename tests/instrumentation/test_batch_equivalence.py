@@ -66,7 +66,7 @@ def test_buckets_mode_equals_a_histogram_fed_value_by_value(otel, boundaries):
     [hist] = oracle["confidence"]
 
     got = otel.metrics()
-    cumulative = {p.attributes[Attr.BUCKET_LE]: p.value for p in got[M.CONFIDENCE_BUCKET.name]}
+    cumulative = {p.attributes[Attr.CONFIDENCE_LE]: p.value for p in got[M.CONFIDENCE_BUCKET.name]}
     expected = np.cumsum(hist.bucket_counts).tolist()
     les = [repr(float(b)) for b in semconv.CONFIDENCE_BUCKETS] + ["+Inf"]
     assert [cumulative[le] for le in les] == expected
@@ -81,7 +81,7 @@ def test_buckets_mode_equals_a_histogram_fed_value_by_value(otel, boundaries):
     [low] = got[M.LOW_CONFIDENCE.name]
     assert low.value == oracle["low"][0].value
     for p in got[M.CONFIDENCE_BUCKET.name]:
-        assert {k: v for k, v in p.attributes.items() if k != Attr.BUCKET_LE} == MVV
+        assert {k: v for k, v in p.attributes.items() if k != Attr.CONFIDENCE_LE} == MVV
 
 
 def test_buckets_mode_sum_agrees_to_rounding_on_arbitrary_floats(otel):
@@ -117,5 +117,5 @@ def test_batches_for_different_variants_stay_apart(otel):
         with inference("m", "1", variant=variant, settings=settings, **otel.providers) as call:
             call.record_outputs(["a"] * len(conf), confidences=conf)
     inf = {p.attributes[Attr.VARIANT]: p.value for p in otel.metrics()[M.CONFIDENCE_BUCKET.name]
-           if p.attributes[Attr.BUCKET_LE] == "+Inf"}
+           if p.attributes[Attr.CONFIDENCE_LE] == "+Inf"}
     assert inf == {"primary": 2, "fallback": 1}

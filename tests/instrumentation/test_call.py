@@ -97,7 +97,7 @@ def test_confidence_low_confidence_and_classes(otel):
     m = otel.metrics()
     assert point_map(m, M.LOW_CONFIDENCE.name, Attr.MODEL_NAME) == {"m": 2}  # 0.55 and 0.5
     assert point_map(m, M.PREDICTION_CLASS.name, Attr.PREDICTION_CLASS) == {"no": 2, "yes": 2}
-    buckets = {p.attributes[Attr.BUCKET_LE]: p.value for p in m[M.CONFIDENCE_BUCKET.name]}
+    buckets = {p.attributes[Attr.CONFIDENCE_LE]: p.value for p in m[M.CONFIDENCE_BUCKET.name]}
     assert buckets["0.5"] == 1 and buckets["0.6"] == 2 and buckets["0.8"] == 3 and buckets["0.9"] == 4
     assert buckets["+Inf"] == 4
     assert point_map(m, M.CONFIDENCE_SUM.name, Attr.MODEL_NAME) == {"m": pytest.approx(0.9 + 0.55 + 0.8 + 0.5)}
@@ -120,7 +120,7 @@ def test_direct_api_raises_for_bad_values_but_records_the_rest(otel, settings):
     assert "2 of 3 confidences" in str(err.value)
     m = otel.metrics()
     assert point_map(m, M.PREDICTIONS.name, Attr.MODEL_NAME) == {"m": 3}
-    assert {p.attributes[Attr.BUCKET_LE]: p.value for p in m[M.CONFIDENCE_BUCKET.name]}["+Inf"] == 1
+    assert {p.attributes[Attr.CONFIDENCE_LE]: p.value for p in m[M.CONFIDENCE_BUCKET.name]}["+Inf"] == 1
     assert point_map(m, M.INVALID_TELEMETRY.name, Attr.REJECT_REASON) == {"invalid_confidence": 2}
     assert len(otel.spans()) == 1
 

@@ -170,7 +170,7 @@ def test_torch_top_level_module_only(otel):
     assert torch.nn.Module.__dict__["__call__"] is original
     [span] = otel.spans()
     assert span.attributes[Attr.MODEL_NAME] == "Sequential" and span.attributes[Attr.BATCH_SIZE] == 10
-    inf = [p.value for p in otel.metrics()[M.CONFIDENCE_BUCKET.name] if p.attributes[Attr.BUCKET_LE] == "+Inf"]
+    inf = [p.value for p in otel.metrics()[M.CONFIDENCE_BUCKET.name] if p.attributes[Attr.CONFIDENCE_LE] == "+Inf"]
     assert inf == [10]
     net(x)  # after uninstrument: no new span
     assert len(otel.spans()) == 1

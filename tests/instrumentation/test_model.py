@@ -68,7 +68,7 @@ def test_results_are_exactly_the_models(otel, settings, data, clf):
     expected = dict(zip(*np.unique(clf.classes_[proba.argmax(axis=1)], return_counts=True)))
     counted = point_map(m, M.PREDICTION_CLASS.name, Attr.PREDICTION_CLASS)
     assert counted == {k: 2 * int(v) for k, v in expected.items()}  # predict + predict_proba
-    inf = [p.value for p in m[M.CONFIDENCE_BUCKET.name] if p.attributes[Attr.BUCKET_LE] == "+Inf"]
+    inf = [p.value for p in m[M.CONFIDENCE_BUCKET.name] if p.attributes[Attr.CONFIDENCE_LE] == "+Inf"]
     assert inf == [50]  # only predict_proba yields confidences
     low = int((proba.max(axis=1) < settings.low_confidence_threshold).sum())
     assert point_map(m, M.LOW_CONFIDENCE.name, Attr.MODEL_NAME).get("spam", 0) == low

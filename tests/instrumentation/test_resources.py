@@ -164,7 +164,8 @@ def test_process_metrics_come_from_system_metrics_instrumentation(otel):
     try:
         assert type(instrumentor).__module__ == "opentelemetry.instrumentation.system_metrics"
         names = set(otel.metrics())
-        assert {"process.cpu.time", "process.memory.usage", "process.thread.count"} <= names
+        assert {"process.cpu.time", "process.cpu.utilization", "process.memory.usage",
+                "process.memory.virtual"} <= names
         assert not [n for n in names if n.startswith("system.")]  # process-only configuration
         assert enable_process_metrics(otel.meter_provider) is None  # already instrumented: left alone
     finally:

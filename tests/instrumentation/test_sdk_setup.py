@@ -62,7 +62,7 @@ def test_otlp_http_export_and_prometheus_endpoint(monkeypatch):
                 assert f"\n{spec.prometheus_name}{{" in text, spec.prometheus_name
             for series in M.INFERENCE_DURATION.prometheus_series + M.BATCH_SIZE.prometheus_series:
                 assert f"\n{series}{{" in text, series
-            assert 'ml_prediction_confidence_bucket_total{' in text and 'le="+Inf"' in text
+            assert "ml_prediction_confidence_bucket_total{" in text and "ml_confidence_le=\"+Inf\"" in text
             assert "process_cpu_time_seconds_total" in text
             check = subprocess.run([promtool(), "check", "metrics"], input=text, capture_output=True, text=True,
                                    timeout=30)

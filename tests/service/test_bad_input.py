@@ -4,7 +4,6 @@ answered per the OTLP spec and counted; the valid traffic around it still flows.
 
 from __future__ import annotations
 
-import subprocess
 import urllib.error
 import urllib.request
 
@@ -19,7 +18,6 @@ from otel_ml.semconv import Body, Event, Metric
 from tests.service.otlp_clients import EventSender
 from tests.service.processor_process import sample, total
 from tests.service.reference_data import MODEL, STEADY, VERSION, build_reference
-from tests.support.procs import promtool
 from tests.support.waiting import wait_until
 
 
@@ -116,7 +114,3 @@ def test_bad_input_is_refused_counted_and_the_rest_flows(processor, reference):
     received = total(text, Metric.PROC_EVENTS_RECEIVED.prometheus_name, event_name=Event.INFERENCE)
     assert received == 5  # log records, the rejected one included: 3 batches of the model, 1 of the
     #                       unknown model, 1 without a model name
-    # the whole service's exposition, real components included, is promtool-clean
-    check = subprocess.run([promtool(), "check", "metrics"], input=text, capture_output=True, text=True,
-                           timeout=60)
-    assert check.returncode == 0 and not (check.stdout + check.stderr).strip(), check.stdout + check.stderr

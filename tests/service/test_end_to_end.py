@@ -11,7 +11,7 @@ import pytest
 
 from otel_ml.semconv import Metric
 from tests.service.otlp_clients import EventSender
-from tests.service.processor_process import ProcessorProcess, sample
+from tests.service.processor_process import ProcessorProcess
 from tests.service.reference_data import MODEL, SHIFTED, STEADY, VERSION, build_reference
 from tests.support.procs import Prometheus
 from tests.support.waiting import wait_until

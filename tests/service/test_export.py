@@ -19,7 +19,7 @@ from otel_ml.processor.export import GAUGE_SPECS, MetricsExport, processor_resou
 from otel_ml.semconv import OVERFLOW_VALUE, Attr, Metric, metric_by_prometheus_name
 from tests.support.http_sink import HttpSink
 from tests.support.procs import promtool
-from tests.support.waiting import free_port, wait_until
+from tests.support.waiting import wait_until
 
 MV = {Attr.MODEL_NAME: "iris", Attr.MODEL_VERSION: "3"}
 
@@ -105,11 +105,22 @@ def test_scrape_is_promtool_clean(export):
     export.receiver_stats.rejected("logs", "malformed", 2)
     export.record_evaluation(0.003, 1700000000.0)
     export.observe_queue(lambda: 0, 1000)
-    text = scrape(export)
+    assert promtool_problems(scrape(export)) == ""
+
+
+def promtool_problems(text: str) -> str:
     result = subprocess.run([promtool(), "check", "metrics"], input=text, capture_output=True, text=True,
                             timeout=60)
-    assert result.returncode == 0 and not result.stdout.strip() and not result.stderr.strip(), \
-        result.stdout + result.stderr
+    return "" if result.returncode == 0 and not (result.stdout + result.stderr).strip() \
+        else result.stdout + result.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="semconv names ml.data_quality.count, whose Prometheus name "
+                   "ml_data_quality_count breaks promtool's rule that only histograms and summaries end "
+                   "in _count; the rename is for the lead (semconv, dashboards, docs/metrics.md)")
+def test_every_gauge_name_passes_promtool(export):
+    export.publish([Point(spec, 0.5, dict(MV)) for spec in GAUGE_SPECS])
+    assert promtool_problems(scrape(export)) == ""
 
 
 def test_receiver_counter_labels_are_capped(export):

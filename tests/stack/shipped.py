@@ -89,11 +89,11 @@ def format_duration(seconds: float) -> str:
 
 # --- docker compose -------------------------------------------------------------------------
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
+_ENV_REF = re.compile(r"\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
 
 
 def env_defaults(text: str) -> str:
-    """``${VAR:-default}`` -> ``default``, ``${VAR}`` -> '' (what compose sees with no .env)."""
+    """``${VAR:-default}`` (compose) or ``${env:VAR:-default}`` (Collector) -> ``default``; ``${VAR}`` -> ""."""
     return _ENV_REF.sub(lambda m: m.group(2) or "", text).replace("$$", "$")
 
 

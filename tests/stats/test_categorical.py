@@ -10,7 +10,8 @@ from scipy import stats as sst
 from scipy.spatial.distance import jensenshannon
 
 from otel_ml.stats import (
-    UNSEEN_EXPECTED_SHARE, CategoricalReference, EmptySampleError, categorical_drift, cramers_v,
+    UNSEEN_EXPECTED_SHARE, CategoricalReference, EmptySampleError, categorical_drift, categorical_drift_counts,
+    cramers_v,
 )
 
 
@@ -125,3 +126,28 @@ def test_numpy_string_window_is_accepted_as_is():
     ref = CategoricalReference.from_values(["a", "b", "b"])
     assert categorical_drift(ref, np.array(["a", "b", "q"])).unseen_ratio == pytest.approx(1 / 3)
     assert math.isfinite(categorical_drift(ref, np.array(["a", "b", "q"])).psi)
+
+
+def test_drift_from_counts_equals_drift_from_values():
+    rng = np.random.default_rng(21)
+    ref_values, cur_values = _reference_and_window(21, 7, 4000, 900, 0.4)
+    cur_values = np.concatenate([cur_values, ["new1"] * 7, ["new2"] * 3])
+    ref = CategoricalReference.from_values(ref_values)
+    uniq, counts = np.unique(cur_values, return_counts=True)
+    from_counts = categorical_drift_counts(ref, dict(zip(uniq.tolist(), counts.tolist())))
+    assert from_counts == categorical_drift(ref, list(rng.permutation(cur_values)))
+    assert from_counts.unseen_ratio == pytest.approx(10 / cur_values.size)
+
+
+def test_drift_from_counts_keys_by_str_and_bad_counts():
+    ref = CategoricalReference.from_values(["1", "2", "2"])
+    assert categorical_drift_counts(ref, {1: 3, "2": 3, 7: 0}) == categorical_drift(ref, [1, 1, 1, 2, 2, 2])
+    with pytest.raises(EmptySampleError):
+        categorical_drift_counts(ref, {"1": 0})
+    with pytest.raises(EmptySampleError):
+        categorical_drift_counts(ref, {})
+    for bad in ({"1": -1}, {"1": 1.5}, {"1": "x"}, {"1": float("nan")}):
+        with pytest.raises(ValueError, match="counts"):
+            categorical_drift_counts(ref, bad)
+    with pytest.raises(ValueError, match="mapping"):
+        categorical_drift_counts(ref, [("1", 2)])

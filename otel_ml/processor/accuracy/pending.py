@@ -12,10 +12,12 @@ still join after the label.
 from __future__ import annotations
 
 from collections import OrderedDict
-from itertools import compress
+from itertools import compress, repeat
+from operator import is_not
 
 import numpy as np
 
+from otel_ml.processor.accuracy.codec import decode_array, encode_array
 from otel_ml.processor.accuracy.ring import ColumnRing
 
 __all__ = ["PendingStore", "Lookup", "FOUND", "LABELLED", "EXPIRED", "TOMB_EXPIRED",
@@ -53,7 +55,7 @@ class PendingStore:
         self.ttl_s = float(ttl_s)
         self.max_tombstones = int(max_tombstones)
         self.ring = ColumnRing(max_predictions, COLUMNS, initial=1024)
-        self._ids = np.empty(self.ring._size, dtype=object)  # id of each ring position
+        self._ids = np.empty(self.ring.storage, dtype=object)  # id at each ring position
         self._index: dict[str, int] = {}  # id -> store seq of its live registration
         self._tombstones: OrderedDict[str, bool] = OrderedDict()  # id -> was labelled
 
@@ -70,7 +72,7 @@ class PendingStore:
 
     # --- registration -------------------------------------------------------------------
     def _sync_ids(self) -> None:
-        size = self.ring._size
+        size = self.ring.storage
         if self._ids.shape[0] != size:  # the ring grew: positions equal seqs before a wrap
             grown = np.empty(size, dtype=object)
             grown[: self._ids.shape[0]] = self._ids
@@ -87,7 +89,7 @@ class PendingStore:
             return np.empty(0, dtype=np.int64)
         ring = self.ring
         start = ring.total
-        ring._reserve(start + n)
+        ring.reserve(start + n)
         self._sync_ids()
         seqs = np.arange(start, start + n, dtype=np.int64)
         keep_from = max(0, n - ring.capacity)
@@ -152,7 +154,7 @@ class PendingStore:
         """Find ids; an entry past its TTL is evicted here and reported ``EXPIRED``."""
         n = len(ids)
         found = list(map(self._index.get, ids))
-        hit = np.fromiter((s is not None for s in found), dtype=bool, count=n)
+        hit = np.fromiter(map(is_not, found, repeat(None)), dtype=bool, count=n)
         seqs = np.full(n, -1, dtype=np.int64)
         if hit.any():
             seqs[hit] = np.fromiter(compress(found, hit.tolist()), dtype=np.int64)
@@ -192,8 +194,6 @@ class PendingStore:
     # --- checkpoint ---------------------------------------------------------------------
     def to_dict(self) -> dict:
         """Live entries only, oldest first (a restore re-registers them in order)."""
-        from otel_ml.processor.accuracy.codec import encode_array
-
         seqs, cols = self.ring.tail()
         alive = cols.pop("alive")
         ids = self._ids[self.ring.positions(seqs[alive])].tolist()
@@ -204,8 +204,6 @@ class PendingStore:
         }
 
     def restore(self, data: dict) -> None:
-        from otel_ml.processor.accuracy.codec import decode_array
-
         ids = [str(i) for i in data["ids"]]
         cols = {k: decode_array(v) for k, v in data["columns"].items() if k in COLUMNS}
         if any(len(v) != len(ids) for v in cols.values()):

@@ -30,6 +30,7 @@ from otel_ml.processor.accuracy.settings import TASK_CLASSIFICATION, TASK_REGRES
 from otel_ml.stats.estimation import IsotonicCalibrator
 from otel_ml.stats.performance import (
     ACCURACY, AVG_NONE, Scores, classification_metrics, regression_metrics, roc_auc_binary,
+    roc_auc_ovr,
 )
 
 __all__ = ["performance_section", "ReferencePerformance", "ReferenceFormatError",
@@ -57,7 +58,7 @@ def _json_scores(scores: Scores) -> dict:
             for name, avgs in scores.items()}
 
 
-def _names(values, where: str) -> list[str | None]:
+def _names(values) -> list[str | None]:
     return [canonical_class(v.item() if isinstance(v, np.generic) else v) for v in values]
 
 
@@ -93,8 +94,8 @@ def performance_section(y_true, y_pred, confidences=None, probabilities=None, cl
     if task != TASK_CLASSIFICATION:
         raise ReferenceFormatError(f"performance section: unknown task {task!r}")
 
-    true_names = _names(y_true, "y_true")
-    pred_names = _names(y_pred, "y_pred")
+    true_names = _names(y_true)
+    pred_names = _names(y_pred)
     if classes is None:
         seen = {c for c in true_names + pred_names if c is not None}
         if isinstance(probabilities, Mapping):
@@ -151,7 +152,6 @@ def performance_section(y_true, y_pred, confidences=None, probabilities=None, cl
         if np.isfinite(auc):
             scores["roc_auc"] = {"binary": auc}
     elif proba is not None and k > 2 and not np.isnan(proba[ok]).any():
-        from otel_ml.stats.performance import roc_auc_ovr
         aucs = {avg: roc_auc_ovr(tc, proba[ok], avg) for avg in ("macro", "weighted")}
         if all(np.isfinite(v) for v in aucs.values()):
             scores["roc_auc"] = aucs

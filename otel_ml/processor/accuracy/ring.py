@@ -57,7 +57,12 @@ class ColumnRing:
         self._cols[name] = grown
         self._spec[name] = (dtype, width)
 
-    def _reserve(self, needed_total: int) -> None:
+    @property
+    def storage(self) -> int:
+        """Rows allocated now (grows by doubling up to the capacity)."""
+        return self._size
+
+    def reserve(self, needed_total: int) -> None:
         """Grow storage (before the first wrap) so rows up to ``needed_total`` fit without wrapping."""
         if self._size >= self.capacity or needed_total <= self._size:
             return
@@ -87,7 +92,7 @@ class ColumnRing:
         seqs = np.arange(self.total, self.total + n, dtype=np.int64)
         if n == 0:
             return seqs
-        self._reserve(self.total + n)
+        self.reserve(self.total + n)
         keep = slice(max(0, n - self.capacity), n)
         pos = self.positions(seqs[keep])
         for name, (dtype, width) in self._spec.items():

@@ -43,6 +43,8 @@ __all__ = ["AccuracyTracker", "SNAPSHOT_FORMAT"]
 log = logging.getLogger(__name__)
 
 SNAPSHOT_FORMAT = 1
+#: Outcomes held for one not-yet-seen prediction id (the rest are dropped).
+_MAX_OUTCOMES_PER_ID = 16
 _PENDING_COLUMNS = ("model", "pseq", "t_pred", "y_pred", "conf", "segment", "proba")
 
 
@@ -181,8 +183,10 @@ class AccuracyTracker:
             segment = text_codes(b.segments, st.segments)
             rec.overflow["segment"] += st.segments.folded(segment)
         t_pred = b.time_unix_nano / 1e9 if b.time_unix_nano else now
-        pseqs = st.predictions.append(n, {"t": np.full(n, now), "y_pred": y_pred, "conf": conf,
-                                          "segment": segment, **({"proba": proba} if proba is not None else {})})
+        window_row = {"t": np.full(n, now), "y_pred": y_pred, "conf": conf, "segment": segment}
+        if proba is not None:
+            window_row["proba"] = proba
+        pseqs = st.predictions.append(n, window_row)
         ids = b.prediction_ids
         if not ids or len(ids) != n:
             return
@@ -372,8 +376,9 @@ class AccuracyTracker:
         cap = self.settings.labels.max_held
         for i in np.flatnonzero(look.status == ABSENT).tolist():
             model, version = hints[i] if hints else (None, None)
-            self._held_outcomes.setdefault(ids[i], []).append((names[i], values[i], model,
-                                                               version, now))
+            waiting = self._held_outcomes.setdefault(ids[i], [])
+            if len(waiting) < _MAX_OUTCOMES_PER_ID:
+                waiting.append((names[i], values[i], model, version, now))
         while len(self._held_outcomes) > cap:
             self._held_outcomes.popitem(last=False)
 
