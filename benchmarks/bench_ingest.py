@@ -293,8 +293,11 @@ def main() -> None:
     if args.quick:
         args.events, args.repeats = 5000, 1
 
-    workdir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
-    profile = write_profile(workdir)
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as workdir:
+        run_benchmarks(args, write_profile(Path(workdir)), cpu)
+
+
+def run_benchmarks(args: argparse.Namespace, profile: Path, cpu: int) -> None:
     print(f"pinned to CPU {cpu}; {args.events} events per run (20 features each), median of {args.repeats} runs;")
     print("rates per CPU-second of the whole process (client threads included; robust to a shared machine),")
     print("wall-clock rates in brackets")

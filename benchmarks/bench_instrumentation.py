@@ -40,15 +40,23 @@ class _Discard(SpanExporter):
 
 
 def _median_us(fn, repeats: int, inner: int) -> float:
-    for _ in range(inner):
-        fn()  # warm-up
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+    return _interleaved({"fn": fn}, repeats, inner)["fn"]
+
+
+def _interleaved(fns: dict, repeats: int, inner: int) -> dict:
+    """Median microseconds per call of each function, measured round-robin so that a load change
+    on a shared machine hits every candidate alike (the ratios are what we report)."""
+    for fn in fns.values():
         for _ in range(inner):
-            fn()
-        samples.append((time.perf_counter() - start) / inner * 1e6)
-    return statistics.median(samples)
+            fn()  # warm-up
+    samples = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            samples[name].append((time.perf_counter() - start) / inner * 1e6)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def _providers():
@@ -107,25 +115,26 @@ def bench_call(batch: int, repeats: int, inner: int) -> dict:
     proba = rng.dirichlet(np.ones(3), size=batch)
     classes = np.array(["a", "b", "c"])
     hand = HandWritten(tp, mp)
-    results = {"handwritten": _median_us(lambda: hand.call(proba, classes), repeats, inner)}
+    candidates = {"handwritten": lambda: hand.call(proba, classes)}
     for mode in ("buckets", "histogram"):
         settings = Settings(events_enabled=False, confidence_recording=mode)
 
-        def ours():
+        def ours(settings=settings):
             with inference("m", "1", settings=settings, tracer_provider=tp, meter_provider=mp) as call:
                 call.record_outputs(probabilities=proba, classes=classes)
-        results[f"otel_ml[{mode}]"] = _median_us(ours, repeats, inner)
+        candidates[f"otel_ml[{mode}]"] = ours
 
     def bare_span():
         with hand.tracer.start_as_current_span("ml.inference", attributes={Attr.MODEL_NAME: "m"}):
             pass
-    results["span alone (SDK)"] = _median_us(bare_span, repeats, inner)
+    candidates["span alone (SDK)"] = bare_span
     settings_ev = Settings(events_enabled=True)
 
     def with_events():
         with inference("m", "1", settings=settings_ev, tracer_provider=tp, meter_provider=mp) as call:
             call.record_outputs(probabilities=proba, classes=classes)
-    results["otel_ml[buckets] + event (no-op logger)"] = _median_us(with_events, repeats, inner)
+    candidates["otel_ml[buckets] + event (no-op logger)"] = with_events
+    results = _interleaved(candidates, repeats, inner)
     tp.shutdown()
     return results
 
@@ -144,8 +153,40 @@ def bench_confidences(n: int, repeats: int) -> dict:
 
     def batch():
         ins.confidence_buckets.add(("m", "1", "primary"), attrs, values)
-    return {"per-value record() loop": _median_us(loop, repeats, 1),
-            "otel_ml batch (buckets)": _median_us(batch, repeats, 20)}
+    per_value = _median_us(loop, repeats, 1)
+    return {"per-value record() loop": per_value, "otel_ml batch (buckets)": _median_us(batch, repeats, 20)}
+
+
+def bench_sdk_costs(repeats: int, inner: int) -> dict:
+    """Where the SDK's time goes: one measurement, by attribute count and exemplar filter."""
+    from opentelemetry import context, trace
+    from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, TraceBasedExemplarFilter
+
+    tracer = TracerProvider().get_tracer("bench.costs")
+    attrs3 = {Attr.MODEL_NAME: "m", Attr.MODEL_VERSION: "1", Attr.VARIANT: "primary"}
+    attrs6 = {**attrs3, Attr.STATUS: "ok", Attr.ENDPOINT: "/predict", Attr.ERROR_TYPE: "none"}
+    out = {}
+    span = tracer.start_span("sampled")
+    token = context.attach(trace.set_span_in_context(span))
+    try:
+        for label, filt in (("exemplars trace_based", TraceBasedExemplarFilter()),
+                            ("exemplars off", AlwaysOffExemplarFilter())):
+            provider = MeterProvider(metric_readers=[InMemoryMetricReader()], exemplar_filter=filt)
+            counter = provider.get_meter("costs").create_counter("c")
+            out[f"counter.add, 0 attributes, {label}"] = _median_us(lambda: counter.add(1), repeats, inner)
+            out[f"counter.add, 3 attributes, {label}"] = _median_us(lambda: counter.add(1, attrs3), repeats, inner)
+            out[f"counter.add, 6 attributes, {label}"] = _median_us(lambda: counter.add(1, attrs6), repeats, inner)
+    finally:
+        context.detach(token)
+        span.end()
+
+    def span_only():
+        s = tracer.start_span("ml.inference", attributes=attrs3)
+        t = context.attach(trace.set_span_in_context(s))
+        context.detach(t)
+        s.end()
+    out["span start+attach+end, 3 attributes"] = _median_us(span_only, repeats, inner)
+    return out
 
 
 def main() -> None:
@@ -163,6 +204,11 @@ def main() -> None:
         print(f"    {name:42s} {us:9.1f} us   {us / base:5.2f}x hand-written")
     ratio_a = a["otel_ml[buckets]"] / base
     print(f"    target otel_ml[buckets] <= 0.60x: {'met' if ratio_a <= 0.6 else 'NOT met'} ({ratio_a:.2f}x)")
+
+    costs = bench_sdk_costs(args.repeats, args.inner)
+    print("    where the SDK's time goes (median microseconds per call, inside a sampled span):")
+    for name, us in costs.items():
+        print(f"      {name:44s} {us:7.2f} us")
 
     b = bench_confidences(args.confidences, args.repeats)
     loop = b["per-value record() loop"]

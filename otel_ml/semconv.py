@@ -391,7 +391,7 @@ class Metric:
         "missing_feature, extra_feature).",
         (*_MV, _A.FEATURE_NAME, _A.DATA_QUALITY_CHECK, _A.WINDOW))
     DATA_QUALITY_COUNT = MetricSpec(
-        "ml.data_quality.count", MetricKind.GAUGE, "{value}",
+        "ml.data_quality.failing_values", MetricKind.GAUGE, "{value}",
         "Number of the window's values failing a data-quality check for a feature.",
         (*_MV, _A.FEATURE_NAME, _A.DATA_QUALITY_CHECK, _A.WINDOW))
     # --- processor: accuracy (P6, P7) -----------------------------------------------

@@ -72,7 +72,8 @@ class ManagedProcess:
         return self.proc.poll() is None
 
     def log_tail(self, lines: int = 5) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         try:
             text = self.log_path.read_text(errors="replace")
         except OSError:

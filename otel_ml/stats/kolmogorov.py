@@ -86,16 +86,19 @@ def _fast_branch(d: np.ndarray, n: np.ndarray) -> np.ndarray:
 
 
 def kstwo_sf(d: ArrayLike, n: ArrayLike) -> np.ndarray:
-    """P(D_n >= d) of the two-sided one-sample Kolmogorov statistic, == scipy.stats.kstwo.sf(d, n)."""
+    """P(D_n >= d) of the two-sided one-sample Kolmogorov statistic, == scipy.stats.kstwo.sf(d, n).
+
+    Broadcasts like scipy; a scalar pair gives a 0-d array.
+    """
     d_arr, n_arr = np.broadcast_arrays(np.asarray(d, dtype=np.float64), np.asarray(n, dtype=np.float64))
-    out = np.array(kstwo.sf(np.where(_fast_branch(d_arr, n_arr), 0.5, d_arr), n_arr), dtype=np.float64, ndmin=1)
-    out = out.reshape(d_arr.shape) if d_arr.shape else out
-    fast = np.atleast_1d(_fast_branch(d_arr, n_arr))
-    if fast.any():
-        flat_d, flat_n, flat_out = np.atleast_1d(d_arr).ravel(), np.atleast_1d(n_arr).ravel(), out.reshape(-1)
-        for i in np.flatnonzero(fast.ravel()):
-            flat_out[i] = min(max(2.0 * smirnov_sf(int(flat_n[i]), float(flat_d[i])), 0.0), 1.0)
-    return out if d_arr.shape else out.reshape(())
+    shape = d_arr.shape
+    d_flat, n_flat = d_arr.ravel(), n_arr.ravel()
+    fast = _fast_branch(d_flat, n_flat)
+    # scipy answers d = 0 at once; the fast entries are overwritten below.
+    out = np.array(kstwo.sf(np.where(fast, 0.0, d_flat), n_flat), dtype=np.float64, ndmin=1)
+    for i in np.flatnonzero(fast):
+        out[i] = min(2.0 * smirnov_sf(int(n_flat[i]), float(d_flat[i])), 1.0)
+    return out.reshape(shape)
 
 
 def clear_cache() -> None:

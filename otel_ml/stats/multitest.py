@@ -15,7 +15,10 @@ ADJUST_METHODS = (ADJUST_BH, ADJUST_BONFERRONI, ADJUST_NONE)
 
 
 def _p_values(p_values: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    p = np.array(p_values, dtype=np.float64, copy=True)
+    try:
+        p = np.array(p_values, dtype=np.float64, copy=True)
+    except (TypeError, ValueError):
+        raise ValueError("p_values: expected numbers (NaN for tests that did not run)") from None
     if p.ndim != 1:
         raise ValueError(f"p_values: expected a 1-D sequence, got shape {p.shape}")
     known = ~np.isnan(p)

@@ -15,10 +15,10 @@ from typing import Mapping
 import numpy as np
 from numpy.typing import ArrayLike
 
-from otel_ml.stats import coupling as _coupling
-from otel_ml.stats import kolmogorov as _kolmogorov
+from otel_ml.stats.coupling import clear_cache as _clear_coupling_cache
 from otel_ml.stats.coupling import wasserstein_coupled
 from otel_ml.stats.divergence import PSI_EPS, bin_fractions_sorted, jensen_shannon, psi
+from otel_ml.stats.kolmogorov import clear_cache as _clear_kolmogorov_cache
 from otel_ml.stats.kolmogorov import kstwo_sf
 from otel_ml.stats.references import NumericReference
 from otel_ml.stats.sample_errors import EmptySampleError
@@ -151,7 +151,8 @@ def ks_2samp_sorted(ref_sorted: ArrayLike, current: ArrayLike) -> tuple[float, f
     exact p-value on small samples: measured worst case over every attainable D,
     |asymp - exact| <= 0.13 at 10 x 10, <= 0.08 at 20 x 15 and 30 x 30, <= 0.03 at
     50 x 40, 100 x 80, 200 x 200, 500 x 300 and 1000 x 1000 (equal sizes are the worst
-    case; references are usually far larger than windows). NaN/inf in ``current`` are ignored; ``EmptySampleError`` if nothing is left.
+    case; references are usually far larger than windows). NaN/inf in ``current`` are
+    ignored; ``EmptySampleError`` if nothing is left.
     """
     ref = _checked_ref(ref_sorted)
     cur = _sorted_current(current)
@@ -195,8 +196,9 @@ def numeric_drift_many(refs: Mapping[str, NumericReference],
                        current: Mapping[str, ArrayLike]) -> dict[str, NumericDrift]:
     """``numeric_drift`` for every feature present in both mappings, KS p-values in one vectorised call.
 
-    A feature of ``current`` without a reference, or with no finite value, is left
-    out of the result (it is a data-quality finding, and must not stop the others).
+    A feature of ``current`` without a reference, with no finite value, or with values
+    that are not numbers, is left out of the result (a data-quality finding, which must
+    not stop the other features).
     """
     names: list[str] = []
     rows: list[tuple[float, float, float, float, float]] = []
@@ -207,7 +209,7 @@ def numeric_drift_many(refs: Mapping[str, NumericReference],
             continue
         try:
             cur = _sorted_current(values)
-        except EmptySampleError:
+        except ValueError:  # EmptySampleError included
             continue
         names.append(name)
         rows.append(_drift_without_p(ref, cur))
@@ -226,5 +228,5 @@ def numeric_drift_many(refs: Mapping[str, NumericReference],
 
 def clear_caches() -> None:
     """Drop the per-size caches (quantile couplings, Kolmogorov term tables); results do not change."""
-    _coupling.clear_cache()
-    _kolmogorov.clear_cache()
+    _clear_coupling_cache()
+    _clear_kolmogorov_cache()

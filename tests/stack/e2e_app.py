@@ -123,7 +123,8 @@ def main(argv=None) -> int:
     assert gpu.start(), "the stand-in NVML was refused"
 
     x, y = make_classification(n_samples=4000, n_features=len(FEATURES), n_informative=len(FEATURES),
-                               n_redundant=0, n_classes=2, class_sep=2.5, random_state=0)
+                               n_redundant=0, n_classes=2, class_sep=4.0, flip_y=0.0,
+                               random_state=0)
     estimator = LogisticRegression().fit(x, y)
     rng = np.random.default_rng(1)
     flaky = Flaky(estimator, rng)

@@ -48,6 +48,8 @@ def test_unknown_method_named():
         adjust([0.1], "holm")
     with pytest.raises(ValueError, match="1-D"):
         adjust([[0.1]], "bh")
+    with pytest.raises(ValueError, match="expected numbers"):
+        adjust([0.1, None], "bh")
 
 
 def test_bh_keeps_a_200_feature_null_model_quiet_where_raw_p_values_do_not():

@@ -89,6 +89,8 @@ def test_numeric_drift_many_equals_one_by_one_and_skips_unusable_features():
     current["all_nan"] = np.full(10, np.nan)
     refs["all_nan"] = NumericReference.from_values(rng.normal(size=100))
     current["no_reference"] = rng.normal(size=10)
+    current["strings"] = ["a", "b"]
+    refs["strings"] = NumericReference.from_values(rng.normal(size=100))
     many = numeric_drift_many(refs, current)
     assert set(many) == {f"f{i}" for i in range(6)}
     for name, result in many.items():
