@@ -97,6 +97,7 @@ class DemoApp:
         self._clock = clock
         self.totals = TrafficTotals()
         self._stop = threading.Event()
+        self._closed = False
         self._thread: threading.Thread | None = None
         self._pending_labels: collections.deque = collections.deque()
         self._started_at: float | None = None
@@ -142,7 +143,10 @@ class DemoApp:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop traffic, send the labels already due, flush and shut the SDK down. Idempotent."""
+        """Stop traffic, send the labels still pending, flush and shut the SDK down. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)

@@ -6,7 +6,7 @@ optionally compared with a number (``> 0.05``). That covers the drift, accuracy,
 and decay rules over the processor's gauges: their thresholds and ``for:`` durations come from
 the rule files (compressed by the demo's ``TimeScale``), never from numbers copied here. Rules
 that need PromQL beyond that (``rate()``, arithmetic between series, ``predict_linear``) are
-listed as skipped. Recording rules are evaluated in file order, so alerts can read them.
+listed as skipped. Recording rules are evaluated first, in file order, so alerts can read them.
 
 When an alert starts or stops firing, the evaluator calls ``on_change(alert)``; the demo turns
 that into an Alertmanager-style webhook (payload v4) for ``otel-ml remediate``.
@@ -237,12 +237,13 @@ class RuleEvaluator:
         series = list(samples)
         seen: set[str] = set()
         changed: list[ActiveAlert] = []
-        for rule in self.rules.rules:
-            result = rule.expr.evaluate(series)
+        for rule in self.rules.rules:  # recording rules first, in file order: alerts read them
             if not rule.alert:
-                series.extend(Sample(rule.name, s.labels, s.value) for s in result)
+                series.extend(Sample(rule.name, s.labels, s.value) for s in rule.expr.evaluate(series))
+        for rule in self.rules.rules:
+            if not rule.alert:
                 continue
-            for s in result:
+            for s in rule.expr.evaluate(series):
                 labels = {**s.labels, **rule.labels, "alertname": rule.name}
                 fp = fingerprint(labels)
                 seen.add(fp)

@@ -18,19 +18,28 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otel_ml import semconv
+from otel_ml.errors import ConfigError
 from otel_ml.instrumentation.events import EventInput, emit_inference_event
-from otel_ml.instrumentation.outputs import Outputs, Problem, RejectedTelemetry, class_counts, summarize
+from otel_ml.instrumentation.outputs import TASKS, Outputs, Problem, RejectedTelemetry, class_counts, summarize
 from otel_ml.instrumentation.settings import Settings
 from otel_ml.instrumentation.telemetry import Telemetry, error_type
 from otel_ml.semconv import OVERFLOW_VALUE, Attr, Event
 
-__all__ = ["InferenceCall", "SPAN_NAME", "inside_inference"]
+__all__ = ["InferenceCall", "SPAN_NAME", "inside_inference", "check_call_options"]
 
 _log = logging.getLogger(__name__)
 SPAN_NAME = "ml.inference"
 _KINDS = {"internal": SpanKind.INTERNAL, "server": SpanKind.SERVER}
 _perf = time.perf_counter
 _INSIDE: contextvars.ContextVar[bool] = contextvars.ContextVar("otel_ml_inside_inference", default=False)
+
+
+def check_call_options(span_kind: str | None, task: str) -> None:
+    """Validate per-call options up front, so the serving path never meets a bad one."""
+    if span_kind is not None and span_kind not in _KINDS:
+        raise ConfigError("span_kind", f"must be one of {', '.join(_KINDS)}, not {span_kind!r}")
+    if task not in TASKS:
+        raise ConfigError("task", f"must be one of {', '.join(TASKS)}, not {task!r}")
 
 
 def inside_inference() -> bool:
@@ -49,7 +58,7 @@ class InferenceCall:
 
     __slots__ = ("_t", "_settings", "model_name", "model_version", "endpoint", "variant",
                  "batch_size", "_kind", "_strict", "_task", "span", "_ctx", "_token", "_t0",
-                 "prediction_ids", "_outputs_recorded", "_active_attrs", "_inside")
+                 "prediction_ids", "_active_attrs", "_inside")
 
     def __init__(self, telemetry: Telemetry, settings: Settings, model_name: str, model_version: str,
                  *, endpoint: str | None = None, variant: str = semconv.VARIANT_PRIMARY,
@@ -70,7 +79,6 @@ class InferenceCall:
         self._token = None
         self._t0 = 0.0
         self.prediction_ids: list[str | None] | None = None
-        self._outputs_recorded = False
 
     # --- lifecycle ----------------------------------------------------------------------
     def __enter__(self) -> "InferenceCall":
@@ -155,11 +163,10 @@ class InferenceCall:
         if self.span is None:
             raise RejectedTelemetry([Problem("not_started", 0,
                                              "record_outputs() called outside the inference block")])
-        try:
-            out = summarize(predictions, probabilities=probabilities, confidences=confidences,
-                            classes=classes, task=task or self._task)
-        except ValueError as exc:  # a bad ``task`` is a programming error, not telemetry
-            raise RejectedTelemetry([Problem("invalid_task", 0, str(exc))]) from None
+        if task is not None:
+            check_call_options(None, task)  # a bad task is a programming error: ConfigError
+        out = summarize(predictions, probabilities=probabilities, confidences=confidences,
+                        classes=classes, task=task or self._task)
         problems = list(out.problems)
         if out.n:
             self._record_metrics(out)
@@ -167,7 +174,6 @@ class InferenceCall:
                 self.batch_size = out.n
             if self._settings.events_enabled:
                 self._emit_event(out, EventInput(features, feature_names, prediction_ids, segment), problems)
-        self._outputs_recorded = True
         self._count_problems(problems)
         if problems and self._strict:
             raise RejectedTelemetry(problems)
@@ -213,8 +219,9 @@ class InferenceCall:
 
     def _emit_event(self, out: Outputs, extra: EventInput, problems: list[Problem]) -> None:
         t = self._t
-        if not t.logger.enabled(context=self._ctx, event_name=Event.INFERENCE):
-            return
+        enabled = getattr(t.logger, "enabled", None)  # Logger.enabled() is recent in the API
+        if enabled is not None and not enabled(context=self._ctx, event_name=Event.INFERENCE):
+            return  # nobody listens: skip building the body
         self.prediction_ids = emit_inference_event(
             t.logger, t.instruments, context=self._ctx, model=self.model_name,
             version=self.model_version, variant=self.variant, out=out, extra=extra,

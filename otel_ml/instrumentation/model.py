@@ -26,7 +26,7 @@ from opentelemetry.metrics import Observation
 
 from otel_ml import semconv
 from otel_ml.errors import ConfigError
-from otel_ml.instrumentation.call import InferenceCall
+from otel_ml.instrumentation.call import InferenceCall, check_call_options
 from otel_ml.instrumentation.model_info import framework_of, parse_trained_at
 from otel_ml.instrumentation.settings import Settings
 from otel_ml.instrumentation.telemetry import telemetry_for
@@ -66,6 +66,7 @@ class InstrumentedModel:
                  feature_names: Sequence[str] | None = None, confidence_from_proba: bool = False,
                  task: str = "auto", settings: Settings | None = None,
                  tracer_provider=None, meter_provider=None, logger_provider=None):
+        check_call_options(None, task)
         self._settings = settings or default_settings()
         self.name, primary_version = resolve_names(self._settings, name, version, type(primary).__name__)
         for key, variant in (("fallback", fallback), ("previous", previous)):

@@ -26,7 +26,7 @@ import numpy as np
 
 from otel_ml import semconv
 from otel_ml.errors import ConfigError
-from otel_ml.instrumentation.call import InferenceCall
+from otel_ml.instrumentation.call import InferenceCall, check_call_options
 from otel_ml.instrumentation.outputs import batch_size_of, looks_like_probabilities
 from otel_ml.instrumentation.settings import Settings
 from otel_ml.instrumentation.telemetry import telemetry_for
@@ -70,6 +70,7 @@ def inference(model_name: str | None = None, model_version: str | None = None, *
     Call ``record_outputs(...)`` inside the block; it raises ``InvalidTelemetryError`` for
     values it cannot record, after recording everything else.
     """
+    check_call_options(span_kind, task)
     settings = settings or default_settings()
     name, version = resolve_names(settings, model_name, model_version)
     telemetry = telemetry_for(tracer_provider, meter_provider, logger_provider)
@@ -170,6 +171,8 @@ def instrument_inference(func: Callable | None = None, *, model_name: str | None
     reads predictions / probabilities from the return value. ``features`` is the first argument
     (after ``self``) unless given a callable ``(*args, **kwargs) -> features`` or None.
     Usable bare (``@instrument_inference``; the model name then defaults to the function's)."""
+    check_call_options(span_kind, task)
+
     def decorate(fn: Callable) -> Callable:
         state = _Decorated(fn, model_name, model_version, endpoint, variant, span_kind, task, outputs,
                            features, feature_names, settings, (tracer_provider, meter_provider, logger_provider))

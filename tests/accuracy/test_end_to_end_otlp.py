@@ -1,7 +1,8 @@
 """End to end over OTLP: predictions (gRPC) and labels (HTTP/protobuf) sent by the real OTel SDK
-log exporters to an in-process processor; a real Prometheus scrapes /metrics and PromQL reads
-back realized accuracy (equal to scikit-learn's), the label-free estimate (within the stated
-tolerance) and the label counters."""
+log exporters to an in-process processor loaded with a reference profile; a real Prometheus
+scrapes /metrics and PromQL reads back realized accuracy (equal to scikit-learn's), the
+label-free estimate made before the labels (within the stated tolerance), the baseline from
+the reference, and the label counters."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.naive_bayes import GaussianNB
 
+from otel_ml.processor.accuracy import performance_section
 from otel_ml.processor.config import ProcessorConfig
+from otel_ml.processor.profile import build_profile
 from otel_ml.processor.service import Processor
 from otel_ml.semconv import Attr, Body, Event, Metric
 from tests.support.procs import Prometheus
@@ -61,16 +64,21 @@ def test_realized_and_estimated_accuracy_reach_prometheus(tmp_path):
     x, y = load_digits(return_X_y=True)
     x_tr, x_rest, y_tr, y_rest = train_test_split(x, y, train_size=0.4, random_state=0, stratify=y)
     model = GaussianNB().fit(x_tr, y_tr)  # over-confident: the estimate needs calibration
-    x_first, y_first = x_rest[:400], y_rest[:400]  # first labelled traffic: learned baseline
-    x_next, y_next = x_rest[400:800], y_rest[400:800]
+    x_ref, y_ref = x_rest[:540], y_rest[:540]  # labelled reference data
+    x_new, y_new = x_rest[540:940], y_rest[540:940]  # production traffic
+    p_ref = model.predict_proba(x_ref)
+    profile = build_profile(MODEL, VERSION, {f"px{j}": x_ref[:, j] for j in FEATURES},
+                            p_ref.argmax(1), p_ref.max(1), performance=performance_section(
+                                y_ref, p_ref.argmax(1), probabilities=p_ref, classes=range(10)))
+    profile.save(tmp_path / "digits.json")
 
     config = ProcessorConfig.from_mapping({
         "receiver": {"grpc_endpoint": "127.0.0.1:0", "http_endpoint": "127.0.0.1:0"},
         "export": {"metrics_endpoint": "127.0.0.1:0"},
         "evaluation": {"interval_s": 0.5},
+        "reference_profiles": [f"{MODEL}:{VERSION}={tmp_path / 'digits.json'}"],
         "accuracy": {"window": {"count": 400, "time_s": None, "min_labels": 50,
-                                "min_predictions": 50, "max_events": 5000},
-                     "baseline": {"source": "first_labels", "labels": 400}},
+                                "min_predictions": 50, "max_events": 5000}},
     })
     proc = Processor(config)
     proc.start()
@@ -86,57 +94,46 @@ scrape_configs:
         http = Sender(HttpLogs(endpoint=f"http://127.0.0.1:{proc.http_port}/v1/logs", timeout=10))
 
         sel = f'ml_model_name="{MODEL}",ml_model_version="{VERSION}"'
-        acc_sel = f'{sel},ml_metric_name="accuracy",ml_metric_average="none",ml_segment="_all",ml_window="count"'
+        acc_sel = (f'{sel},ml_metric_name="accuracy",ml_metric_average="none",ml_segment="_all",'
+                   f'ml_window="count"')
         realized_q = f"{Metric.PERFORMANCE.prometheus_name}{{{acc_sel}}}"
         estimated_q = f"{Metric.PERFORMANCE_ESTIMATED.prometheus_name}{{{acc_sel}}}"
+        coverage_q = f'{Metric.LABELS_COVERAGE.prometheus_name}{{{sel},ml_window="count"}}'
         received = Metric.LABELS_RECEIVED.prometheus_name
 
         def one(expr):
             result = prom.query(expr)
             return float(result[0]["value"][1]) if len(result) == 1 else None
 
-        # 1. first traffic: 50 labels arrive before their predictions (held), the rest after
-        ids_first = [f"a{i}" for i in range(400)]
-        http.labels(ids_first[:50], y_first[:50])
+        ids = [f"d{i}" for i in range(400)]
+        proba = model.predict_proba(x_new)
+        # 1. 50 labels arrive before their predictions: held
+        http.labels(ids[:50], y_new[:50])
         http.flush()
         wait_until(lambda: one(f'sum({received}{{ml_label_result="held"}})') == 50, timeout=60,
                    message="50 held labels in Prometheus")
-        grpc.predictions(ids_first, x_first, model.predict_proba(x_first))
+        # 2. the predictions: the held labels join, the estimate is there before the other labels
+        grpc.predictions(ids, x_new, proba)
         grpc.flush()
-        http.labels(ids_first[50:], y_first[50:])
-        http.flush()
-        first_acc = np.mean(model.predict(x_first) == y_first)
-        wait_until(lambda: (v := one(realized_q)) is not None and abs(v - first_acc) < 1e-9,
-                   timeout=60, message="realized accuracy of the first traffic")
-
-        # 2. new traffic, no labels yet: the estimate is there before the labels
-        ids_next = [f"b{i}" for i in range(400)]
-        proba_next = model.predict_proba(x_next)
-        grpc.predictions(ids_next, x_next, proba_next)
-        grpc.flush()
-        cov_q = f'{Metric.LABELS_COVERAGE.prometheus_name}{{{sel},ml_window="count"}}'
-        wait_until(lambda: one(cov_q) == 0.0, timeout=60, message="coverage 0 on the new window")
+        wait_until(lambda: one(coverage_q) == 50 / 400, timeout=60, message="coverage 50/400")
         estimate = one(estimated_q)
         assert estimate is not None
-        raw_confidence = proba_next.max(1).mean()
-        assert raw_confidence - estimate > 0.05  # calibrated from the first labels, not raw
-
-        # 3. the labels arrive: realized accuracy equals scikit-learn's on the same labels
-        http.labels(ids_next, y_next)
+        assert proba.max(1).mean() - estimate > 0.05  # calibrated on the reference, not raw
+        # 3. the other labels: realized accuracy equals scikit-learn's on the same labels
+        http.labels(ids[50:], y_new[50:])
         http.flush()
-        next_acc = np.mean(proba_next.argmax(1) == y_next)
-        wait_until(lambda: (v := one(realized_q)) is not None and abs(v - next_acc) < 1e-9,
-                   timeout=60, message="realized accuracy of the new traffic")
-        # tolerance: binomial noise of realized accuracy (3 sigma) + 0.04 for an isotonic
-        # calibration learned from only 400 labels
-        tol = 3 * np.sqrt(next_acc * (1 - next_acc) / 400) + 0.04
-        assert abs(one(estimated_q) - next_acc) <= tol, (one(estimated_q), next_acc, tol)
-        assert one(f'sum({received}{{ml_label_result="joined"}})') == 800
+        realized = np.mean(proba.argmax(1) == y_new)
+        wait_until(lambda: (v := one(realized_q)) is not None and abs(v - realized) < 1e-9,
+                   timeout=60, message="realized accuracy in Prometheus")
+        # the estimate made before the labels: within the binomial noise of the realized
+        # accuracy (3 sigma) + 0.02 for a calibration fitted on 540 reference rows
+        tolerance = 3 * np.sqrt(realized * (1 - realized) / 400) + 0.02
+        assert abs(estimate - realized) <= tolerance, (estimate, realized, tolerance)
+        assert one(f'sum({received}{{ml_label_result="joined"}})') == 400
         assert one(f'{Metric.LABELS_PENDING.prometheus_name}{{{sel}}}') == 0
         assert one(f'{Metric.PERFORMANCE_BASELINE.prometheus_name}{{{acc_sel}}}') == pytest.approx(
-            first_acc)
-        lag_count = one(f'{Metric.LABELS_LAG.prometheus_name}_count{{{sel}}}')
-        assert lag_count == 800
+            np.mean(p_ref.argmax(1) == y_ref))
+        assert one(f'{Metric.LABELS_LAG.prometheus_name}_count{{{sel}}}') == 400
     finally:
         for sender in (grpc, http):
             if sender is not None:

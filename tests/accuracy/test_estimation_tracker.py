@@ -118,3 +118,19 @@ def test_binary_estimate_uses_the_positive_class_calibration():
     # without calibration (raw scores taken at face value) the estimate would be far off
     raw_expected_precision = s[pred == 1].mean()
     assert raw_expected_precision - perf(pts, Metric.PERFORMANCE, "precision", "binary") > 0.1
+
+
+def test_confidence_only_multiclass_estimates_accuracy_with_the_correctness_map(digits):
+    model, store, x_prod, y_prod = digits
+    from otel_ml.processor.accuracy import ReferencePerformance
+    from otel_ml.stats.estimation import expected_accuracy
+
+    tracker, _, clock = make_tracker(SETTINGS, profiles=store)
+    proba = model.predict_proba(x_prod)
+    ids = [f"k{i}" for i in range(len(x_prod))]
+    tracker.ingest([batch("digits", ids, proba.argmax(1).tolist(), conf=proba.max(1))])
+    pts = tracker.evaluate(clock.t)
+    reference = ReferencePerformance.from_section(store.get("digits", "1").performance)
+    assert perf(pts, Metric.PERFORMANCE_ESTIMATED, "accuracy", "none") == pytest.approx(
+        expected_accuracy(proba.max(1), reference.correctness), rel=1e-6)
+    assert perf(pts, Metric.PERFORMANCE_ESTIMATED, "f1", "macro") is None  # needs probabilities

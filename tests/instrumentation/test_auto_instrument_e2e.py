@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,10 @@ def sink():
 
 
 def test_opentelemetry_instrument_exports_sklearn_telemetry(tmp_path: Path, sink: OtlpHttpSink):
+    try:  # opentelemetry-instrument configures the SDK through the distro's configurator
+        version("opentelemetry-distro")
+    except PackageNotFoundError:
+        pytest.fail("opentelemetry-distro is not installed: pip install 'otel-ml[dev]'", pytrace=False)
     app = tmp_path / "app.py"
     app.write_text(APP)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}

@@ -119,3 +119,31 @@ def test_batches_for_different_variants_stay_apart(otel):
     inf = {p.attributes[Attr.VARIANT]: p.value for p in otel.metrics()[M.CONFIDENCE_BUCKET.name]
            if p.attributes[Attr.CONFIDENCE_LE] == "+Inf"}
     assert inf == {"primary": 2, "fallback": 1}
+
+
+def test_concurrent_batches_lose_nothing(otel):
+    import threading
+
+    settings = Settings(events_enabled=False, class_cardinality_limit=5)
+    rng = np.random.default_rng(4)
+    work = [(rng.choice(np.array(list("abcdefgh")), 50), rng.integers(0, 1025, 50) / 1024.0) for _ in range(64)]
+
+    def serve(chunk):
+        for preds, conf in chunk:
+            with inference("m", "1", settings=settings, **otel.providers) as call:
+                call.record_outputs(preds, confidences=conf)
+
+    threads = [threading.Thread(target=serve, args=(work[i::8],)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    m = otel.metrics()
+    all_conf = np.concatenate([c for _, c in work])
+    inf = [p.value for p in m[M.CONFIDENCE_BUCKET.name] if p.attributes[Attr.CONFIDENCE_LE] == "+Inf"]
+    assert inf == [len(all_conf)]
+    assert [p.value for p in m[M.CONFIDENCE_SUM.name]] == [all_conf.sum()]  # dyadic: exact in any order
+    classes = {p.attributes[Attr.PREDICTION_CLASS]: p.value for p in m[M.PREDICTION_CLASS.name]}
+    assert sum(classes.values()) == len(all_conf) and len(classes) == 6  # 5 admitted + _overflow
+    assert [p.value for p in m[M.INFERENCE_REQUESTS.name]] == [64]
+    assert m[M.INFERENCE_ACTIVE.name][0].value == 0

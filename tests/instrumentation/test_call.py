@@ -144,6 +144,17 @@ def test_record_outputs_outside_the_block_is_an_error(otel, settings):
         call.record_outputs([1])
 
 
+@pytest.mark.parametrize("kwargs,key", [({"span_kind": "client"}, "span_kind"), ({"task": "ranking"}, "task")])
+def test_bad_call_options_name_the_key(kwargs, key):
+    from otel_ml.errors import ConfigError
+    from otel_ml.instrumentation import instrument_inference
+    with pytest.raises(ConfigError) as err:
+        inference("m", "1", **kwargs)
+    assert err.value.key == key
+    with pytest.raises(ConfigError):
+        instrument_inference(model_name="m", **kwargs)
+
+
 def test_model_name_is_required():
     from otel_ml.errors import ConfigError
     with pytest.raises(ConfigError, match="model_name"):

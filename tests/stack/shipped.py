@@ -151,9 +151,21 @@ _RANGE = re.compile(r"\[(\d+[smhdwy])\]")
 _OFFSET = re.compile(r"\boffset\s+(\d+[smhdwy])")
 
 
+_HORIZON = re.compile(r"(predict_linear\([^\[]*\[[^\]]*\],\s*)(\d+(?:\s*\*\s*\d+)*)(\s*\))")
+
+
+def _scale_horizon(m: re.Match, factor: float) -> str:
+    seconds = 1.0
+    for part in m.group(2).split("*"):
+        seconds *= float(part)
+    return f"{m.group(1)}{seconds * factor:g}{m.group(3)}"
+
+
 def scale_expr(expr: str, factor: float) -> str:
+    """Ranges, offsets and predict_linear horizons (all durations) times ``factor``."""
     expr = _RANGE.sub(lambda m: f"[{format_duration(duration_s(m.group(1)) * factor)}]", expr)
-    return _OFFSET.sub(lambda m: f"offset {format_duration(duration_s(m.group(1)) * factor)}", expr)
+    expr = _OFFSET.sub(lambda m: f"offset {format_duration(duration_s(m.group(1)) * factor)}", expr)
+    return _HORIZON.sub(lambda m: _scale_horizon(m, factor), expr)
 
 
 def scaled_rule_files(dest: Path, factor: float) -> list[Path]:

@@ -127,3 +127,22 @@ def test_slo_target_override_for_one_model(tmp_path):
     test_file.write_text(yaml.safe_dump(test, sort_keys=False))
     result = run_promtool("test", "rules", str(test_file))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_scaled_rule_copies_are_valid_and_leave_the_shipped_files_untouched(tmp_path):
+    """The end-to-end test's time-compressed copies: valid rules, every duration divided."""
+    before = {p: p.read_bytes() for p in shipped.rule_files()}
+    copies = shipped.scaled_rule_files(tmp_path, 1 / 60)
+    assert {p: p.read_bytes() for p in shipped.rule_files()} == before
+    result = run_promtool("check", "rules", *map(str, copies))
+    assert result.returncode == 0, result.stdout + result.stderr
+    scaled = {r.get("alert", r.get("record")) + r.get("labels", {}).get("severity", ""): r
+              for p in copies for g in shipped.load_yaml(p)["groups"] for r in g["rules"]}
+    assert scaled["MLInferenceErrorRatecritical"]["for"] == "5s"
+    assert scaled["MLAccuracyBelowThresholdwarning"]["for"] == "30s"
+    assert "[5s]" in scaled["ml_model:inference_error:ratio_rate5m"]["expr"]
+    assert "[72m]" not in scaled["slo:sli_error:ratio_rate3d"]["expr"]
+    assert "[4320s]" in scaled["slo:sli_error:ratio_rate3d"]["expr"]
+    assert "offset 1440s" in scaled["MLBusinessOutcomeDropwarning"]["expr"]
+    assert "predict_linear(ml_model:inference_duration_seconds:p95_rate5m[60s], 240)" in \
+        scaled["MLInferenceLatencyTrendingToSLOinfo"]["expr"]

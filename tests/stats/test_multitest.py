@@ -49,7 +49,8 @@ def test_unknown_method_named():
     with pytest.raises(ValueError, match="1-D"):
         adjust([[0.1]], "bh")
     with pytest.raises(ValueError, match="expected numbers"):
-        adjust([0.1, None], "bh")
+        adjust([0.1, "x"], "bh")
+    assert np.isnan(adjust([0.1, None], "bh")[1])  # None reads as a test that did not run
 
 
 def test_bh_keeps_a_200_feature_null_model_quiet_where_raw_p_values_do_not():

@@ -290,9 +290,13 @@ def _estimate(view: ModelView, y_pred: np.ndarray, conf: np.ndarray,
             return None
         expected = est.expected_binary_confusion(p_pos[ok], y_pred[ok] == pos, positive=pos)
         return est.estimate_from_confusion(expected, pos)
-    if proba is not None and not np.isnan(proba).any():
-        calibrated = est.calibrate_proba(proba, list(view.class_calibration)[: view.k]
-                                         + [None] * max(0, view.k - len(view.class_calibration)))
+    per_class = list(view.class_calibration)[: view.k]
+    per_class += [None] * (view.k - len(per_class))
+    has_class_cal = any(c is not None for c in per_class)
+    # per-class maps when fitted; raw probabilities only when no calibration exists at all
+    if proba is not None and not np.isnan(proba).any() and (
+            has_class_cal or view.correctness is None):
+        calibrated = est.calibrate_proba(proba, per_class)
         return est.estimate_from_confusion(est.expected_confusion(calibrated, y_pred, view.k))
     value = est.expected_accuracy(conf, view.correctness)
     return {ACCURACY: {AVG_NONE: value}} if np.isfinite(value) else None

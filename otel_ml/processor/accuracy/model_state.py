@@ -26,10 +26,10 @@ __all__ = ["ModelState", "infer_task"]
 log = logging.getLogger(__name__)
 
 PREDICTION_COLUMNS = {"t": ("f8", None), "labelled": ("?", None), "y_pred": ("f8", None),
-                      "conf": ("f4", None), "segment": ("i4", None), "proba": ("f4", 0)}
+                      "conf": ("f8", None), "segment": ("i4", None), "proba": ("f8", 0)}
 REALIZED_COLUMNS = {"t": ("f8", None), "t_pred": ("f8", None), "y_true": ("f8", None),
-                    "y_pred": ("f8", None), "conf": ("f4", None), "segment": ("i4", None),
-                    "proba": ("f4", 0)}
+                    "y_pred": ("f8", None), "conf": ("f8", None), "segment": ("i4", None),
+                    "proba": ("f8", 0)}
 OUTCOME_COLUMNS = {"t": ("f8", None), "name": ("i4", None), "value": ("f8", None)}
 
 

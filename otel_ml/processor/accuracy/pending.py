@@ -34,9 +34,9 @@ COLUMNS = {
     "t_pred": ("f8", None),  # event time of the prediction (s)
     "t_arrival": ("f8", None),  # processor clock when registered (s): TTL runs from here
     "y_pred": ("f8", None),  # class code, or the regression value
-    "conf": ("f4", None),
+    "conf": ("f8", None),  # float64: calibration maps are steep near 1.0
     "segment": ("i4", None),
-    "proba": ("f4", 0),  # widened to the largest stored class count on demand
+    "proba": ("f8", 0),  # widened to the largest stored class count on demand
 }
 
 

@@ -164,16 +164,16 @@ class AccuracyTracker:
             y_pred = codes.astype(np.float64)
         else:
             y_pred = float_column(b.predictions)
-        conf = np.full(n, np.nan, dtype=np.float32)
+        conf = np.full(n, np.nan, dtype=np.float64)
         if b.confidences is not None and len(b.confidences) == n:
-            conf = float_column(b.confidences, np.float32)
+            conf = float_column(b.confidences, np.float64)
         proba = None
         if st.task == TASK_CLASSIFICATION and b.probabilities:
             columns = [(st.classes.code(name), col) for key, col in b.probabilities.items()
                        if (name := canonical_class(key)) is not None and len(col) == n]
-            proba = np.full((n, len(st.classes)), np.nan, dtype=np.float32)
+            proba = np.full((n, len(st.classes)), np.nan, dtype=np.float64)
             for code, col in columns:
-                proba[:, code] = float_column(col, np.float32)
+                proba[:, code] = float_column(col, np.float64)
             st.widen(proba.shape[1])
             missing = np.isnan(conf) & ~np.isnan(proba).all(axis=1)
             if missing.any():

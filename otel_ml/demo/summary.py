@@ -1,0 +1,123 @@
+"""The end-of-run summary: plain text for people, ``summary.json`` for tools and tests."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from otel_ml.demo.monitor import SEVERITY_NAMES, AccuracyView, RunRecord
+from otel_ml.demo.notify_sink import Notification
+from otel_ml.demo.view import describe_action
+
+__all__ = ["RunFacts", "render_summary", "summary_data"]
+
+
+@dataclass
+class RunFacts:
+    """What the summary needs besides the monitor's record."""
+
+    record: RunRecord
+    requests: int
+    errors: int
+    predictions: int
+    labels: int
+    by_variant: dict
+    versions: dict  # variant -> version
+    baseline: dict  # version -> cross-validated accuracy
+    alert_path: str  # e.g. "real Prometheus 2.42 + Alertmanager 0.25"
+    run_dir: Path
+    kept: bool
+    notifications: list[Notification] = field(default_factory=list)
+    actions: list[dict] = field(default_factory=list)
+    logs: list[str] = field(default_factory=list)
+    drift_note: str = ""
+
+
+def _fmt(value: float | None) -> str:
+    return "  -  " if value is None else f"{value:.3f}"
+
+
+def _phase_variant(record: RunRecord, phase: str) -> str | None:
+    counts = {variant: n for (p, variant), n in record.served.items() if p == phase}
+    return max(counts, key=counts.get) if counts else None
+
+
+def render_summary(f: RunFacts) -> str:
+    r = f.record
+    out = ["", "=" * 78, "otel-ml demo: summary", "=" * 78]
+    err_pct = 100.0 * f.errors / f.requests if f.requests else 0.0
+    served = ", ".join(f"{v} {n}" for v, n in sorted(f.by_variant.items()))
+    out.append(f"Traffic       {f.requests} requests ({served}), {f.predictions} predictions, "
+               f"{f.errors} errors ({err_pct:.1f} %), {f.labels} labels sent")
+    out.append("Phases        " + " | ".join(f"{name} {start:.0f}-{end:.0f}s" for name, start, end in r.phases)
+               + (f"; drift: {f.drift_note}" if f.drift_note else ""))
+    if r.drift_detected:
+        first = min(t for t, _, _ in r.drift_detected.values())
+        feats = ", ".join(f"{name} (KS up to {r.max_drift.get(name, 0):.2f})"
+                          for name, _ in sorted(r.drift_detected.items(), key=lambda kv: kv[1][0]))
+        out.append(f"Drift         detected at +{first:.0f}s: {feats}")
+        calm = sorted((n for n in r.max_drift if n not in r.drift_detected), key=lambda n: -r.max_drift[n])
+        if calm:
+            out.append(f"              other features stayed below warning (highest KS {r.max_drift[calm[0]]:.2f}, {calm[0]})")
+    else:
+        out.append("Drift         no feature reached the warning tier")
+    out.append("Accuracy      phase    served by          realized  estimated  baseline")
+    for name, _, _ in r.phases:
+        variant = _phase_variant(r, name)
+        version = f.versions.get(variant, "?") if variant else "?"
+        view = r.accuracy.get((name, version)) or AccuracyView(None, None, None, None)
+        baseline = view.baseline if view.baseline is not None else f.baseline.get(version)
+        note = ""
+        if view.realized is not None and view.estimated is not None and view.estimated - view.realized > 0.15:
+            note = "  <- labels disagree: concept shift that confidence cannot see"
+        out.append(f"              {name:<8} {variant or '-':<8} {version:<9} {_fmt(view.realized):>8} "
+                   f"{_fmt(view.estimated):>10} {_fmt(baseline):>9}{note}")
+    out.append(f"Alerts        via {f.alert_path}")
+    if not r.alerts:
+        out.append("              none fired")
+    for a in r.alerts:
+        resolved = f", resolved +{a['resolved_t']:.0f}s" if a["resolved_t"] is not None else ", still firing"
+        out.append(f"              +{a['fired_t']:.0f}s {a['detail']}{resolved}")
+    kinds = Counter(n.kind for n in f.notifications)
+    out.append(f"Notified      {len(f.notifications)} notifications sent"
+               + (f" ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))})" if kinds else ""))
+    out.append(f"Remediation   {len(f.actions)} actions (audit log)")
+    for record in f.actions:
+        out.append("              " + describe_action(record, r.started_at))
+    if r.switches:
+        switches = "; ".join(f"+{t:.0f}s {a} -> {b}" for t, a, b in r.switches)
+        out.append(f"Serving       variant switches: {switches}")
+    else:
+        out.append("Serving       the primary served throughout")
+    where = "kept" if f.kept else "removed at exit (use --keep-dir to keep it)"
+    out.append(f"Run dir       {f.run_dir} ({where})")
+    if f.kept and f.logs:
+        out.append(f"              logs: {', '.join(f.logs)}")
+    out.append("=" * 78)
+    return "\n".join(out)
+
+
+def summary_data(f: RunFacts) -> dict:
+    """The same facts as plain data (written to ``summary.json``)."""
+    r = f.record
+    return {
+        "traffic": {"requests": f.requests, "errors": f.errors, "predictions": f.predictions,
+                    "labels": f.labels, "by_variant": dict(f.by_variant)},
+        "phases": [{"name": n, "start_s": s, "end_s": e} for n, s, e in r.phases],
+        "drift_detected": {k: {"t": t, "ks": ks, "severity": SEVERITY_NAMES.get(sev, sev)}
+                           for k, (t, ks, sev) in r.drift_detected.items()},
+        "accuracy": [{"phase": p, "version": v, "realized": a.realized, "estimated": a.estimated,
+                      "baseline": a.baseline, "coverage": a.coverage} for (p, v), a in r.accuracy.items()],
+        "alerts": [{k: v for k, v in a.items() if k != "key"} for a in r.alerts],
+        "alert_path": f.alert_path,
+        "notifications": [n.__dict__ for n in f.notifications],
+        "actions": f.actions,
+        "switches": [{"t": t, "from": a, "to": b} for t, a, b in r.switches],
+        "run_dir": str(f.run_dir),
+    }
+
+
+def write_summary_json(f: RunFacts, path: Path) -> None:
+    Path(path).write_text(json.dumps(summary_data(f), indent=1, default=str) + "\n")
