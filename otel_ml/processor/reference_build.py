@@ -258,7 +258,23 @@ def build_reference(paths: Sequence[str | os.PathLike], model: str, version: str
             max_sample=sample, source=table.source, rng=rng)
     except EmptySampleError as exc:
         raise UserError(f"{table.source}: {exc}") from None
+    if roles.prediction is not None and roles.target is not None:
+        profile.performance = _performance(table, roles, pred_kind, conf_values)
     return profile, roles
+
+
+def _performance(table: Any, roles: Roles, pred_kind: str | None, conf_values: Any) -> dict:
+    """Baseline metrics (and CBPE calibration data) from labelled reference predictions."""
+    from otel_ml.processor.accuracy.reference import performance_section
+    from otel_ml.processor.accuracy.settings import TASK_CLASSIFICATION, TASK_REGRESSION
+
+    task = TASK_CLASSIFICATION if pred_kind == CATEGORICAL else TASK_REGRESSION
+    try:
+        return performance_section(
+            table.columns[roles.target], table.columns[roles.prediction],
+            confidences=conf_values if task == TASK_CLASSIFICATION else None, task=task)
+    except UserError as exc:
+        raise UserError(f"{table.source}: target {roles.target!r}: {exc}") from None
 
 
 def describe(profile: Profile, roles: Roles | None = None) -> str:

@@ -17,11 +17,15 @@ from otel_ml.stats.sample_errors import EmptySampleError
 from otel_ml.stats.samples import category_strings
 from otel_ml.stats.severity import METHOD_CHI2, METHOD_JENSEN_SHANNON, METHOD_PSI
 
-__all__ = ["CategoricalDrift", "categorical_drift", "categorical_drift_counts", "cramers_v", "UNSEEN_EXPECTED_SHARE"]
+__all__ = [
+    "CategoricalDrift", "categorical_drift", "categorical_drift_counts", "cramers_v", "UNSEEN_EXPECTED_SHARE",
+]
 
 #: Expected share of the pooled unseen cell in the chi-square test. The reference saw
-#: no such value, so its expected count would be 0 and the statistic infinite; with
-#: this floor one unseen value in a window of 1000 adds about 8 to chi2.
+#: no such value, so its expected count would be 0 and the statistic infinite. With
+#: this floor a window of 1000 expects one unseen value (adding 0 to chi2 if it has
+#: one), and ten unseen values add (10 - 1)^2 / 1 = 81: unseen categories count as
+#: drift, but a stray typo does not.
 UNSEEN_EXPECTED_SHARE = 1e-3
 
 

@@ -151,3 +151,13 @@ def test_drift_from_counts_keys_by_str_and_bad_counts():
             categorical_drift_counts(ref, bad)
     with pytest.raises(ValueError, match="mapping"):
         categorical_drift_counts(ref, [("1", 2)])
+
+
+def test_unseen_floor_expects_one_in_a_thousand():
+    ref = CategoricalReference(("a", "b"), np.array([0.5, 0.5]))
+    one = categorical_drift_counts(ref, {"a": 500, "b": 499, "typo": 1})
+    # expected unseen count 1000 * 1e-3 = 1: the typo alone adds nothing; a and b fit their shares
+    expected = sst.chisquare([500, 499, 1], f_exp=1000 * np.array([0.4995, 0.4995, 0.001]))
+    assert one.chi2_statistic == pytest.approx(expected.statistic, rel=1e-12) and one.chi2_statistic < 0.01
+    ten = categorical_drift_counts(ref, {"a": 495, "b": 495, "new": 10})
+    assert ten.chi2_statistic == pytest.approx(81.0, abs=0.2) and ten.chi2_p_value < 1e-15
