@@ -98,6 +98,7 @@ class DemoApp:
         self.totals = TrafficTotals()
         self._stop = threading.Event()
         self._closed = False
+        self._held_phase: Phase | None = None
         self._thread: threading.Thread | None = None
         self._pending_labels: collections.deque = collections.deque()
         self._started_at: float | None = None
@@ -171,8 +172,14 @@ class DemoApp:
         """Seconds since traffic started (0 before)."""
         return 0.0 if self._started_at is None else self._clock() - self._started_at
 
+    def hold_phase(self, phase: Phase | None) -> None:
+        """Serve ``phase`` from now on whatever the clock says (None: follow the scenario again)."""
+        self._held_phase = phase
+
     @property
     def phase(self) -> Phase:
+        if self._held_phase is not None:
+            return self._held_phase
         t = self.elapsed
         if self.loop_scenario:
             t %= self.scenario.total_s

@@ -23,6 +23,8 @@ __all__ = ["AlertView", "FeatureDrift", "AccuracyView", "Snapshot", "RunRecord",
            "AuditReader", "SEVERITY_NAMES"]
 
 SEVERITY_NAMES = {0: "none", 1: "info", 2: "warning", 3: "critical"}
+#: The tier the summary reports as "drift detected" (the one the demo policy acts on).
+DETECTED_SEVERITY = 3
 
 
 def _label(attr: str) -> str:
@@ -45,9 +47,18 @@ class AlertView:
 
     @property
     def key(self) -> tuple:
-        return (self.name, self.severity, self.labels.get("ml_model_version", ""),
-                self.labels.get("ml_feature_name", ""), self.labels.get("ml_drift_subject", ""),
-                self.labels.get("ml_metric_name", ""))
+        return (self.name, self.severity, self.labels.get("ml_model_version", ""), self.what,
+                self.labels.get("instance", ""))
+
+    @property
+    def what(self) -> str:
+        """The feature, subject, metric or check the alert is about ("" when model-wide)."""
+        labels = self.labels
+        feature = labels.get("ml_feature_name", "")
+        if labels.get("ml_drift_subject", "") not in ("", "feature"):
+            feature = feature or labels["ml_drift_subject"]
+        parts = [feature, labels.get("ml_data_quality_check", ""), labels.get("ml_metric_name", "")]
+        return " ".join(p for p in parts if p)
 
     def describe(self) -> str:
         parts = [self.labels.get(k) for k in ("ml_model_name", "ml_model_version", "ml_feature_name",
@@ -158,7 +169,7 @@ class RunRecord:
     drift_detected: dict[str, tuple[float, float | None, int]] = field(default_factory=dict)  # feature -> t, ks, sev
     max_drift: dict[str, float] = field(default_factory=dict)  # feature -> highest KS seen
     accuracy: dict[tuple[str, str], AccuracyView] = field(default_factory=dict)  # (phase, version) -> last
-    served: dict[tuple[str, str], int] = field(default_factory=dict)  # (phase, variant) -> polls
+    served: dict[tuple[str, str], float] = field(default_factory=dict)  # (phase, variant) -> first t
     alerts: list[dict] = field(default_factory=list)  # {name, severity, detail, fired_t, resolved_t}
     switches: list[tuple[float, str, str]] = field(default_factory=list)  # t, from, to
     last: Snapshot | None = None
@@ -170,11 +181,11 @@ class RunRecord:
         prev = self.last
         if prev is not None and prev.variant != snap.variant:
             self.switches.append((snap.t, prev.variant, snap.variant))
-        self.served[(snap.phase, snap.variant)] = self.served.get((snap.phase, snap.variant), 0) + 1
+        self.served.setdefault((snap.phase, snap.variant), snap.t)
         for d in snap.drift:
             if d.ks is not None:
                 self.max_drift[d.feature] = max(self.max_drift.get(d.feature, 0.0), d.ks)
-            if d.severity >= 2 and d.feature not in self.drift_detected:
+            if d.severity >= DETECTED_SEVERITY and d.feature not in self.drift_detected:
                 self.drift_detected[d.feature] = (snap.t, d.ks, d.severity)
         for version, view in snap.accuracy.items():
             if view.realized is not None or view.estimated is not None:
@@ -184,6 +195,7 @@ class RunRecord:
         for key, alert in firing.items():
             if key not in open_alerts:
                 self.alerts.append({"key": list(key), "name": alert.name, "severity": alert.severity,
+                                    "version": alert.labels.get("ml_model_version", ""), "what": alert.what,
                                     "detail": alert.describe(), "fired_t": snap.t, "resolved_t": None})
         for key, record in open_alerts.items():
             if key not in firing:

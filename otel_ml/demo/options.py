@@ -13,10 +13,10 @@ from otel_ml.errors import ConfigError
 
 __all__ = ["DemoOptions", "SHORT_DURATION_S", "DEFAULT_DURATION_S", "processor_config"]
 
-#: Traffic seconds of ``--short`` (plus about 10 s of start-up and shut-down).
-SHORT_DURATION_S = 66.0
+#: Traffic seconds of ``--short`` (plus about 15 s of start-up and shut-down).
+SHORT_DURATION_S = 55.0
 DEFAULT_DURATION_S = 240.0
-MIN_DURATION_S = 45.0
+MIN_DURATION_S = 30.0
 MAX_RATE = 200.0
 #: Phase shares of the traffic time: a short steady start, then drift, then drift with label decay.
 PHASE_SHARES = {PHASE_STEADY: 0.2, PHASE_DRIFT: 0.45, PHASE_DECAY: 0.35}

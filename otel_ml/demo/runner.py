@@ -169,21 +169,6 @@ class DemoRun:
         progress.step(f"starting otel-ml remediate (demo policy) on {self.url('remediate')}")
         remediate = self._start_remediate(token_file)
 
-        if self.binaries is not None:
-            progress.step(f"starting {self.binaries.versions()} with the shipped rules and routing "
-                          f"(timings compressed: for: /{DEMO_TIMESCALE.for_factor:g})")
-            self._start_alerting(token_file)
-            self.alert_path = (f"real {self.binaries.versions()} (shipped rules and routing, "
-                               f"timings compressed)")
-        else:
-            reason = ("--no-alerting-binaries" if not self.options.alerting_binaries else
-                      "prometheus / prometheus-alertmanager not found on PATH")
-            builtin = self._start_builtin()
-            progress.step(f"{reason}: the demo evaluates the shipped rule thresholds itself "
-                          f"({len(builtin.evaluator.rules.alert_names)} alerts: "
-                          f"{', '.join(builtin.evaluator.rules.alert_names)})")
-            self.alert_path = "the built-in evaluator (shipped rule thresholds, no Prometheus / Alertmanager)"
-
         t = progress.step("training the models: HistGradientBoosting (primary, 10 features), "
                           "logistic regression (fallback, 6 shape features)")
         models = train()
@@ -200,20 +185,35 @@ class DemoRun:
         t = progress.step(f"starting otel-ml processor (OTLP gRPC :{self.ports['grpc']}, "
                           f"metrics {self.url('processor', '/metrics')})")
         processor = self._start_processor(refs.processor_entries())
-        for proc in [remediate, processor, *(self.stack.processes if self.stack else [])]:
-            proc.wait_ready(_READY_TIMEOUT_S)
-        progress.note(f"all services ready after {time.monotonic() - t:.1f}s")
-
         scenario = self.options.scenario(DRIFTING_FEATURES)
-        phases = ", ".join(f"{p.name} {p.seconds:.0f}s" for p in scenario.phases)
-        progress.step(f"serving {MODEL_NAME} at {self.options.rate:g} req/s for {scenario.total_s:.0f}s "
-                      f"({phases}); metrics {self.url('app', '/metrics')}")
         self.app = DemoApp(models, scenario, AppSettings(
             otlp_endpoint=self.url("grpc"), metrics_port=self.ports["app"], routing_url=self.url("remediate"),
             routing_token=self.token, rate=self.options.rate, label_delay_s=self.options.label_delay_s,
             label_share=self.options.label_share))
-        self.app.start_telemetry()
+        self.app.start_telemetry()  # its /metrics is up before Prometheus first scrapes it
         self.feature_names = models.feature_names
+
+        if self.binaries is not None:
+            progress.step(f"starting {self.binaries.versions()} with the shipped rules and routing "
+                          f"(timings compressed: for: /{DEMO_TIMESCALE.for_factor:g})")
+            self._start_alerting(token_file)
+            self.alert_path = (f"real {self.binaries.versions()} (shipped rules and routing, "
+                               f"timings compressed)")
+        else:
+            reason = ("--no-alerting-binaries" if not self.options.alerting_binaries else
+                      "prometheus / prometheus-alertmanager not found on PATH")
+            builtin = self._start_builtin()
+            progress.step(f"{reason}: the demo evaluates the shipped rule thresholds itself "
+                          f"({len(builtin.evaluator.rules.alert_names)} alerts: "
+                          f"{', '.join(builtin.evaluator.rules.alert_names)})")
+            self.alert_path = "the built-in evaluator (shipped rule thresholds, no Prometheus / Alertmanager)"
+        for proc in [remediate, processor, *(self.stack.processes if self.stack else [])]:
+            proc.wait_ready(_READY_TIMEOUT_S)
+        progress.note(f"all services ready after {time.monotonic() - t:.1f}s")
+
+        phases = ", ".join(f"{p.name} {p.seconds:.0f}s" for p in scenario.phases)
+        progress.step(f"serving {MODEL_NAME} at {self.options.rate:g} req/s for {scenario.total_s:.0f}s "
+                      f"({phases}); metrics {self.url('app', '/metrics')}")
 
     # --- running ------------------------------------------------------------------------
     def _alert_views(self) -> list[AlertView]:

@@ -39,9 +39,34 @@ def _fmt(value: float | None) -> str:
     return "  -  " if value is None else f"{value:.3f}"
 
 
-def _phase_variant(record: RunRecord, phase: str) -> str | None:
-    counts = {variant: n for (p, variant), n in record.served.items() if p == phase}
-    return max(counts, key=counts.get) if counts else None
+def _phase_variants(record: RunRecord, phase: str) -> list[str]:
+    """Variants that served during ``phase``, in the order they started."""
+    served = [(t, variant) for (p, variant), t in record.served.items() if p == phase]
+    return [variant for _, variant in sorted(served)]
+
+
+def _grouped_alerts(record: RunRecord) -> list[str]:
+    """One line per alert name, severity and model version (features and subjects joined)."""
+    groups: dict[tuple, dict] = {}
+    for a in record.alerts:
+        key = (a["name"], a["severity"], a["version"])
+        g = groups.setdefault(key, {"fired": a["fired_t"], "resolved": a["resolved_t"], "open": False,
+                                    "what": []})
+        g["fired"] = min(g["fired"], a["fired_t"])
+        if a["resolved_t"] is None:
+            g["open"] = True
+        else:
+            g["resolved"] = max(g["resolved"] or 0.0, a["resolved_t"])
+        if a["what"] and a["what"] not in g["what"]:
+            g["what"].append(a["what"])
+    order = {"critical": 0, "warning": 1, "info": 2}
+    lines = []
+    for (name, severity, version), g in sorted(groups.items(), key=lambda kv: (kv[1]["fired"], order.get(kv[0][1], 3))):
+        what = f": {', '.join(g['what'])}" if g["what"] else ""
+        end = "still firing" if g["open"] else f"resolved +{g['resolved']:.0f}s"
+        model = f" {version}" if version else ""
+        lines.append(f"+{g['fired']:.0f}s {name} {severity}{model}{what} ({end})")
+    return lines
 
 
 def render_summary(f: RunFacts) -> str:
@@ -65,21 +90,21 @@ def render_summary(f: RunFacts) -> str:
         out.append("Drift         no feature reached the warning tier")
     out.append("Accuracy      phase    served by          realized  estimated  baseline")
     for name, _, _ in r.phases:
-        variant = _phase_variant(r, name)
-        version = f.versions.get(variant, "?") if variant else "?"
-        view = r.accuracy.get((name, version)) or AccuracyView(None, None, None, None)
-        baseline = view.baseline if view.baseline is not None else f.baseline.get(version)
-        note = ""
-        if view.realized is not None and view.estimated is not None and view.estimated - view.realized > 0.15:
-            note = "  <- labels disagree: concept shift that confidence cannot see"
-        out.append(f"              {name:<8} {variant or '-':<8} {version:<9} {_fmt(view.realized):>8} "
-                   f"{_fmt(view.estimated):>10} {_fmt(baseline):>9}{note}")
+        for variant in _phase_variants(r, name) or ["-"]:
+            version = f.versions.get(variant, "?")
+            view = r.accuracy.get((name, version)) or AccuracyView(None, None, None, None)
+            baseline = view.baseline if view.baseline is not None else f.baseline.get(version)
+            note = ""
+            if view.realized is not None and view.estimated is not None and view.estimated - view.realized > 0.15:
+                note = "  <- labels disagree: a concept shift confidence cannot see"
+            out.append(f"              {name:<8} {variant:<8} {version:<9} {_fmt(view.realized):>8} "
+                       f"{_fmt(view.estimated):>10} {_fmt(baseline):>9}{note}")
     out.append(f"Alerts        via {f.alert_path}")
-    if not r.alerts:
+    alert_lines = _grouped_alerts(r)
+    if not alert_lines:
         out.append("              none fired")
-    for a in r.alerts:
-        resolved = f", resolved +{a['resolved_t']:.0f}s" if a["resolved_t"] is not None else ", still firing"
-        out.append(f"              +{a['fired_t']:.0f}s {a['detail']}{resolved}")
+    for line in alert_lines:
+        out.append("              " + line)
     kinds = Counter(n.kind for n in f.notifications)
     out.append(f"Notified      {len(f.notifications)} notifications sent"
                + (f" ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))})" if kinds else ""))

@@ -10,7 +10,7 @@ YAML shape (every key optional)::
 
     windows:   {count_size: 1000, time_seconds: 300, time_panes: 5, min_events: 100,
                 reservoir_size: 1024, sketch_k: 200, seed: null}
-    drift:     {alpha: 0.05, correction: bh, low_confidence_threshold: 0.5,
+    drift:     {alpha: 0.05, correction: bh, low_confidence_threshold: 0.7,
                 tiers: {ks: {info: 0.10, warning: 0.15, critical: 0.25}, psi: [0.10, 0.20, 0.25]}}
     profiles:  {learn_from_first_n: 1000, bins: 10}
     limits:    {max_models: 50, max_versions_per_model: 5, max_features: 200,
@@ -176,7 +176,7 @@ class DriftSettings:
     tiers: Mapping[str, Tiers] = field(default_factory=_default_tiers)
     alpha: float = 0.05
     correction: str = "bh"
-    low_confidence_threshold: float = 0.5
+    low_confidence_threshold: float = 0.7
 
     def __post_init__(self) -> None:
         s = "drift"
@@ -265,7 +265,7 @@ class EngineSettings:
             windows=WindowSettings(count_size=1000, time_seconds=300.0, time_panes=5, min_events=100,
                                    reservoir_size=1024, sketch_k=200, seed=None),
             drift=DriftSettings(tiers=_default_tiers(), alpha=0.05, correction="bh",
-                                low_confidence_threshold=0.5),
+                                low_confidence_threshold=0.7),
             profiles=ProfileSettings(learn_from_first_n=1000, bins=10),
             limits=LimitSettings(max_models=50, max_versions_per_model=5, max_features=200,
                                  max_categories=100, version_idle_seconds=86400.0),

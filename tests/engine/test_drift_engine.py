@@ -230,9 +230,10 @@ def test_min_events_and_low_confidence_ratio(engine):
     batch.confidences[:3] = [None, float("nan"), "high"]
     eng.ingest([batch])
     ix = index(eng.evaluate(clock.t))
-    # threshold 0.5 (the default) over the finite confidences of both batches
+    # the default threshold over the finite confidences of both batches
+    threshold = eng.settings.drift.low_confidence_threshold
     conf = np.concatenate([first.confidences, np.array(batch.confidences[3:], dtype=float)])
-    expected = np.mean(conf < 0.5)
+    expected = np.mean(conf < threshold)
     assert ix[(Metric.LOW_CONFIDENCE_RATIO.name, "count", None, None, None)] == pytest.approx(expected, abs=1e-12)
     assert ix[(Metric.LOW_CONFIDENCE_RATIO.name, "time", None, None, None)] == pytest.approx(expected, abs=1e-12)
 

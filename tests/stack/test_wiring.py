@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 import pytest
 
 from otel_ml import semconv
+from otel_ml.instrumentation.call import SPAN_NAME
 from tests.stack import promql, shipped
 from tests.support.procs import Prometheus
 
@@ -36,8 +37,6 @@ def command_list(service: dict) -> list[str]:
     cmd = service.get("command", [])
     if isinstance(cmd, str):
         cmd = shlex.split(cmd)
-    if service.get("entrypoint", [None])[-1:] == ["-c"] or service.get("entrypoint") == ["/bin/sh", "-c"]:
-        cmd = shlex.split(cmd[0])  # a shell line: its words
     return cmd
 
 
@@ -174,6 +173,27 @@ def references(compose: dict) -> list[tuple[str, str, int]]:
 
 def test_compose_has_every_service_of_the_stack(compose):
     assert set(SERVICES) <= set(compose["services"])
+    for name, service in compose["services"].items():
+        for dep in service.get("depends_on", []):
+            assert dep in compose["services"], f"{name} depends on unknown service {dep}"
+    # One image for the app, the processor and the remediation receiver, built from the repo.
+    images = {compose["services"][n]["image"] for n in ("example-app", "otel-ml-processor", "otel-ml-remediate")}
+    assert len(images) == 1
+    commands = {n: command_list(compose["services"][n]) for n in ("example-app", "otel-ml-processor", "otel-ml-remediate")}
+    assert commands["otel-ml-processor"][0] == "processor"
+    assert commands["otel-ml-remediate"][0] == "remediate"
+    assert commands["example-app"][:2] == ["demo", "serve"]
+
+
+def test_otel_ml_service_commands_parse_with_the_real_cli(compose):
+    """The image's entry point is `otel-ml`: each service's arguments are accepted by its parser."""
+    from otel_ml.cli import build_parser
+
+    parser = build_parser()
+    for name in ("example-app", "otel-ml-processor", "otel-ml-remediate"):
+        args = parser.parse_args(command_list(compose["services"][name]))
+        assert callable(args.func), name
+    assert "otel-ml" in (shipped.ROOT / "Dockerfile").read_text().split("ENTRYPOINT", 1)[1].splitlines()[0]
 
 
 def test_every_address_names_a_service_and_a_port_it_listens_on(compose):
@@ -287,7 +307,7 @@ def test_secrets_come_from_files_written_by_stack_init_and_none_is_committed(com
            for c in r.get("pagerduty_configs", [])],
         "grafana": [s["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD__FILE"]],
         "otel-ml-remediate": [flag(s["otel-ml-remediate"], "bearer-token-file")],
-        "example-app": re.findall(r"cat (\S+)\)", s["example-app"]["command"][0]),
+        "example-app": [flag(s["example-app"], "routing-token-file")],
     }
     for service, paths in used.items():
         assert paths, service
@@ -578,8 +598,12 @@ def test_dashboards_have_model_and_version_variables_links_and_traces():
             for link in panel.get("links", []):
                 m = re.match(r"/d/([\w-]+)", link["url"])
                 assert m and m.group(1) in uids, f"{name}: {link['url']}"
-            tempo_panels += sum(1 for t in panel.get("targets", [])
-                                if t.get("datasource", {}).get("type") == "tempo" and "$model" in t["query"])
+            for t in panel.get("targets", []):
+                if t.get("datasource", {}).get("type") == "tempo":
+                    # the span name and attribute the instrumentation really writes
+                    assert f'name = "{SPAN_NAME}"' in t["query"], t["query"]
+                    assert f'span.{semconv.Attr.MODEL_NAME} = "$model"' in t["query"], t["query"]
+                    tempo_panels += 1
         for panel, target in shipped.prometheus_targets(board):
             if "$model" not in target["expr"] and "ml_model_name" in target["expr"]:
                 pytest.fail(f"{name}: {panel['title']} ignores the model variable")
