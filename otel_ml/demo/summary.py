@@ -11,7 +11,11 @@ from otel_ml.demo.monitor import SEVERITY_NAMES, AccuracyView, RunRecord
 from otel_ml.demo.notify_sink import Notification
 from otel_ml.demo.view import describe_action
 
-__all__ = ["RunFacts", "render_summary", "summary_data"]
+__all__ = ["RunFacts", "render_summary", "summary_data", "write_summary_json"]
+
+#: Alert tiers listed one group per line; info-level groups are only counted.
+_LISTED_SEVERITIES = ("critical", "warning")
+_MAX_WHAT = 3
 
 
 @dataclass
@@ -61,11 +65,19 @@ def _grouped_alerts(record: RunRecord) -> list[str]:
             g["what"].append(a["what"])
     order = {"critical": 0, "warning": 1, "info": 2}
     lines = []
+    quiet = [key for key in groups if key[1] not in _LISTED_SEVERITIES]
     for (name, severity, version), g in sorted(groups.items(), key=lambda kv: (kv[1]["fired"], order.get(kv[0][1], 3))):
-        what = f": {', '.join(g['what'])}" if g["what"] else ""
+        if severity not in _LISTED_SEVERITIES:
+            continue
+        shown = g["what"][:_MAX_WHAT]
+        more = f" and {len(g['what']) - _MAX_WHAT} more" if len(g["what"]) > _MAX_WHAT else ""
+        what = f": {', '.join(shown)}{more}" if shown else ""
         end = "still firing" if g["open"] else f"resolved +{g['resolved']:.0f}s"
         model = f" {version}" if version else ""
         lines.append(f"+{g['fired']:.0f}s {name} {severity}{model}{what} ({end})")
+    if quiet:
+        lines.append(f"(and {len(quiet)} info-level alert groups: "
+                     f"{', '.join(sorted({name for name, _, _ in quiet}))})")
     return lines
 
 
