@@ -113,7 +113,8 @@ class BuiltinAlerting:
             self._post(self.sink_url + "/pagerduty", {
                 "routing_key": "otel-ml-demo", "event_action": "resolve" if resolved else "trigger",
                 "dedup_key": alert.fingerprint,
-                "payload": {"summary": title, "severity": "critical", "source": "otel-ml demo"}})
+                "payload": {"summary": title, "severity": "critical", "source": "otel-ml demo",
+                            "custom_details": {"alerts": alert.annotations.get("summary", "")}}})
         if severity in _CHANNELS and not (severity == "info" and resolved):  # info: send_resolved false
             self._post(self.sink_url + "/slack", {
                 "channel": _CHANNELS[severity],

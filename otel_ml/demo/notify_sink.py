@@ -30,6 +30,7 @@ class Notification:
     channel: str  # Slack channel, or "pagerduty"
     title: str
     status: str  # firing | resolved | trigger | resolve | ""
+    text: str = ""  # the body a person reads (Slack attachment text, PagerDuty details)
 
 
 def _summarise(path: str, body: dict) -> Notification:
@@ -38,11 +39,14 @@ def _summarise(path: str, body: dict) -> Notification:
         payload = body.get("payload") or {}
         action = str(body.get("event_action", ""))
         title = str(payload.get("summary") or body.get("description") or "")
-        return Notification(now, PAGER, "pagerduty", title, action)
+        details = payload.get("custom_details") or body.get("details") or {}
+        text = "\n".join(str(v) for v in details.values()) if isinstance(details, dict) else str(details)
+        return Notification(now, PAGER, "pagerduty", title, action, text)
     attachments = body.get("attachments") or [{}]
     title = str(attachments[0].get("title") or body.get("text") or "")
     status = "resolved" if title.startswith("[RESOLVED") else "firing" if title.startswith("[FIRING") else ""
-    return Notification(now, CHAT, str(body.get("channel") or ""), title, status)
+    return Notification(now, CHAT, str(body.get("channel") or ""), title, status,
+                        str(attachments[0].get("text") or ""))
 
 
 class NotificationSink:

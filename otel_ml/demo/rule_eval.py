@@ -132,6 +132,7 @@ class Rule:
     for_s: float = 0.0
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    source: str = ""  # the expression as written in the rule file
 
 
 @dataclass
@@ -177,7 +178,7 @@ def load_rules(paths: Iterable[Path], timescale: TimeScale = DEMO_TIMESCALE) -> 
             continue
         for_s = timescale.for_seconds(parse_duration(str(raw["for"]))) if "for" in raw else 0.0
         rules.append(Rule(name, expr, "alert" in raw, for_s, dict(raw.get("labels") or {}),
-                          dict(raw.get("annotations") or {})))
+                          dict(raw.get("annotations") or {}), str(raw["expr"])))
     return RuleSet(rules, sorted(skipped))
 
 
@@ -231,15 +232,20 @@ class RuleEvaluator:
         self._clock = clock
         self.active: dict[str, ActiveAlert] = {}  # fingerprint -> alert (pending or firing)
 
+    def with_recorded(self, samples: Iterable[Sample]) -> list[Sample]:
+        """``samples`` plus the series of every recording rule, evaluated in file order."""
+        series = list(samples)
+        for rule in self.rules.rules:
+            if not rule.alert:
+                series.extend(Sample(rule.name, s.labels, s.value) for s in rule.expr.evaluate(series))
+        return series
+
     def evaluate(self, samples: Iterable[Sample]) -> list[ActiveAlert]:
         """One evaluation round; returns the alerts whose state changed to firing or resolved."""
         now = self._clock()
-        series = list(samples)
+        series = self.with_recorded(samples)  # recording rules first: alerts read them
         seen: set[str] = set()
         changed: list[ActiveAlert] = []
-        for rule in self.rules.rules:  # recording rules first, in file order: alerts read them
-            if not rule.alert:
-                series.extend(Sample(rule.name, s.labels, s.value) for s in rule.expr.evaluate(series))
         for rule in self.rules.rules:
             if not rule.alert:
                 continue

@@ -7,7 +7,7 @@ offset and forecast horizon divided by 60 (5m -> 5s) and scraped every second, A
 
 The phases share one running stack and run in this order: stable traffic (no notification at
 all), a drift injected into feature f1 (MLFeatureDrift reaches the pager, chat and remediation
-receivers with the model, version and feature), an injected 15 % error rate (the critical
+receivers with the model, version and feature), an injected 30 % error rate (the critical
 MLInferenceErrorRate is sent, its warning and info twins fire but stay inhibited), then every
 panel query of every shipped dashboard returns data from this Prometheus.
 """
@@ -187,7 +187,7 @@ def test_stable_traffic_sends_no_notification(stack):
         counts = stack.values(f"count_over_time(ml_model:drift_severity:max{{{window}}}[20s])")
         worst = stack.values(f"max_over_time(ml_model:drift_severity:max{{{window}}}[20s])")
         errors = stack.values(f"max_over_time(ml_model:inference_error:ratio_rate5m{{{SEL}}}[20s])")
-        return len(counts) == 4 and min(counts) >= 18 and max(worst) == 0 and errors == [0.0]
+        return len(counts) == 4 and min(counts) >= 15 and max(worst) == 0 and errors == [0.0]
     wait_until(quiet_for_20s, timeout=90, message="20 s of stable, evaluated traffic")
 
     assert stack.values(f"ml_model:accuracy:realized{{{SEL}}}")[0] > 0.9
@@ -222,7 +222,10 @@ def test_injected_drift_reaches_pager_chat_and_remediation_with_its_labels(stack
 
 
 def test_injected_error_rate_fires_the_critical_and_inhibits_its_warning_twin(stack):
-    stack.set_traffic(drift=True, error_rate=0.15)
+    # 30 %: the compressed 5-second window holds only ~50 calls, and the ratio must stay above the
+    # 5 % critical threshold throughout; a critical that dips out would (rightly) let its warning
+    # twin through.
+    stack.set_traffic(drift=True, error_rate=0.3)
 
     def error_alert_sent():
         hits = [(p, l) for p, l in stack.notifications() if l["alertname"] == "MLInferenceErrorRate"]

@@ -333,6 +333,14 @@ def test_secrets_come_from_files_written_by_stack_init_and_none_is_committed(com
             assert m.group(3) == "", f".env.example: {m.group(1)} must be empty"
 
 
+def test_every_compose_variable_is_documented_in_env_example():
+    used = set(re.findall(r"\$\{(\w+)", shipped.COMPOSE_YML.read_text()))
+    documented = set(re.findall(r"^(\w+)=", (shipped.ROOT / ".env.example").read_text(), re.M))
+    assert used and used <= documented, f"undocumented: {sorted(used - documented)}"
+    # .env holds real secrets: it must stay out of the image build context.
+    assert ".env" in (shipped.ROOT / ".dockerignore").read_text().split()
+
+
 # --- OTel Collector ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", COLLECTOR_CONFIGS)
