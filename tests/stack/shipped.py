@@ -136,9 +136,15 @@ def resolve_datasource(ds: dict, variables: dict) -> dict:
 
 
 def substitute(expr: str, values: dict[str, str]) -> str:
-    """Grafana's template substitution for ``$var``, ``${var}`` and ``[[var]]``."""
+    """Grafana's template substitution for ``$var``, ``${var}`` and ``[[var]]``.
+
+    ``$1``-style names are regex back-references of ``label_replace``: Grafana leaves a name it
+    has no variable for untouched, and no dashboard variable is purely numeric.
+    """
     def repl(m):
         name = m.group(1) or m.group(2) or m.group(3)
+        if name.isdigit():
+            return m.group(0)
         if name not in values:
             raise KeyError(f"no value for template variable {name!r} in {expr!r}")
         return values[name]
