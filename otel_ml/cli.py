@@ -34,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     for command, module_name in _SUBCOMMANDS.items():
         try:
             module = importlib.import_module(module_name)
-        except ImportError as exc:  # an optional extra is not installed
+        except ImportError as exc:
+            if (exc.name or "").startswith("otel_ml"):
+                raise  # a broken install of otel_ml itself, not a missing optional extra
             missing = exc.name or str(exc)
             stub = sub.add_parser(command, help=f"(unavailable: {missing} missing)")
             stub.set_defaults(func=_missing_extra(missing))

@@ -16,7 +16,7 @@ import collections
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -61,12 +61,17 @@ class AppSettings:
         port = self.metrics_port
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ConfigError("metrics_port", "must be an integer port between 0 and 65535")
-        for name, lo, hi in (("rate", 0.0, 1000.0), ("routing_interval_s", 0.0, 3600.0),
-                             ("label_delay_s", -1e-9, 3600.0), ("label_share", -1e-9, 1.0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo < value <= hi:
-                raise ConfigError(name, f"must be a number in ({max(lo, 0):g}, {hi:g}]"
-                                  if lo >= 0 else f"must be a number in [0, {hi:g}]")
+        _check_range("rate", self.rate, 0.0, 1000.0, low_open=True)
+        _check_range("routing_interval_s", self.routing_interval_s, 0.0, 3600.0, low_open=True)
+        _check_range("label_delay_s", self.label_delay_s, 0.0, 3600.0)
+        _check_range("label_share", self.label_share, 0.0, 1.0)
+
+
+def _check_range(key: str, value, lo: float, hi: float, low_open: bool = False) -> None:
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and \
+        (value > lo if low_open else value >= lo) and value <= hi
+    if not ok:
+        raise ConfigError(key, f"must be a number in {'(' if low_open else '['}{lo:g}, {hi:g}], got {value!r}")
 
 
 @dataclass
@@ -78,11 +83,7 @@ class TrafficTotals:
     predictions: int = 0
     labels: int = 0
     label_errors: int = 0
-    by_variant: dict = None
-
-    def __post_init__(self):
-        if self.by_variant is None:
-            self.by_variant = collections.Counter()
+    by_variant: collections.Counter = field(default_factory=collections.Counter)
 
 
 class DemoApp:
