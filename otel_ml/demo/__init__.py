@@ -1,1 +1,16 @@
-"""otel_ml.demo."""
+"""otel_ml.demo: the end-to-end demo (``otel-ml demo``) and the compose example app (``otel-ml demo serve``).
+
+Parts, each in its own module:
+
+- ``model``, ``scenario``, ``reference``: the scikit-learn models, the synthetic traffic phases
+  (steady, input drift, label decay) and the reference profiles built from the training data;
+- ``app``: the instrumented serving app under traffic, with delayed ground truth;
+- ``alerting``, ``timescale``: the shipped Prometheus rules and Alertmanager routing, prepared for
+  local endpoints with compressed timings, and the real binaries that run them;
+- ``rule_eval``, ``builtin_alerting``: the in-process evaluator used when the binaries are absent;
+- ``notify_sink``: the local Slack / PagerDuty stand-in; ``processes``: child-process handling;
+- ``scrape``, ``monitor``, ``view``, ``summary``: what the demo shows live and at the end;
+- ``runner``, ``serve``, ``options``, ``cli``: the commands.
+
+Importing the package imports none of them.
+"""

@@ -24,6 +24,8 @@ import numpy as np
 from otel_ml.demo.model import FALLBACK_VERSION, MODEL_NAME, PRIMARY_VERSION, DemoModels
 from otel_ml.demo.scenario import Phase, Scenario, TrafficGenerator
 from otel_ml.errors import ConfigError, InvalidTelemetryError
+from otel_ml.semconv import INSTRUMENTATION_SCOPE, SCHEMA_URL
+from otel_ml.version import __version__
 
 __all__ = ["AppSettings", "DemoApp", "TrafficTotals", "MAX_BATCH"]
 
@@ -117,9 +119,9 @@ class DemoApp:
         self.sdk = configure(
             service_name=s.service_name, endpoint=s.otlp_endpoint, protocol=s.otlp_protocol,
             prometheus_port=s.metrics_port, prometheus_host=s.metrics_host, traces=s.traces,
-            export_interval_ms=s.export_interval_ms, gpu_metrics=False, process_metrics=True,
+            export_interval_ms=s.export_interval_ms, gpu_metrics=True, process_metrics=True,
             resource_attributes={"deployment.environment": "demo"}, set_global=False)
-        meter = self.sdk.meter_provider.get_meter("otel_ml.demo")
+        meter = self.sdk.meter_provider.get_meter(INSTRUMENTATION_SCOPE, __version__, schema_url=SCHEMA_URL)
         if s.routing_url:
             from otel_ml.remediation.control import RoutingClient
 
@@ -188,7 +190,8 @@ class DemoApp:
 
     @property
     def finished(self) -> bool:
-        """True once the scenario is over (never when it loops)."""
+        """True once the scenario's time is over (never when it loops; a held phase does not
+        extend it)."""
         return not self.loop_scenario and self._started_at is not None and self.elapsed >= self.scenario.total_s
 
     @property

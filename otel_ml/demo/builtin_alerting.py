@@ -18,13 +18,15 @@ import urllib.request
 from typing import Callable, Sequence
 
 from otel_ml.demo.rule_eval import ActiveAlert, RuleEvaluator, RuleSet
-from otel_ml.demo.scrape import Sample, scrape
+from otel_ml.demo.scrape import Sample, prom_label, scrape
+from otel_ml.semconv import Attr
 
 __all__ = ["BuiltinAlerting", "webhook_payload", "REMEDIATE_RECEIVER"]
 
 _log = logging.getLogger(__name__)
 REMEDIATE_RECEIVER = "otel-ml-remediate"
 _ZERO_TIME = "0001-01-01T00:00:00Z"
+_MODEL, _VERSION = prom_label(Attr.MODEL_NAME), prom_label(Attr.MODEL_VERSION)
 _CHANNELS = {"critical": "#ml-alerts-critical", "warning": "#ml-alerts", "info": "#ml-alerts-low-priority"}
 
 
@@ -35,7 +37,7 @@ def _iso(ts: float) -> str:
 def webhook_payload(alert: ActiveAlert, receiver: str, external_url: str) -> dict:
     """An Alertmanager webhook notification (version 4) carrying one alert."""
     status = "resolved" if alert.resolved_at is not None else "firing"
-    group = {k: alert.labels[k] for k in ("alertname", "ml_model_name", "ml_model_version") if k in alert.labels}
+    group = {k: alert.labels[k] for k in ("alertname", _MODEL, _VERSION) if k in alert.labels}
     return {
         "version": "4", "groupKey": "{}:" + json.dumps(group, sort_keys=True), "truncatedAlerts": 0,
         "status": status, "receiver": receiver, "groupLabels": group,
@@ -53,7 +55,7 @@ def _title(alert: ActiveAlert) -> str:
     """The shipped template's title line (``otelml.title``) for a one-alert notification."""
     labels = alert.labels
     status = "RESOLVED" if alert.resolved_at is not None else "FIRING:1"
-    return (f"[{status}] {labels.get('severity', '')} {labels.get('ml_model_name', '(no model)')}: "
+    return (f"[{status}] {labels.get('severity', '')} {labels.get(_MODEL, '(no model)')}: "
             f"{labels.get('alertname', '')}")
 
 

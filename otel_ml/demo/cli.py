@@ -58,9 +58,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("demo", help="run the end-to-end demo (drift, decay, alerts, remediation)",
                               description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--short", action="store_true",
-                   help="a short run: 55 s of traffic, about 70 s in all (used by the test suite)")
+                   help="a short run: 50 s of traffic, about 60 s in all (used by the test suite)")
     p.add_argument("--duration", type=_positive_float, metavar="S",
-                   help="seconds of traffic (default 240; 55 with --short; at least 30); the phases take 20 / 45 / 35 %%")
+                   help="seconds of traffic (default 240; 50 with --short; at least 30); the phases take 20 / 45 / 35 %%")
     p.add_argument("--rate", type=_positive_float, default=25.0, metavar="N",
                    help="requests per second, 1 to 8 rows each (default: %(default)s)")
     p.add_argument("--no-alerting-binaries", action="store_true",

@@ -16,25 +16,21 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from otel_ml.demo.scrape import RateTracker, Sample, histogram_quantile, scrape, select
+from otel_ml.demo.scrape import RateTracker, Sample, histogram_quantile, prom_label, scrape, select
 from otel_ml.semconv import SEGMENT_ALL, Attr, DriftSubject, Metric, PerformanceMetric, WindowKind
+from otel_ml.stats.severity import METHOD_KS, METHOD_PSI, SEVERITY_CRITICAL, SEVERITY_NAMES
 
 __all__ = ["AlertView", "FeatureDrift", "AccuracyView", "Snapshot", "RunRecord", "Monitor",
            "AuditReader", "SEVERITY_NAMES"]
 
-SEVERITY_NAMES = {0: "none", 1: "info", 2: "warning", 3: "critical"}
 #: The tier the summary reports as "drift detected" (the one the demo policy acts on).
-DETECTED_SEVERITY = 3
+DETECTED_SEVERITY = SEVERITY_CRITICAL
 
 
-def _label(attr: str) -> str:
-    return attr.replace(".", "_")
-
-
-L_MODEL, L_VERSION, L_VARIANT = _label(Attr.MODEL_NAME), _label(Attr.MODEL_VERSION), _label(Attr.VARIANT)
-L_STATUS, L_FEATURE, L_METHOD = _label(Attr.STATUS), _label(Attr.FEATURE_NAME), _label(Attr.DRIFT_METHOD)
-L_SUBJECT, L_WINDOW, L_METRIC = _label(Attr.DRIFT_SUBJECT), _label(Attr.WINDOW), _label(Attr.METRIC_NAME)
-L_SEGMENT = _label(Attr.SEGMENT)
+L_MODEL, L_VERSION, L_VARIANT = prom_label(Attr.MODEL_NAME), prom_label(Attr.MODEL_VERSION), prom_label(Attr.VARIANT)
+L_STATUS, L_FEATURE, L_METHOD = prom_label(Attr.STATUS), prom_label(Attr.FEATURE_NAME), prom_label(Attr.DRIFT_METHOD)
+L_SUBJECT, L_WINDOW, L_METRIC = prom_label(Attr.DRIFT_SUBJECT), prom_label(Attr.WINDOW), prom_label(Attr.METRIC_NAME)
+L_SEGMENT, L_CHECK = prom_label(Attr.SEGMENT), prom_label(Attr.DATA_QUALITY_CHECK)
 
 
 @dataclass(frozen=True)
@@ -47,22 +43,21 @@ class AlertView:
 
     @property
     def key(self) -> tuple:
-        return (self.name, self.severity, self.labels.get("ml_model_version", ""), self.what,
+        return (self.name, self.severity, self.labels.get(L_VERSION, ""), self.what,
                 self.labels.get("instance", ""))
 
     @property
     def what(self) -> str:
         """The feature, subject, metric or check the alert is about ("" when model-wide)."""
         labels = self.labels
-        feature = labels.get("ml_feature_name", "")
-        if labels.get("ml_drift_subject", "") not in ("", "feature"):
-            feature = feature or labels["ml_drift_subject"]
-        parts = [feature, labels.get("ml_data_quality_check", ""), labels.get("ml_metric_name", "")]
+        feature = labels.get(L_FEATURE, "")
+        if labels.get(L_SUBJECT, "") not in ("", DriftSubject.FEATURE):
+            feature = feature or labels[L_SUBJECT]
+        parts = [feature, labels.get(L_CHECK, ""), labels.get(L_METRIC, "")]
         return " ".join(p for p in parts if p)
 
     def describe(self) -> str:
-        parts = [self.labels.get(k) for k in ("ml_model_name", "ml_model_version", "ml_feature_name",
-                                              "ml_drift_subject", "ml_metric_name")]
+        parts = [self.labels.get(k) for k in (L_MODEL, L_VERSION, L_FEATURE, L_SUBJECT, L_METRIC)]
         detail = " ".join(p for p in parts if p)
         return f"{self.name} {self.severity} ({detail})" if detail else f"{self.name} {self.severity}"
 
@@ -195,7 +190,7 @@ class RunRecord:
         for key, alert in firing.items():
             if key not in open_alerts:
                 self.alerts.append({"key": list(key), "name": alert.name, "severity": alert.severity,
-                                    "version": alert.labels.get("ml_model_version", ""), "what": alert.what,
+                                    "version": alert.labels.get(L_VERSION, ""), "what": alert.what,
                                     "detail": alert.describe(), "fired_t": snap.t, "resolved_t": None})
         for key, record in open_alerts.items():
             if key not in firing:
@@ -270,9 +265,9 @@ class Monitor:
     def _drift(self, snap: Snapshot, samples: list[Sample]) -> None:
         common = {L_VERSION: snap.version, L_WINDOW: WindowKind.COUNT, L_SUBJECT: DriftSubject.FEATURE}
         ks = {s.get(L_FEATURE): s.value for s in select(samples, Metric.DRIFT_SCORE.prometheus_name,
-                                                        **common, **{L_METHOD: "ks"})}
+                                                        **common, **{L_METHOD: METHOD_KS})}
         psi = {s.get(L_FEATURE): s.value for s in select(samples, Metric.DRIFT_SCORE.prometheus_name,
-                                                         **common, **{L_METHOD: "psi"})}
+                                                         **common, **{L_METHOD: METHOD_PSI})}
         severity: dict[str, int] = {}
         for s in select(samples, Metric.DRIFT_SEVERITY.prometheus_name, **common):
             feature = s.get(L_FEATURE)

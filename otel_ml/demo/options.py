@@ -14,7 +14,7 @@ from otel_ml.errors import ConfigError
 __all__ = ["DemoOptions", "SHORT_DURATION_S", "DEFAULT_DURATION_S", "processor_config"]
 
 #: Traffic seconds of ``--short`` (plus about 15 s of start-up and shut-down).
-SHORT_DURATION_S = 55.0
+SHORT_DURATION_S = 50.0
 DEFAULT_DURATION_S = 240.0
 MIN_DURATION_S = 30.0
 MAX_RATE = 200.0

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 from otel_ml.errors import UserError
 
-__all__ = ["ManagedProcess", "ProcessFailed", "free_port", "http_ok", "wait_for"]
+__all__ = ["ManagedProcess", "ProcessFailed", "free_port", "free_ports", "http_ok", "wait_for"]
 
 
 class ProcessFailed(UserError):
@@ -25,9 +25,21 @@ class ProcessFailed(UserError):
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct TCP ports on 127.0.0.1 that are free right now (all held while choosing)."""
+    sockets = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sockets.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def http_ok(url: str, timeout: float = 1.0) -> bool:
@@ -90,6 +102,11 @@ class ManagedProcess:
 
         if not wait_for(probe, timeout):
             raise ProcessFailed(f"{self.name} not ready after {timeout:.0f}s; see {self.log_path}")
+
+    def terminate(self) -> None:
+        """Ask the process to stop (SIGTERM) without waiting; ``stop()`` then waits."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
 
     def stop(self, grace_s: float = 10.0) -> int | None:
         """SIGTERM, then SIGKILL after ``grace_s``; idempotent. Returns the exit status."""

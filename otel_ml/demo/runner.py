@@ -1,9 +1,10 @@
 """``otel-ml demo``: every part of otel_ml on one machine, with no Docker and no Collector.
 
 Start-up (each long step prints a progress line): ``otel-ml remediate`` with the demo policy,
-Prometheus and Alertmanager on the shipped rules and routing (or the built-in evaluator), the
-models trained and their reference profiles built, ``otel-ml processor`` loading them, then the
-instrumented serving app under synthetic traffic exporting OTLP straight to the processor.
+the models trained and their reference profiles built, ``otel-ml processor`` loading them, the
+instrumented serving app's telemetry (OTLP straight to the processor, RED metrics on /metrics),
+then Prometheus and Alertmanager on the shipped rules and routing (or the built-in evaluator),
+once every endpoint they scrape exists. Then the synthetic traffic starts.
 While traffic runs (steady, then input drift, then label decay) the live view refreshes about
 once a second; at the end everything is stopped and a summary printed.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -30,13 +32,14 @@ from otel_ml.demo.builtin_alerting import BuiltinAlerting
 from otel_ml.demo.model import DRIFTING_FEATURES, FALLBACK_VERSION, MODEL_NAME, PRIMARY_VERSION, train
 from otel_ml.demo.monitor import AlertView, Monitor, prometheus_alert_views
 from otel_ml.demo.notify_sink import NotificationSink
-from otel_ml.demo.options import DemoOptions, processor_config, write_processor_config
-from otel_ml.demo.processes import ManagedProcess, free_port, http_ok
+from otel_ml.demo.options import DRIFT_SD, LABEL_FLIP, DemoOptions, processor_config, write_processor_config
+from otel_ml.demo.processes import ManagedProcess, free_ports, http_ok
 from otel_ml.demo.reference import write_profiles
 from otel_ml.demo.rule_eval import load_rules
 from otel_ml.demo.summary import RunFacts, render_summary, write_summary_json
 from otel_ml.demo.timescale import DEMO_TIMESCALE
 from otel_ml.demo.view import LiveView
+from otel_ml.errors import UserError
 from otel_ml.semconv import VARIANT_FALLBACK, VARIANT_PRIMARY
 
 __all__ = ["run_demo", "DemoRun", "POLICY_RESOURCE"]
@@ -77,9 +80,8 @@ class DemoRun:
         else:
             self.run_dir = Path(tempfile.mkdtemp(prefix="otel-ml-demo-"))
             self.keep = options.keep_dir
-        self.ports = {name: free_port() for name in
-                      ("app", "grpc", "http", "processor", "remediate", "remediate_metrics",
-                       "prometheus", "alertmanager")}
+        names = ("app", "grpc", "http", "processor", "remediate", "remediate_metrics", "prometheus", "alertmanager")
+        self.ports = dict(zip(names, free_ports(len(names))))
         self.versions = {VARIANT_PRIMARY: PRIMARY_VERSION, VARIANT_FALLBACK: FALLBACK_VERSION}
         self.binaries = find_binaries() if options.alerting_binaries else None
         self.processes: list[ManagedProcess] = []
@@ -88,6 +90,8 @@ class DemoRun:
         self.builtin: BuiltinAlerting | None = None
         self.app: DemoApp | None = None
         self.baseline: dict[str, float] = {}
+        self.feature_names: list[str] = []
+        self.token = ""
         self.alert_path = ""
         self.monitor: Monitor | None = None
         self._stop = threading.Event()
@@ -110,8 +114,9 @@ class DemoRun:
         secrets_dir.mkdir(exist_ok=True)
         token_file = secrets_dir / "remediate-token"
         self.token = secrets.token_urlsafe(24)
-        token_file.write_text(self.token + "\n")
-        token_file.chmod(0o600)
+        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # never readable by others
+        with os.fdopen(fd, "w") as fh:
+            fh.write(self.token + "\n")
         return token_file
 
     def _start_remediate(self, token_file: Path) -> ManagedProcess:
@@ -225,18 +230,18 @@ class DemoRun:
     def run_traffic(self) -> Monitor:
         app = self.app
         started_at = time.time()
-        monitor = self.monitor = Monitor(app=app, app_metrics_url=self.url("app", "/metrics"),
-                          processor_metrics_url=self.url("processor", "/metrics"),
-                          audit_path=self.audit_path, alerts=self._alert_views,
-                          notifications=lambda: len(self.sink.snapshot()), versions=self.versions,
-                          started_at=started_at)
+        monitor = self.monitor = Monitor(
+            app=app, app_metrics_url=self.url("app", "/metrics"),
+            processor_metrics_url=self.url("processor", "/metrics"), audit_path=self.audit_path,
+            alerts=self._alert_views, notifications=lambda: len(self.sink.snapshot()),
+            versions=self.versions, started_at=started_at)
         acc = 0.0
         for phase in app.scenario.phases:
             monitor.record.phases.append((phase.name, acc, acc + phase.seconds))
             acc += phase.seconds
         view = LiveView(self.out, title=f"otel-ml demo: {MODEL_NAME}", started_at=started_at)
         drifted = ", ".join(self.feature_names[i] for i in DRIFTING_FEATURES)
-        notes = {"drift": f"{drifted} shifted", "decay": f"{drifted} shifted, 35 % of labels flipped"}
+        notes = {"drift": f"{drifted} shifted", "decay": f"{drifted} shifted, {LABEL_FLIP:.0%} of labels flipped"}
         if self.builtin is not None:
             self.builtin.start()
         app.start_traffic()
@@ -256,6 +261,8 @@ class DemoRun:
             self.app.stop()
         if self.builtin is not None:
             self.builtin.stop()
+        for proc in self.processes:  # all shut down in parallel, then each is waited for
+            proc.terminate()
         for proc in reversed(self.processes):
             proc.stop()
         if self.sink is not None:
@@ -270,15 +277,30 @@ class DemoRun:
             predictions=app.totals.predictions, labels=app.totals.labels, by_variant=dict(app.totals.by_variant),
             versions=self.versions, baseline=self.baseline, alert_path=self.alert_path, run_dir=self.run_dir,
             kept=self.keep, notifications=self.sink.snapshot(), actions=monitor.audit.actions(), logs=logs,
-            drift_note=f"{drifted} +2.5 sd; decay: 35 % of labels flipped")
+            drift_note=f"{drifted} +{DRIFT_SD:g} sd; decay: {LABEL_FLIP:.0%} of labels flipped")
 
     def cleanup(self) -> None:
         if not self.keep:
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
+def _interrupt_on_sigterm(stack: ExitStack) -> None:
+    """SIGTERM stops the demo like Ctrl-C does, so its child processes are stopped too."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    stack.callback(signal.signal, signal.SIGTERM, previous)
+
+
 def run_demo(options: DemoOptions, out: TextIO | None = None) -> int:
-    """Run the demo to the end (or Ctrl-C) and print the summary; returns the exit status."""
+    """Run the demo to the end (or Ctrl-C / SIGTERM) and print the summary; returns the exit status.
+
+    A start-up failure keeps the run directory, since the error names a log file in it.
+    """
     from threadpoolctl import threadpool_limits
 
     out = out or sys.stdout
@@ -290,18 +312,23 @@ def run_demo(options: DemoOptions, out: TextIO | None = None) -> int:
         stack.enter_context(threadpool_limits(limits=1))
         stack.callback(run.cleanup)
         stack.callback(run.stop)
+        _interrupt_on_sigterm(stack)
         try:
             run.start()
             run.run_traffic()
         except KeyboardInterrupt:
             print("\ninterrupted: stopping the demo", file=out, flush=True)
             status = 130
+        except UserError:
+            run.keep = True
+            raise
         run.stop()
         monitor = run.monitor
         if monitor is not None:
             facts = run.facts(monitor)
             monitor.audit.poll()
             facts.actions = monitor.audit.actions()
+            facts.decisions = [r for r in monitor.audit.records if r.get("event") == "decision"]
             if run.keep:
                 write_summary_json(facts, run.run_dir / "summary.json")
             print(render_summary(facts), file=out, flush=True)

@@ -16,7 +16,12 @@ from typing import Iterable, Mapping
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
-__all__ = ["Sample", "scrape", "parse", "select", "RateTracker", "histogram_quantile"]
+__all__ = ["Sample", "scrape", "parse", "select", "prom_label", "RateTracker", "histogram_quantile"]
+
+
+def prom_label(attribute: str) -> str:
+    """The Prometheus label an OTel attribute key becomes (``ml.model.name`` -> ``ml_model_name``)."""
+    return attribute.replace(".", "_")
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ class RunFacts:
     kept: bool
     notifications: list[Notification] = field(default_factory=list)
     actions: list[dict] = field(default_factory=list)
+    decisions: list[dict] = field(default_factory=list)  # every decision record of the audit log
     logs: list[str] = field(default_factory=list)
     drift_note: str = ""
 
@@ -120,7 +121,10 @@ def render_summary(f: RunFacts) -> str:
     kinds = Counter(n.kind for n in f.notifications)
     out.append(f"Notified      {len(f.notifications)} notifications sent"
                + (f" ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))})" if kinds else ""))
-    out.append(f"Remediation   {len(f.actions)} actions (audit log)")
+    skipped = Counter(r.get("reason", "?") for r in f.decisions if r.get("outcome") == "skipped")
+    detail = f"; decisions that changed nothing: {', '.join(f'{k} {n}' for k, n in skipped.most_common())}" \
+        if skipped else ""
+    out.append(f"Remediation   {len(f.actions)} actions (audit log){detail}")
     for record in f.actions:
         out.append("              " + describe_action(record, r.started_at))
     if r.switches:
@@ -128,7 +132,7 @@ def render_summary(f: RunFacts) -> str:
         out.append(f"Serving       variant switches: {switches}")
     else:
         out.append("Serving       the primary served throughout")
-    where = "kept" if f.kept else "removed at exit (use --keep-dir to keep it)"
+    where = "kept" if f.kept else "removed at exit; --keep-dir keeps it"
     out.append(f"Run dir       {f.run_dir} ({where})")
     if f.kept and f.logs:
         out.append(f"              logs: {', '.join(f.logs)}")
@@ -145,6 +149,7 @@ def summary_data(f: RunFacts) -> dict:
         "phases": [{"name": n, "start_s": s, "end_s": e} for n, s, e in r.phases],
         "drift_detected": {k: {"t": t, "ks": ks, "severity": SEVERITY_NAMES.get(sev, sev)}
                            for k, (t, ks, sev) in r.drift_detected.items()},
+        "max_ks": dict(r.max_drift),
         "accuracy": [{"phase": p, "version": v, "realized": a.realized, "estimated": a.estimated,
                       "baseline": a.baseline, "coverage": a.coverage} for (p, v), a in r.accuracy.items()],
         "alerts": [{k: v for k, v in a.items() if k != "key"} for a in r.alerts],

@@ -37,7 +37,7 @@ def describe_action(record: dict, started_at: float) -> str:
         what += f" (exit {detail['exit_code']}{': ' + out[-1][:70] if out else ''})"
     why = record.get("alertname") or ""
     if why:
-        what += f"  [{why} {record.get('severity', '')} {record.get('version', '')}]".rstrip() + ""
+        what += f"  [{why} {record.get('severity', '')} {record.get('version', '')}]".replace(" ]", "]")
     return f"+{t:5.1f}s {what}"
 
 
@@ -71,7 +71,9 @@ def render_screen(snap: Snapshot, *, title: str, started_at: float, phase_note: 
         lines.append(f"           {version:<9} {_num(view.realized):>8} {_num(view.estimated):>10} "
                      f"{_num(view.baseline):>9} {_pct(view.coverage):>9}{marker}")
     lines.append("")
-    firing = [a for a in snap.alerts if a.state == "firing"]
+    rank = {"critical": 0, "warning": 1, "info": 2}
+    firing = sorted((a for a in snap.alerts if a.state == "firing"),
+                    key=lambda a: (rank.get(a.severity, 3), a.name, a.describe()))
     pending = [a for a in snap.alerts if a.state == "pending"]
     lines.append(f"Alerts     {len(firing)} firing, {len(pending)} pending; {snap.notifications} notifications sent")
     for a in firing[:_MAX_ALERT_LINES]:

@@ -171,3 +171,23 @@ def test_routing_without_a_remediation_webhook_is_refused(tmp_path):
 def test_a_rule_file_without_groups_is_refused():
     with pytest.raises(UserError, match="groups"):
         compress_rule_group_file({"rules": []})
+
+
+def test_binaries_are_found_on_path_under_either_alertmanager_name(tmp_path, monkeypatch):
+    from otel_ml.demo.alerting import find_binaries
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert find_binaries() is None
+
+    def tool(name):
+        path = tmp_path / name
+        path.write_text("#!/bin/sh\n")
+        path.chmod(0o755)
+        return str(path)
+
+    prom = tool("prometheus")
+    assert find_binaries() is None  # Prometheus alone is not an alert path
+    am = tool("alertmanager")
+    assert (find_binaries().prometheus, find_binaries().alertmanager) == (prom, am)
+    debian = tool("prometheus-alertmanager")
+    assert find_binaries().alertmanager == debian  # the Debian name first

@@ -8,15 +8,19 @@ remediate. Each run keeps its directory, whose audit log and summary.json back t
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from otel_ml.demo.model import FALLBACK_VERSION, PRIMARY_VERSION
+from otel_ml.demo.processes import http_ok
 from otel_ml.remediation.audit import read_audit
 from tests.support.procs import binary
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 OTEL_ML = Path(sys.executable).with_name("otel-ml")
@@ -66,7 +70,11 @@ def test_short_demo_with_the_real_alert_path_reports_drift_alert_and_fallback(tm
              and a["version"] == PRIMARY_VERSION]
     assert fired and min(a["fired_t"] for a in fired) >= drift_at, "the drift alert fired only after drift began"
     assert {a["what"] for a in fired} <= {"mean_texture", "mean_smoothness", "mean_symmetry"}
-    assert set(summary["drift_detected"]) == {"mean_texture", "mean_smoothness", "mean_symmetry"}
+    shifted = {"mean_texture", "mean_smoothness", "mean_symmetry"}
+    detected = summary["drift_detected"]
+    assert shifted <= set(detected) and all(detected[f]["t"] >= drift_at for f in shifted)
+    assert all(summary["max_ks"][f] > 0.5 for f in shifted)
+    assert all(ks < 0.25 for f, ks in summary["max_ks"].items() if f not in shifted)
     switch = summary["switches"][0]
     assert (switch["from"], switch["to"]) == ("primary", "fallback") and switch["t"] >= drift_at
     assert summary["traffic"]["by_variant"]["fallback"] > 0 and summary["traffic"]["errors"] == 0
@@ -103,3 +111,30 @@ def test_builtin_evaluator_still_remediates(tmp_path):
     assert summary["switches"][0]["to"] == "fallback"
     assert summary["switches"][0]["t"] >= phase_start(summary, "drift")
     assert any(n["kind"] == "pager" and "MLFeatureDrift" in n["title"] for n in summary["notifications"])
+
+
+@pytest.mark.real
+def test_sigterm_stops_the_demo_and_every_process_it_started(tmp_path):
+    binary("prometheus")
+    run_dir = tmp_path / "run"
+    out_path = tmp_path / "out.txt"
+    with open(out_path, "wb") as out:
+        proc = subprocess.Popen([str(OTEL_ML), "demo", "--duration", "600", "--run-dir", str(run_dir)],
+                                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        wait_until(lambda: "[6/6] serving" in out_path.read_text(), timeout=120, message="the demo serving")
+        prom_cfg = yaml.safe_load((run_dir / "prometheus.yml").read_text())
+        endpoints = {job["job_name"]: job["static_configs"][0]["targets"][0] for job in prom_cfg["scrape_configs"]}
+        urls = [f"http://{endpoints[job]}/metrics" for job in ("ml-serving", "otel-ml-processor", "otel-ml-remediate",
+                                                               "prometheus", "alertmanager")]
+        assert wait_until(lambda: all(http_ok(u) for u in urls), timeout=30, message="every endpoint up")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = out_path.read_text()
+    assert "interrupted: stopping the demo" in text and "otel-ml demo: summary" in text
+    assert "Traceback" not in text
+    assert not [u for u in urls if http_ok(u)], "a process the demo started is still serving"

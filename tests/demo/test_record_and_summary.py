@@ -61,7 +61,10 @@ def facts(record: RunRecord, tmp_path) -> RunFacts:
                 "detail": {"exit_code": 0, "stdout": "retraining requested\n"}}]
     notes = [Notification(1013.0, PAGER, "pagerduty", "[FIRING:1] critical m: MLFeatureDrift", "trigger"),
              Notification(1013.0, CHAT, "#ml-alerts-critical", "[FIRING:1] critical m: MLFeatureDrift", "firing")]
-    return RunFacts(record=record, requests=100, errors=1, predictions=450, labels=400,
+    decisions = [actions[0], {"event": "decision", "outcome": "skipped", "reason": "duplicate"},
+                 {"event": "decision", "outcome": "skipped", "reason": "duplicate"},
+                 {"event": "decision", "outcome": "skipped", "reason": "cooldown"}]
+    return RunFacts(record=record, requests=100, errors=1, predictions=450, labels=400, decisions=decisions,
                     by_variant={"primary": 40, "fallback": 60}, versions={"primary": "2.1.0", "fallback": "1.4.0"},
                     baseline={"2.1.0": 0.938, "1.4.0": 0.92}, alert_path="real prometheus", run_dir=tmp_path,
                     kept=True, notifications=notes, actions=actions, logs=["processor.log"])
@@ -78,6 +81,7 @@ def test_summary_text_groups_alerts_and_reports_every_section(tmp_path):
     assert "decay    fallback 1.4.0        0.610      0.920" in text and "concept shift" in text
     assert "drift    primary  2.1.0        0.860" in text and "drift    fallback 1.4.0        0.910" in text
     assert "Notified      2 notifications sent (chat 1, pager 1)" in text
+    assert "Remediation   2 actions (audit log); decisions that changed nothing: duplicate 2, cooldown 1" in text
     assert "+ 15.2s fallback executed: primary -> fallback  [MLFeatureDrift critical 2.1.0]" in text
     assert "retrain executed (exit 0: retraining requested)" in text
     assert "variant switches: +15s primary -> fallback" in text
