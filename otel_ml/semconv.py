@@ -87,7 +87,7 @@ class QualityCheck:
     OUT_OF_RANGE = "out_of_range"  # outside the reference min..max
     UNSEEN_CATEGORY = "unseen_category"
     TYPE_MISMATCH = "type_mismatch"  # string in a numeric feature, number in a string one
-    OUTLIER = "outlier"  # outside the reference IQR fences (k = 1.5)
+    OUTLIER = "outlier"  # outside the reference IQR fences (k = 3, "far out")
     MISSING_FEATURE = "missing_feature"  # schema feature absent from the event
     EXTRA_FEATURE = "extra_feature"  # feature not in the reference schema
 

@@ -463,13 +463,15 @@ class DriftEngine:
     # --- evaluate -----------------------------------------------------------------------------
 
     def evaluate(self, now: float) -> list[Point]:
-        """Gauges for every model version with a profile, both windows. Window contents are copied
-        under the lock; the statistics run after it is released."""
+        """Gauges for every model version with a profile that is still serving (an event within
+        ``windows.stale_after_seconds``), both windows. Window contents are copied under the lock;
+        the statistics run after it is released."""
         jobs = []
+        stale_after = self.settings.windows.stale_after_seconds
         with self._lock:
             self._evict_idle(now)
             for st in self._versions.values():
-                if st.schema is None:
+                if st.schema is None or now - st.last_seen > stale_after:
                     continue
                 jobs.append((st.model, st.version, st.schema, st.count.view(),
                              st.time.view(now, self._eval_rng)))

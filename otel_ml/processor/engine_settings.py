@@ -104,6 +104,10 @@ class WindowSettings:
     reservoir_size: uniform-sample size per column and time pane (KS on the time window).
     sketch_k: KLL ``k`` per numeric column and time pane (PSI / Wasserstein / JS on the time window).
     seed: random seed of the reservoirs (None: fresh entropy).
+    stale_after_seconds: a model version that has received no event for this long stops
+    exporting drift and data-quality gauges — it no longer serves (e.g. after a fallback or a
+    rollout), and its last gauges would otherwise keep its alerts firing. Its windows are kept
+    (and resume with new traffic) until ``limits.version_idle_seconds`` releases them.
     """
 
     count_size: int = 1000
@@ -113,6 +117,7 @@ class WindowSettings:
     reservoir_size: int = 1024
     sketch_k: int = 200
     seed: int | None = None
+    stale_after_seconds: float = 900.0
 
     def __post_init__(self) -> None:
         s = "windows"
@@ -124,6 +129,7 @@ class WindowSettings:
         _check_int(s, "sketch_k", self.sketch_k, 8, 65535)
         if self.seed is not None:
             _check_int(s, "seed", self.seed, 0)
+        _check_float(s, "stale_after_seconds", self.stale_after_seconds, 0.0, lo_open=True)
         if self.min_events > self.count_size:
             raise ConfigError(f"{s}.min_events",
                               f"must be <= count_size ({self.count_size}), got {self.min_events}")
@@ -263,7 +269,8 @@ class EngineSettings:
         """Every default, explicitly."""
         return cls(
             windows=WindowSettings(count_size=1000, time_seconds=300.0, time_panes=5, min_events=100,
-                                   reservoir_size=1024, sketch_k=200, seed=None),
+                                   reservoir_size=1024, sketch_k=200, seed=None,
+                                   stale_after_seconds=900.0),
             drift=DriftSettings(tiers=_default_tiers(), alpha=0.05, correction="bh",
                                 low_confidence_threshold=0.7),
             profiles=ProfileSettings(learn_from_first_n=1000, bins=10),

@@ -13,7 +13,7 @@ Check semantics (per value of a feature in the reference schema):
                    strings, or a string in one whose reference values are numbers (bools count
                    as the strings "True" / "False")
   out_of_range     finite value outside the reference [min, max]
-  outlier          finite value outside the reference IQR fences (Q1 - 1.5 IQR, Q3 + 1.5 IQR)
+  outlier          finite value outside the reference IQR fences (Q1 - 3 IQR, Q3 + 3 IQR)
   unseen_category  category absent from the reference
   missing_feature  the event carries no such feature at all
   extra_feature    the event carries a feature the reference schema lacks

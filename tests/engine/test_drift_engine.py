@@ -479,3 +479,20 @@ def test_concurrent_ingest_and_evaluate(engine):
     assert not errors
     assert eng.window_events("m", "1") == (1000, 3000)
     assert index(eng.evaluate(clock.t))[(Metric.PROC_WINDOW_FILL.name, "count", None, None, None)] == 1.0
+
+
+def test_a_version_that_stops_serving_stops_exporting_until_it_serves_again():
+    rng = np.random.default_rng(21)
+    clock = Clock()
+    store = ProfileStore()
+    store.add(reference_profile(rng))
+    eng = DriftEngine(make_settings(windows={"stale_after_seconds": 60}), store, clock=clock)
+    eng.ingest([make_batch(rng, 300, shift={"f0": 2.0})])
+    assert score(index(eng.evaluate(clock.t)), "count", "f0", "ks", metric=Metric.DRIFT_SEVERITY) == 3
+
+    clock.t += 61  # no traffic for longer than stale_after_seconds (e.g. routed to the fallback)
+    assert index(eng.evaluate(clock.t)) == {}
+    assert eng.window_events("m", "1")[0] == 300  # state kept, only the export stops
+
+    eng.ingest([make_batch(rng, 10, shift={"f0": 2.0})])  # serving again: the kept windows resume
+    assert score(index(eng.evaluate(clock.t)), "count", "f0", "ks", metric=Metric.DRIFT_SEVERITY) == 3

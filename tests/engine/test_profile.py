@@ -8,7 +8,7 @@ from sklearn.datasets import load_iris
 
 from otel_ml.errors import UserError
 from otel_ml.processor.profile import (
-    ALL_VERSIONS, CATEGORICAL, FORMAT_VERSION, NUMERIC, CategoricalProfile, NumericProfile, Profile,
+    ALL_VERSIONS, CATEGORICAL, FORMAT_VERSION, NUMERIC, OUTLIER_IQR_K, CategoricalProfile, NumericProfile, Profile,
     ProfileFormatError, ProfileStore, build_profile, infer_kind,
 )
 from otel_ml.processor.quality import VALUE_NUMBER, VALUE_STRING
@@ -41,7 +41,8 @@ def test_built_profile_describes_the_data(iris_profile):
     assert (sl.min, sl.max) == (finite.min(), finite.max())
     assert sl.mean == pytest.approx(finite.mean()) and sl.std == pytest.approx(finite.std())
     q1, q3 = np.quantile(finite, [0.25, 0.75])
-    assert (sl.iqr_low, sl.iqr_high) == pytest.approx((q1 - 1.5 * (q3 - q1), q3 + 1.5 * (q3 - q1)))
+    k = OUTLIER_IQR_K
+    assert (sl.iqr_low, sl.iqr_high) == pytest.approx((q1 - k * (q3 - q1), q3 + k * (q3 - q1)))
     assert sl.count == 150
     sp = profile.features["species"]
     assert isinstance(sp, CategoricalProfile)
