@@ -21,15 +21,24 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   echo "==> .venv is up to date ($profile)"
   exit 0
 fi
-pip=(.venv/bin/python -m pip install --disable-pip-version-check -q)
-"${pip[@]}" --upgrade pip setuptools wheel
+log=.venv/install.log
+: > "$log"
+pip_install() {
+  # build-backend chatter goes to the log; on failure the log's tail is shown
+  if ! .venv/bin/python -m pip install --disable-pip-version-check -q "$@" >>"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    echo "pip install $* failed (full log: $log)" >&2
+    exit 1
+  fi
+}
+pip_install --upgrade pip setuptools wheel
 case "$profile" in
-  demo) echo "==> installing otel-ml[processor,sklearn]"; "${pip[@]}" -e ".[processor,sklearn]" ;;
+  demo) echo "==> installing otel-ml[processor,sklearn] (log: $log)"; pip_install -e ".[processor,sklearn]" ;;
   dev)
-    echo "==> installing otel-ml[dev] and the CPU build of torch"
+    echo "==> installing otel-ml[dev] and the CPU build of torch (log: $log)"
     # torch==2.13.0 resolves to the local CPU wheel where one is provided (pip find-links)
-    "${pip[@]}" "torch==${OTEL_ML_TORCH_VERSION:-2.13.0}"
-    "${pip[@]}" -e ".[dev]"
+    pip_install "torch==${OTEL_ML_TORCH_VERSION:-2.13.0}"
+    pip_install -e ".[dev]"
     ;;
   *) echo "unknown profile '$profile' (expected: demo, dev)" >&2; exit 2 ;;
 esac

@@ -82,7 +82,9 @@ def test_held_labels_are_bounded():
 
 
 def test_labels_for_expired_predictions_are_counted_expired():
-    tracker, reader, clock = make_tracker({**SMALL, "pending": {"ttl_s": 3600}})
+    # stale_after_s past the TTL: the version still exports (its pending count drops to 0)
+    tracker, reader, clock = make_tracker({**SMALL, "pending": {"ttl_s": 3600},
+                                           "window": {**SMALL["window"], "stale_after_s": 7200}})
     tracker.ingest([batch("m", ["a", "b"], [1, 1])])
     clock.t += 3601
     tracker.ingest(labels(["a"], [1]))  # noticed at lookup

@@ -172,7 +172,9 @@ def test_trend_and_time_to_threshold_match_linregress(tmp_path):
     ref = _binary(2000, 0.9, 50)
     section = performance_section(*ref)
     clock = Clock(1_000_000.0)
-    settings = {**DECAY, "trend": {"windows": 6, "min_windows": 3, "block_labels": 400}}
+    # evaluated an hour after the last block: stale_after_s longer than that keeps it serving
+    settings = {**DECAY, "window": {**DECAY["window"], "stale_after_s": 7200},
+                "trend": {"windows": 6, "min_windows": 3, "block_labels": 400}}
     tracker, _, _ = make_tracker(settings, profiles=_store_with_reference(tmp_path, section),
                                  clock=clock)
     times, accs = [], []

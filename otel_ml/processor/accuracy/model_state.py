@@ -3,11 +3,16 @@
 Two window rings hold the last ``window.max_events`` rows: ``predictions`` (every prediction,
 for label coverage and label-free estimation) and ``realized`` (every joined label with its
 prediction, for realized metrics). ``outcomes`` holds joined business outcomes (I9).
+
+``last_activity`` is the processor time of the version's last prediction, or last label or
+outcome joined to one of its predictions; a version idle for ``window.stale_after_s`` is
+skipped by the tracker's evaluate (it no longer serves), its state kept.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 
 import numpy as np
@@ -56,7 +61,7 @@ def infer_task(predictions: list, has_scores: bool) -> str | None:
 
 class ModelState:
     def __init__(self, index: int, model: str, version: str, settings: AccuracySettings,
-                 reference: ReferencePerformance | None):
+                 reference: ReferencePerformance | None, now: float):
         self.index = index
         self.model = model
         self.version = version
@@ -81,6 +86,11 @@ class ModelState:
         self.learning_failed = False
         self.trend: dict[tuple[str, str], deque] = {}
         self.trend_blocks = 0  # trend blocks already turned into history points
+        self.last_activity = now  # last prediction, or label / outcome joined (processor time)
+
+    def is_stale(self, now: float) -> bool:
+        """No activity for longer than ``window.stale_after_s``: the version no longer serves."""
+        return now - self.last_activity > self.settings.window.stale_after_s
 
     # --- classes ------------------------------------------------------------------------
     @property
@@ -148,9 +158,12 @@ class ModelState:
             "learned": self.learned_section,
             "trend": [[m, a, [list(p) for p in pts]] for (m, a), pts in self.trend.items()],
             "trend_blocks": self.trend_blocks,
+            "last_activity": self.last_activity,
         }
 
     def restore(self, data: dict) -> None:
+        """Load a ``to_dict`` result; a snapshot without ``last_activity`` (older format)
+        keeps the time given at construction (the restore time)."""
         limits = self.settings.limits
         self.task = data.get("task") if data.get("task") in (
             TASK_CLASSIFICATION, TASK_REGRESSION) else self.task
@@ -169,3 +182,9 @@ class ModelState:
         self.trend = {(m, a): deque((tuple(p) for p in pts), maxlen=maxlen)
                       for m, a, pts in data.get("trend", [])}
         self.trend_blocks = int(data.get("trend_blocks", 0))
+        last = data.get("last_activity")
+        if last is not None:
+            last = float(last)
+            if not math.isfinite(last):
+                raise ValueError(f"last_activity must be a finite time, got {last!r}")
+            self.last_activity = last

@@ -11,7 +11,7 @@ YAML shape (every key optional; the values shown are the defaults)::
       pending:    {max_predictions: 500000, ttl_s: 2592000, max_tombstones: 100000}
       labels:     {grace_s: 3600, max_held: 100000}
       window:     {count: 1000, time_s: 3600, max_events: 20000, min_labels: 100,
-                   min_predictions: 100}
+                   min_predictions: 100, stale_after_s: 900}
       baseline:   {source: auto, labels: 1000}        # auto | reference | first_labels
       decay:
         alpha: 0.05
@@ -181,6 +181,12 @@ class WindowSettings(_Section):
 
     Either may be null (disabled), not both. ``max_events`` bounds what one model version keeps
     for its windows; a time window holding more is truncated to the newest ``max_events``.
+
+    ``stale_after_s``: a model version with no activity (a prediction, or a label or outcome
+    joined to one of its predictions) for this long no longer serves (fallback, rollout) and
+    stops exporting its performance gauges, which would otherwise repeat its last values (and
+    keep its alerts firing) for good; only ``ml.labels.pending`` stays while it still has
+    predictions waiting for labels. Its state is kept; activity brings the gauges back.
     """
 
     count: int | None = 1000
@@ -188,6 +194,7 @@ class WindowSettings(_Section):
     max_events: int = 20_000
     min_labels: int = 100
     min_predictions: int = 100
+    stale_after_s: float = 900.0
 
     def __post_init__(self):
         _int("window.count", self.count, 1, 1_000_000, allow_none=True)
@@ -196,6 +203,8 @@ class WindowSettings(_Section):
         _int("window.max_events", self.max_events, 1, 10_000_000)
         _int("window.min_labels", self.min_labels, 1)
         _int("window.min_predictions", self.min_predictions, 1)
+        object.__setattr__(self, "stale_after_s", _num("window.stale_after_s", self.stale_after_s,
+                                                       0, lo_open=True))
         if self.count is None and self.time_s is None:
             raise ConfigError("window.count", "count and time_s cannot both be null")
         if self.count is not None and self.count > self.max_events:

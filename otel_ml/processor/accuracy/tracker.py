@@ -4,7 +4,10 @@ ingest: inference batches register their predictions (pending store + prediction
 ground-truth events join them by prediction id, whatever the delay; outcome events (I9) join
 the same way. Labels arriving before their prediction are held for a grace period.
 evaluate: realized metrics per window and segment, CBPE estimates, baseline, decay with its
-significance, trend and time-to-threshold, label coverage and pending counts, outcome means.
+significance, trend and time-to-threshold, label coverage and pending counts, outcome means,
+for the model versions still serving: one with no prediction and no joined label or outcome
+for ``window.stale_after_s`` exports only its pending count (while non-zero) until activity
+resumes, so a retired version's last values do not keep its alerts firing.
 Counters (labels received by result, cardinality overflow) and the label-lag histogram are
 recorded on the meter; everything else is returned as Points.
 """
@@ -115,7 +118,7 @@ class AccuracyTracker:
                 log.warning("accuracy: ignoring the reference performance section: %s", exc)
             return None
 
-    def _state(self, model: str, version: str, rec: _Records) -> ModelState | None:
+    def _state(self, model: str, version: str, rec: _Records, now: float) -> ModelState | None:
         key = (model, version)
         idx = self._by_key.get(key)
         if idx is not None:
@@ -124,7 +127,7 @@ class AccuracyTracker:
             rec.overflow["model"] += 1
             return None
         state = ModelState(len(self._states), model, version, self.settings,
-                           self._reference(model, version))
+                           self._reference(model, version), now)
         self._states.append(state)
         self._by_key[key] = state.index
         return state
@@ -150,9 +153,10 @@ class AccuracyTracker:
         n = b.n
         if n == 0 or not b.model:
             return
-        st = self._state(b.model, b.version or "", rec)
+        st = self._state(b.model, b.version or "", rec, now)
         if st is None:
             return
+        st.last_activity = now
         has_scores = b.confidences is not None or bool(b.probabilities)
         if st.task is None:
             st.task = infer_task(b.predictions, has_scores)
@@ -309,6 +313,7 @@ class AccuracyTracker:
             idx, seqs, y_true = idx[good], seqs[good], y_true[good]
             rows = {k: v[good] for k, v in rows.items()}
         self._pending.mark_labelled(seqs)
+        st.last_activity = now
         st.predictions.set("labelled", rows["pseq"], True)
         n = int(good.sum())
         realized = {"t": np.full(n, now), "t_pred": rows["t_pred"], "y_true": y_true,
@@ -367,6 +372,7 @@ class AccuracyTracker:
             models = self._pending.rows(look.seqs[in_store], ("model",))["model"]
             for m in np.unique(models).tolist():
                 st = self._states[m]
+                st.last_activity = now
                 sel = in_store[models == m].tolist()
                 codes = np.array([st.outcome_names.code(names[i]) for i in sel], dtype=np.int32)
                 st.outcomes.append(len(sel), {"t": np.full(len(sel), now), "name": codes,
@@ -399,6 +405,10 @@ class AccuracyTracker:
 
     # --- evaluate -----------------------------------------------------------------------
     def evaluate(self, now: float) -> list[Point]:
+        """Points of every model version still serving. A version with no activity for
+        ``window.stale_after_s`` (see ``ModelState.is_stale``) exports only ``ml.labels.pending``,
+        and only while predictions of it still wait for labels; its state is kept untouched
+        (trend blocks included) until new activity brings its gauges back."""
         if not self.settings.enabled:
             return []
         rec = _Records()
@@ -406,11 +416,18 @@ class AccuracyTracker:
             with self._lock:
                 self._expire(now, rec)
                 pending = self._pending.pending_by_model(len(self._states))
-                work = [self._capture(st, now) for st in self._states]
+                active: list[ModelState] = []
+                stale: list[ModelState] = []
+                for st in self._states:
+                    (stale if st.is_stale(now) else active).append(st)
+                work = [self._capture(st, now) for st in active]
             self._record(rec)
             points: list[Point] = []
+            for st in stale:
+                if pending[st.index]:
+                    points.append(Point(Metric.LABELS_PENDING, float(pending[st.index]), st.attrs))
             block_results = []
-            for st, (view, windows, blocks) in zip(self._states, work):
+            for st, (view, windows, blocks) in zip(active, work):
                 points.append(Point(Metric.LABELS_PENDING, float(pending[st.index]), st.attrs))
                 for kind, realized, predictions, outcomes in windows:
                     points += self._cached(st, kind, view, realized)
@@ -420,7 +437,7 @@ class AccuracyTracker:
                 block_results.append([ev.block_values(view, cols, self.settings)
                                       for cols in blocks])
             with self._lock:
-                for st, (view, _w, _b), results in zip(self._states, work, block_results):
+                for st, (view, _w, _b), results in zip(active, work, block_results):
                     maxlen = self.settings.trend.windows
                     for t, values in results:
                         for key, value in values.items():
@@ -506,6 +523,7 @@ class AccuracyTracker:
         if not isinstance(state, dict) or state.get("format_version") != SNAPSHOT_FORMAT:
             raise ValueError(f"accuracy snapshot: unsupported format "
                              f"{state.get('format_version') if isinstance(state, dict) else state!r}")
+        now = self._clock()
         with self._lock:
             saved = (self._pending, self._states, self._by_key, self._held_labels,
                      self._held_outcomes, self._bad_references)
@@ -514,7 +532,8 @@ class AccuracyTracker:
                 for data in state["models"]:
                     st = ModelState(len(self._states), str(data["model"]), str(data["version"]),
                                     self.settings, self._reference(str(data["model"]),
-                                                                   str(data["version"])))
+                                                                   str(data["version"])),
+                                    now)
                     st.restore(data)
                     self._states.append(st)
                     self._by_key[(st.model, st.version)] = st.index
