@@ -17,7 +17,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=".venv/.otel-ml-${profile}.stamp"
 want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+dev_stamp=".venv/.otel-ml-dev.stamp"  # dev includes everything demo needs
+if { [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; } || \
+   { [ "$profile" = demo ] && [ -f "$dev_stamp" ] && [ "$(cat "$dev_stamp")" = "$want" ]; }; then
   echo "==> .venv is up to date ($profile)"
   exit 0
 fi
