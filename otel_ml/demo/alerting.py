@@ -6,8 +6,8 @@ locally against the demo's endpoints with compressed timings.
 * ``prometheus.yml`` derived from the shipped one: the serving app, the processor, the
   remediation service, Alertmanager and Prometheus itself scraped on 127.0.0.1 every second
   (the other jobs of the full stack are left out), alerts sent to the local Alertmanager;
-* ``rules/*.yml``: copies of every shipped rule file with ``for:`` and range windows compressed
-  as ``timescale`` documents (the shipped files are never modified);
+* ``rules/*.yml``: copies of every shipped rule file with ``for:``, range windows, offsets and
+  forecast horizons compressed as ``timescale`` documents (the shipped files are never modified);
 * ``alertmanager.yml`` derived from the shipped routing: timings compressed, the remediation
   webhook pointed at the demo's ``otel-ml remediate`` (bearer token from a file), Slack and
   PagerDuty pointed at a local recording sink; plus the templates and the secret files.
@@ -29,7 +29,9 @@ from typing import Any
 import yaml
 
 from otel_ml.demo.processes import ManagedProcess, http_ok
-from otel_ml.demo.timescale import DEMO_TIMESCALE, TimeScale, format_duration
+from otel_ml.demo.timescale import (
+    DEMO_TIMESCALE, TimeScale, compress_alertmanager_timings, compress_rule_group_file, format_duration,
+)
 from otel_ml.errors import UserError
 
 __all__ = [
@@ -57,7 +59,6 @@ JOB_PROCESSOR = "otel-ml-processor"
 JOB_REMEDIATE = "otel-ml-remediate"
 JOB_ALERTMANAGER = "alertmanager"
 JOB_PROMETHEUS = "prometheus"
-_AM_TIMINGS = ("group_wait", "group_interval", "repeat_interval")
 
 
 @dataclass(frozen=True)
@@ -129,23 +130,6 @@ class AlertingFiles:
     data_dir: Path
 
 
-def compress_rule_group_file(doc: Any, timescale: TimeScale = DEMO_TIMESCALE) -> dict:
-    """A parsed rule file with every ``for:`` and range window compressed."""
-    if not isinstance(doc, dict) or not isinstance(doc.get("groups"), list):
-        raise UserError("rule file: expected a mapping with a 'groups' list")
-    out = json.loads(json.dumps(doc))  # deep copy of plain YAML data
-    for group in out["groups"]:
-        if "interval" in group:
-            group["interval"] = timescale.scale_for(str(group["interval"]))
-        for rule in group.get("rules", []):
-            if "for" in rule:
-                rule["for"] = timescale.scale_for(str(rule["for"]))
-            if "keep_firing_for" in rule:
-                rule["keep_firing_for"] = timescale.scale_for(str(rule["keep_firing_for"]))
-            rule["expr"] = timescale.scale_ranges(str(rule["expr"]))
-    return out
-
-
 def _static(target: str) -> list[dict]:
     return [{"targets": [target]}]
 
@@ -182,18 +166,10 @@ def prometheus_config(shipped: dict, targets: AlertTargets, rules_glob: str) -> 
     return cfg
 
 
-def _compress_route(route: dict, timescale: TimeScale) -> None:
-    for key in _AM_TIMINGS:
-        if key in route:
-            route[key] = timescale.scale_for(str(route[key]))
-    for child in route.get("routes", []) or []:
-        _compress_route(child, timescale)
-
-
 def alertmanager_config(shipped: dict, targets: AlertTargets, secrets_dir: Path,
                         timescale: TimeScale = DEMO_TIMESCALE) -> dict:
     """The shipped routing with local receivers, local secret files and compressed timings."""
-    cfg = json.loads(json.dumps(shipped))
+    cfg = compress_alertmanager_timings(shipped, timescale)
     secrets_dir.mkdir(parents=True, exist_ok=True)
     slack_url = secrets_dir / "slack-webhook-url"
     slack_url.write_text(targets.sink_url + "/slack\n")
@@ -201,8 +177,7 @@ def alertmanager_config(shipped: dict, targets: AlertTargets, secrets_dir: Path,
     pagerduty_key.write_text("otel-ml-demo\n")
     smtp_password = secrets_dir / "smtp-password"
     smtp_password.write_text("unused-in-the-demo\n")
-    glob = cfg.setdefault("global", {})
-    glob["resolve_timeout"] = timescale.scale_for(str(glob.get("resolve_timeout", "5m")))
+    glob = cfg["global"]
     glob["slack_api_url_file"] = str(slack_url)
     if "smtp_auth_password_file" in glob:
         glob["smtp_auth_password_file"] = str(smtp_password)
@@ -226,10 +201,6 @@ def alertmanager_config(shipped: dict, targets: AlertTargets, secrets_dir: Path,
     if webhooks == 0:
         raise UserError("the shipped alertmanager.yml has no webhook receiver for otel-ml remediate "
                         "(a webhook_configs url ending in /v1/alerts)")
-    _compress_route(cfg["route"], timescale)
-    # the root's waits apply wherever a child does not set its own; compress them explicitly
-    for key, default in (("group_wait", "30s"), ("group_interval", "5m"), ("repeat_interval", "4h")):
-        cfg["route"].setdefault(key, timescale.scale_for(default))
     return cfg
 
 
@@ -255,7 +226,7 @@ def prepare_alerting(stack: StackFiles, run_dir: Path, targets: AlertTargets,
     for source in stack.rule_files():
         compressed = compress_rule_group_file(_load_yaml(source), timescale)
         target = rules_dir / source.name
-        target.write_text(_header(source, "for: and range windows compressed")
+        target.write_text(_header(source, "for:, ranges, offsets and forecast horizons compressed")
                           + yaml.safe_dump(compressed, sort_keys=False, width=120))
         written.append(target)
     prom_yml = run_dir / "prometheus.yml"

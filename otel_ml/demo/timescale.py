@@ -221,9 +221,10 @@ class TimeScale:
         """The forecast horizon of ``predict_linear``: seconds, a number or a product of numbers."""
         lead = arg[:len(arg) - len(arg.lstrip())]
         trail = arg[len(arg.rstrip()):]
-        if _PRODUCT.fullmatch(arg):
+        bare = arg.replace("(", " ").replace(")", " ")
+        if _PRODUCT.fullmatch(bare):
             seconds = 1.0
-            for part in arg.split("*"):
+            for part in bare.split("*"):
                 seconds *= float(part)
             return f"{lead}{_format_seconds(self.range_seconds(seconds))}{trail}"
         raise ConfigError("expr", f"cannot compress the predict_linear horizon {arg.strip()!r} in {expr!r}: "

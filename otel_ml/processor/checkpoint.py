@@ -18,13 +18,13 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from otel_ml.atomic_file import fsync_dir, write_atomic
 from otel_ml.errors import OtelMlError, UserError
 
 __all__ = [
@@ -162,22 +162,7 @@ class CheckpointStore:
             "sha256": hashlib.sha256(payload.encode("utf-8")).hexdigest(),
         }
         text = json.dumps(doc, separators=(",", ":"))[:-1] + ',"state":' + payload + "}"
-        target = self.path_for(name)
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.state_dir)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(text.encode("utf-8"))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-        self._fsync_dir()
-        return target
+        return write_atomic(self.path_for(name), text.encode("utf-8"))
 
     def load(self, name: str) -> dict | None:
         """The state saved for ``name``; None when there is none. Raises ``CheckpointError`` when damaged."""
@@ -224,12 +209,5 @@ class CheckpointStore:
         if dest.exists():
             dest = path.with_name(f"{path.name}.{int(time.time())}.corrupt")
         os.replace(path, dest)
-        self._fsync_dir()
+        fsync_dir(self.state_dir)
         return dest
-
-    def _fsync_dir(self) -> None:
-        fd = os.open(self.state_dir, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from otel_ml.atomic_file import write_atomic
 from otel_ml.errors import UserError
 
 __all__ = ["write_json_atomic", "read_json", "StateFileError"]
@@ -18,30 +17,8 @@ class StateFileError(UserError):
 
 def write_json_atomic(path: Path, data: dict) -> None:
     """Replace ``path`` with ``data``; a crash leaves either the old or the new file, whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(data, separators=(",", ":"), sort_keys=True))  # C encoder, unlike dump()
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    text = json.dumps(data, separators=(",", ":"), sort_keys=True)  # C encoder, unlike dump()
+    write_atomic(path, text.encode("utf-8"))
 
 
 def read_json(path: Path) -> dict | None:

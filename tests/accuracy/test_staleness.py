@@ -34,9 +34,9 @@ ALL_GAUGES = {Metric.PERFORMANCE, Metric.PERFORMANCE_ESTIMATED, Metric.PERFORMAN
 
 def _serve(tracker, clock, version="1", blocks=4, seed=1):
     """Four minutes of traffic, accuracy falling; 10 of each 15 predictions labelled.
-    Returns the ids still waiting for a label and their true labels."""
+    Returns the ids still waiting for a label and their predictions."""
     rng = np.random.default_rng(seed)
-    waiting, truth = [], []
+    waiting, predicted = [], []
     for b in range(blocks):
         y = rng.integers(0, 2, 15)
         pred = np.where(rng.random(15) < 0.9 - 0.1 * b, y, 1 - y)
@@ -46,10 +46,10 @@ def _serve(tracker, clock, version="1", blocks=4, seed=1):
                               t_ns=int(clock.t * 1e9))])
         tracker.ingest(labels(ids[:10], y[:10].tolist()))
         waiting += ids[10:]
-        truth += y[10:].tolist()
+        predicted += pred[10:].tolist()
         clock.t += 60
     tracker.ingest([outcome(f"{version}-0-1", "click", 1.0)])
-    return waiting, truth
+    return waiting, predicted
 
 
 def _of(points, version):
@@ -86,34 +86,36 @@ def test_gauges_stop_after_stale_after_and_only_pending_stays():
     stale = tracker.evaluate(last + STALE + 1)
     assert _specs(stale) == {Metric.LABELS_PENDING}
     assert _pending(stale) == 20  # labels may still come for these
-    assert tracker.evaluate(last + 30 * 86400 - 1)  # pending, still there a month later
+    assert _specs(tracker.evaluate(last + 29 * 86400)) == {Metric.LABELS_PENDING}
+    assert tracker.evaluate(last + 31 * 86400) == []  # pending.ttl_s: the predictions left
 
 
 def test_a_stale_version_without_pending_predictions_exports_nothing():
     tracker, _, clock = make_tracker(SETTINGS)
-    waiting, truth = _serve(tracker, clock)
-    tracker.ingest(labels(waiting, truth))
+    waiting, predicted = _serve(tracker, clock)
+    tracker.ingest(labels(waiting, predicted))
     assert _pending(tracker.evaluate(clock.t)) == 0
     assert tracker.evaluate(clock.t + STALE + 1) == []
 
 
 def test_a_late_label_brings_the_gauges_back_with_its_value():
     tracker, reader, clock = make_tracker(SETTINGS)
-    waiting, truth = _serve(tracker, clock)
+    waiting, predicted = _serve(tracker, clock)
     before = perf(tracker.evaluate(clock.t), Metric.PERFORMANCE, "accuracy", "none")
+    assert before > 0.5
     clock.t += 7 * 86400  # a week later, long stale
     assert _specs(tracker.evaluate(clock.t)) == {Metric.LABELS_PENDING}
 
-    wrong = [1 - v for v in truth[:5]]  # five late labels, all against the prediction? no:
-    tracker.ingest(labels(waiting[:5], wrong))  # labels that differ from the true ones
-    assert results(reader)[R.JOINED] == 45
+    # the 20 late labels all say the prediction was wrong: they fill the count window (20)
+    tracker.ingest(labels(waiting, [1 - p for p in predicted]))
+    assert results(reader)[R.JOINED] == 60
     back = tracker.evaluate(clock.t)
-    assert Metric.PERFORMANCE in _specs(back) and Metric.PERFORMANCE_DECAY in _specs(back)
-    assert _pending(back) == 15
-    after = perf(back, Metric.PERFORMANCE, "accuracy", "none")
-    assert after is not None and after != before  # the window moved by the late labels
-    # and it goes quiet again stale_after_s after that label
-    assert _specs(tracker.evaluate(clock.t + STALE + 1)) == {Metric.LABELS_PENDING}
+    assert {Metric.PERFORMANCE, Metric.PERFORMANCE_DECAY, Metric.CONFUSION} <= _specs(back)
+    assert perf(back, Metric.PERFORMANCE, "accuracy", "none") == 0.0
+    assert _pending(back) == 0
+    # and it goes quiet again stale_after_s after that label: nothing pending, nothing at all
+    assert _specs(tracker.evaluate(clock.t + STALE)) != set()
+    assert tracker.evaluate(clock.t + STALE + 1) == []
 
 
 def test_a_late_outcome_or_a_new_prediction_brings_the_gauges_back():
@@ -142,11 +144,14 @@ def test_labels_that_join_nothing_are_not_activity():
 def test_after_a_rollout_only_the_new_version_exports():
     tracker, _, clock = make_tracker(SETTINGS)
     _serve(tracker, clock, version="1")
-    for _ in range(20):  # v2 keeps serving, one batch a minute, past v1's stale_after_s
-        _serve(tracker, clock, version="2", blocks=1, seed=int(clock.t))
+    for k in range(20):  # v2 keeps serving, one batch a minute, past v1's stale_after_s
+        ids = [f"2-{k}-{i}" for i in range(5)]
+        tracker.ingest([batch("m", ids, [1, 0, 1, 1, 0], conf=[0.9] * 5, version="2")])
+        tracker.ingest(labels(ids, [1, 0, 0, 1, 0]))
+        clock.t += 60
     points = tracker.evaluate(clock.t)
     assert _specs(points, "1") == {Metric.LABELS_PENDING}
-    assert Metric.PERFORMANCE in _specs(points, "2")
+    assert perf(_of(points, "2"), Metric.PERFORMANCE, "accuracy", "none") == 0.8
     assert {p.attributes[Attr.MODEL_VERSION] for p in points
             if p.spec is Metric.PERFORMANCE} == {"2"}
 
@@ -179,7 +184,8 @@ def test_a_snapshot_without_last_activity_restores_with_now():
     clock.t += 5 * 86400
     restarted, _, _ = make_tracker(SETTINGS, clock=clock)
     restarted.restore(saved)
-    assert _specs(restarted.evaluate(clock.t)) == ALL_GAUGES - {Metric.PERFORMANCE_TIME_TO_THRESHOLD}
+    assert {Metric.PERFORMANCE, Metric.PERFORMANCE_DECAY, Metric.CONFUSION} <= _specs(
+        restarted.evaluate(clock.t))
     assert _specs(restarted.evaluate(clock.t + STALE + 1)) == {Metric.LABELS_PENDING}
 
 

@@ -1,7 +1,8 @@
 """The demo's Prometheus / Alertmanager configuration, derived from the shipped files.
 
-Checked with the real tools (promtool, amtool): valid, every rule kept with its `for:` and
-ranges compressed as documented, local targets, the webhook and the people-facing receivers
+Checked with the real tools (promtool, amtool): valid, every rule kept with its `for:`, ranges,
+offsets and forecast horizons compressed as documented (tests/demo/test_timescale.py checks the
+compression itself), local targets, the webhook and the people-facing receivers
 pointed at local parts, and routing that still sends a critical drift alert to the webhook
 and the pager. The shipped files are never modified.
 """
@@ -56,8 +57,8 @@ def test_documented_compression():
     ts = DEMO_TIMESCALE
     assert [ts.scale_for(d) for d in ("10m", "15m", "30m", "2m", "30s", "4h")] == \
         ["5s", "7500ms", "15s", "1s", "1s", "120s"]
-    assert ts.scale_ranges("rate(x[5m]) / rate(y[1h]) > on (a) z[1d:5m] offset 1d") == \
-        "rate(x[10s]) / rate(y[120s]) > on (a) z[2880s:1s] offset 1d"
+    assert ts.scale_expr("rate(x[5m]) / rate(y[1h]) > on (a) z[1d:5m] offset 1d") == \
+        "rate(x[10s]) / rate(y[120s]) > on (a) z[2880s:10s] offset 2880s"
     assert format_duration(parse_duration(ts.scale_for("5m"))) == "2500ms"
     with pytest.raises(ConfigError, match="timescale.for_factor"):
         TimeScale(for_factor=0.5)
@@ -86,6 +87,26 @@ def test_prepared_configuration_passes_promtool_and_amtool(prepared):
     assert am.returncode == 0, am.stdout + am.stderr
 
 
+_RANGE = r"\[([0-9a-z]+)[:\]]"
+_OFFSET = r"\boffset\s+-?([0-9a-z]+)"
+_HORIZON = r"predict_linear\((?:[^()]|\([^()]*\))*?\],\s*([0-9.* ]+?)\s*\)"
+
+
+def _seconds(text: str) -> float:
+    """A duration, or a horizon in seconds (a number or a product of numbers)."""
+    if re.fullmatch(r"[0-9.* ]+", text):
+        value = 1.0
+        for part in text.split("*"):
+            value *= float(part)
+        return value
+    return parse_duration(text)
+
+
+def _skeleton(expr: str) -> str:
+    expr = re.sub(_HORIZON, lambda m: m.group(0).replace(m.group(1), "_"), expr)
+    return re.sub(_OFFSET, "offset _", re.sub(r"\[[^\]]*\]", "[]", expr))
+
+
 def test_every_rule_is_kept_with_compressed_timings(prepared):
     stack, files = prepared
     assert sorted(p.name for p in files.rules) == sorted(p.name for p in stack.rule_files())
@@ -99,11 +120,16 @@ def test_every_rule_is_kept_with_compressed_timings(prepared):
                    (new.get("alert"), new.get("record"), new.get("labels"), new.get("annotations"))
             if "for" in old:
                 assert parse_duration(new["for"]) == DEMO_TIMESCALE.for_seconds(parse_duration(old["for"]))
-            ranges = re.findall(r"\[([0-9a-z]+)[:\]]", old["expr"])
-            new_ranges = re.findall(r"\[([0-9a-z]+)[:\]]", new["expr"])
-            assert [parse_duration(r) for r in new_ranges] == \
-                [DEMO_TIMESCALE.range_seconds(parse_duration(r)) for r in ranges]
-            assert re.sub(r"\[[^\]]*\]", "[]", old["expr"]) == re.sub(r"\[[^\]]*\]", "[]", new["expr"])
+            for pattern in (_RANGE, _OFFSET, _HORIZON):  # every data-axis duration, by the range factor
+                old_values = [_seconds(v) for v in re.findall(pattern, old["expr"])]
+                new_values = [_seconds(v) for v in re.findall(pattern, new["expr"])]
+                assert new_values == [DEMO_TIMESCALE.range_seconds(v) for v in old_values], (pattern, new["expr"])
+            assert _skeleton(old["expr"]) == _skeleton(new["expr"])
+    copied = {r.get("alert", r.get("record")): r["expr"] for p in files.rules
+              for g in yaml.safe_load(p.read_text())["groups"] for r in g["rules"]}
+    # the constructs the shipped rules use, each seen compressed at least once
+    assert "offset 2880s" in copied["MLBusinessOutcomeDrop"]
+    assert "[120s], 480)" in copied["MLInferenceLatencyTrendingToSLO"]
 
 
 def test_prometheus_scrapes_the_local_endpoints_under_the_shipped_job_names(prepared, tmp_path):

@@ -2,7 +2,8 @@
 
 The shipped files are never modified: ``prometheus_for_test`` / ``alertmanager_for_test`` /
 ``scaled_rule_files`` write transformed copies into a test's directory (local targets, HTTP sinks
-instead of Slack and PagerDuty, shorter waits and windows).
+instead of Slack and PagerDuty, shorter waits and windows). The time compression is the demo's
+own (``otel_ml.demo.timescale``), so the tests exercise the code the demo runs.
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ import re
 from pathlib import Path
 
 import yaml
+
+from otel_ml.demo.timescale import (
+    DEMO_TIMESCALE, TimeScale, compress_alertmanager_timings, compress_rule_group_file, parse_duration,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = ROOT / "prometheus"
@@ -68,23 +73,8 @@ def recording_rules() -> list[dict]:
     return [r for r in all_rules() if "record" in r]
 
 
-_DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
-_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-
-
-def duration_s(text: str) -> float:
-    """Seconds in a Prometheus duration such as ``1h30m`` or ``500ms``."""
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"not a Prometheus duration: {text!r}")
-    return sum(int(n) * _UNIT_S[u] for n, u in parts)
-
-
-def format_duration(seconds: float) -> str:
-    ms = max(1, round(seconds * 1000))
-    if ms % 1000:
-        return f"{ms}ms"
-    return f"{ms // 1000}s"
+#: Seconds in a Prometheus duration such as ``1h30m`` or ``500ms`` (the demo's parser).
+duration_s = parse_duration
 
 
 # --- docker compose -------------------------------------------------------------------------
@@ -153,38 +143,23 @@ def substitute(expr: str, values: dict[str, str]) -> str:
 
 # --- test-time copies -----------------------------------------------------------------------
 
-_RANGE = re.compile(r"\[(\d+[smhdwy])\]")
-_OFFSET = re.compile(r"\boffset\s+(\d+[smhdwy])")
-
-
-_HORIZON = re.compile(r"(predict_linear\([^\[]*\[[^\]]*\],\s*)(\d+(?:\s*\*\s*\d+)*)(\s*\))")
-
-
-def _scale_horizon(m: re.Match, factor: float) -> str:
-    seconds = 1.0
-    for part in m.group(2).split("*"):
-        seconds *= float(part)
-    return f"{m.group(1)}{seconds * factor:g}{m.group(3)}"
+def timescale_for_test(factor: float) -> TimeScale:
+    """Every duration of the rules times ``factor`` (< 1), none under a second (the scrape interval)."""
+    return TimeScale.uniform(1 / factor, min_s=1.0)
 
 
 def scale_expr(expr: str, factor: float) -> str:
-    """Ranges, offsets and predict_linear horizons (all durations) times ``factor``."""
-    expr = _RANGE.sub(lambda m: f"[{format_duration(duration_s(m.group(1)) * factor)}]", expr)
-    expr = _OFFSET.sub(lambda m: f"offset {format_duration(duration_s(m.group(1)) * factor)}", expr)
-    return _HORIZON.sub(lambda m: _scale_horizon(m, factor), expr)
+    """Ranges, subqueries, offsets and predict_linear horizons (all durations) times ``factor``."""
+    return timescale_for_test(factor).scale_expr(expr)
 
 
 def scaled_rule_files(dest: Path, factor: float) -> list[Path]:
-    """Copies of the shipped rule files with every range, offset and ``for:`` times ``factor``."""
+    """Copies of the shipped rule files with every duration (``for:``, ranges, offsets, forecast
+    horizons) times ``factor``, compressed by the demo's ``compress_rule_group_file``."""
     dest.mkdir(parents=True, exist_ok=True)
     out = []
     for path in rule_files():
-        doc = load_yaml(path)
-        for group in doc["groups"]:
-            for rule in group["rules"]:
-                rule["expr"] = scale_expr(rule["expr"], factor)
-                if "for" in rule:
-                    rule["for"] = format_duration(duration_s(rule["for"]) * factor)
+        doc = compress_rule_group_file(load_yaml(path), timescale_for_test(factor))
         target = dest / path.name
         target.write_text(yaml.safe_dump(doc, sort_keys=False))
         out.append(target)
@@ -216,15 +191,19 @@ def prometheus_for_test(rule_paths: list[Path], targets: dict[str, list[str]],
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-def alertmanager_for_test(sink_url: str, token_file: Path, wait: str = "1s",
-                          interval: str = "2s") -> str:
+def alertmanager_for_test(sink_url: str, token_file: Path, timescale: TimeScale = DEMO_TIMESCALE) -> str:
     """The shipped routing, inhibition and templates, with every receiver posting to a sink.
 
     Slack posts to ``/slack/<receiver>``, PagerDuty to ``/pagerduty/<receiver>``, the webhook to
-    ``/webhook/<receiver>`` (bearer token from ``token_file``). Waits shortened for tests.
+    ``/webhook/<receiver>`` (bearer token from ``token_file``). Waits and intervals compressed as
+    the demo compresses them (root: group_wait 30s -> 1s, group_interval 5m -> 2500ms); the
+    shipped resolve_timeout is kept, because the tests post alerts by hand without an ``endsAt``
+    (Prometheus always sends one) and they must stay active while the test reads them.
     """
-    doc = load_yaml(ALERTMANAGER_YML)
+    shipped = load_yaml(ALERTMANAGER_YML)
+    doc = compress_alertmanager_timings(shipped, timescale)
     doc["global"] = {k: v for k, v in doc["global"].items() if not k.endswith("_file")}
+    doc["global"]["resolve_timeout"] = shipped["global"].get("resolve_timeout", "5m")
     doc["templates"] = [str(ALERTMANAGER_TEMPLATES / "*.tmpl")]
     for receiver in doc["receivers"]:
         name = receiver["name"]
@@ -237,12 +216,4 @@ def alertmanager_for_test(sink_url: str, token_file: Path, wait: str = "1s",
         for cfg in receiver.get("webhook_configs", []):
             cfg["url"] = f"{sink_url}/webhook/{name}"
             cfg["http_config"]["authorization"]["credentials_file"] = str(token_file)
-
-    def shorten(route):
-        for key, value in (("group_wait", wait), ("group_interval", interval)):
-            if key in route or route is doc["route"]:
-                route[key] = value
-        for child in route.get("routes", []):
-            shorten(child)
-    shorten(doc["route"])
     return yaml.safe_dump(doc, sort_keys=False)

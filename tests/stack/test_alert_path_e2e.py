@@ -2,8 +2,9 @@
 Prometheus with the shipped rules -> a real Alertmanager with the shipped routing -> HTTP sinks.
 
 Only timings differ from the shipped files: the rules are copies with every ``for:``, range window,
-offset and forecast horizon divided by 60 (5m -> 5s) and scraped every second, Alertmanager waits
-1-2 s instead of 30 s / 5 min, and its Slack / PagerDuty / webhook receivers post to a local sink.
+offset and forecast horizon divided by 60 (5m -> 5s) and scraped every second, Alertmanager's
+waits are compressed as the demo's (30 s -> 1 s, 5 min -> 2.5 s; both by otel_ml.demo.timescale),
+and its Slack / PagerDuty / webhook receivers post to a local sink.
 
 The phases share one running stack and run in this order: stable traffic (no notification at
 all), a drift injected into feature f1 (MLFeatureDrift reaches the pager, chat and remediation
@@ -246,7 +247,7 @@ def test_injected_error_rate_fires_the_critical_and_inhibits_its_warning_twin(st
             return alert if alert and alert["status"]["state"] == "suppressed" else None
         alert = wait_until(inhibited, timeout=30, message=f"the {severity} twin suppressed in Alertmanager")
         assert alert["status"]["inhibitedBy"], alert
-    # By now the warning group has had several 2 s group intervals: none of its twins was sent.
+    # By now the warning group has had several 2.5 s group intervals: none of its twins was sent.
     sent = {(l["alertname"], l.get("severity")) for _, l in stack.notifications()}
     assert ("MLInferenceErrorRate", "critical") in sent
     assert ("MLInferenceErrorRate", "warning") not in sent

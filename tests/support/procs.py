@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .waiting import free_port, wait_until
+from .waiting import PollAborted, free_port, wait_until
 
 INSTALL_HINT = "run scripts/test.sh as root (or: sudo apt-get install -y prometheus prometheus-alertmanager)"
 
@@ -88,7 +88,8 @@ class Prometheus(_Process):
 
     def _ready(self):
         if self.proc.poll() is not None:
-            raise RuntimeError(f"prometheus exited: {self.log()[-2000:]}")
+            raise PollAborted(f"prometheus exited with status {self.proc.returncode} at start-up: "
+                              f"{self.log()[-2000:]}")
         with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as r:
             return r.status == 200
 
@@ -129,7 +130,8 @@ class Alertmanager(_Process):
 
     def _ready(self):
         if self.proc.poll() is not None:
-            raise RuntimeError(f"alertmanager exited: {self.log()[-2000:]}")
+            raise PollAborted(f"alertmanager exited with status {self.proc.returncode} at start-up: "
+                              f"{self.log()[-2000:]}")
         with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as r:
             return r.status == 200
 

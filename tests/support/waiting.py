@@ -9,11 +9,17 @@ from typing import Callable, TypeVar
 T = TypeVar("T")
 
 
+class PollAborted(Exception):
+    """Raised by a ``wait_until`` predicate when waiting longer cannot help (the process it
+    waits for has exited, say): ``wait_until`` re-raises it at once instead of polling on."""
+
+
 def wait_until(predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.05,
                message: str = "condition") -> T:
     """Call ``predicate`` until it returns a truthy value; return that value.
 
     Exceptions raised by the predicate count as 'not yet'; the last one is reported on timeout.
+    A ``PollAborted`` ends the wait at once: it propagates unchanged.
     """
     deadline = time.monotonic() + timeout
     last_exc: BaseException | None = None
@@ -22,6 +28,8 @@ def wait_until(predicate: Callable[[], T], timeout: float = 30.0, interval: floa
             value = predicate()
             if value:
                 return value
+        except PollAborted:
+            raise
         except Exception as exc:  # noqa: BLE001 - polling tolerates transient failures
             last_exc = exc
         if time.monotonic() >= deadline:
