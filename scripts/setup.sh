@@ -38,8 +38,14 @@ case "$profile" in
   demo) echo "==> installing otel-ml[processor,sklearn] (log: $log)"; pip_install -e ".[processor,sklearn]" ;;
   dev)
     echo "==> installing otel-ml[dev] and the CPU build of torch (log: $log)"
-    # torch==2.13.0 resolves to the local CPU wheel where one is provided (pip find-links)
-    pip_install "torch==${OTEL_ML_TORCH_VERSION:-2.13.0}"
+    # The tests need torch, and only its CPU build: take a local wheel where pip's find-links has
+    # one, else PyTorch's CPU index (its "+cpu" build outranks PyPI's CUDA build of the same version).
+    torch_spec="torch==${OTEL_ML_TORCH_VERSION:-2.13.0}"
+    if .venv/bin/python -m pip install --dry-run --no-deps --no-index -q "$torch_spec" >/dev/null 2>&1; then
+      pip_install "$torch_spec"
+    else
+      pip_install --extra-index-url https://download.pytorch.org/whl/cpu "$torch_spec"
+    fi
     pip_install -e ".[dev]"
     ;;
   *) echo "unknown profile '$profile' (expected: demo, dev)" >&2; exit 2 ;;

@@ -9,9 +9,10 @@ import yaml
 
 from otel_ml.demo.app import MAX_BATCH
 from otel_ml.demo.scenario import PHASE_DECAY, PHASE_DRIFT, PHASE_STEADY, Phase, Scenario
+from otel_ml.demo.timescale import DEMO_TIMESCALE
 from otel_ml.errors import ConfigError
 
-__all__ = ["DemoOptions", "SHORT_DURATION_S", "DEFAULT_DURATION_S", "processor_config"]
+__all__ = ["DemoOptions", "SHORT_DURATION_S", "DEFAULT_DURATION_S", "DEMO_STALE_AFTER_S", "processor_config"]
 
 #: Traffic seconds of ``--short`` (plus about 15 s of start-up and shut-down).
 SHORT_DURATION_S = 50.0
@@ -22,6 +23,15 @@ MAX_RATE = 200.0
 PHASE_SHARES = {PHASE_STEADY: 0.2, PHASE_DRIFT: 0.45, PHASE_DECAY: 0.35}
 DRIFT_SD = 2.5
 LABEL_FLIP = 0.35
+#: Drift and accuracy windows of the demo's processor (seconds; the processor's defaults are
+#: 300 and 3600): a phase change shows within seconds.
+DRIFT_WINDOW_S = 30
+ACCURACY_WINDOW_S = 60
+#: Seconds without traffic after which a model version counts as no longer serving and its drift,
+#: data-quality and accuracy gauges end (so its alerts resolve): the processor's default of 15
+#: minutes on the demo's compressed time axis (like the rules' range windows, / 30), 30 s. That
+#: is also the drift time window, so a version that serves again starts with an expired one.
+DEMO_STALE_AFTER_S = DEMO_TIMESCALE.range_seconds(900.0)
 
 
 @dataclass(frozen=True)
@@ -36,9 +46,10 @@ class DemoOptions:
     stack_dir: str | None = None
     label_delay_s: float = 2.0
     label_share: float = 0.9
-    #: Seconds a model version may go without traffic before the processor releases its state
-    #: (and its gauges end, so its alerts resolve).
-    version_idle_s: float = 30.0
+    #: Seconds a model version may go without traffic before the processor stops exporting its
+    #: gauges (``windows.stale_after_seconds``, ``accuracy.window.stale_after_s``), so the alerts
+    #: of a version that no longer serves resolve; its state is kept.
+    stale_after_s: float = DEMO_STALE_AFTER_S
 
     def __post_init__(self):
         d = self.duration_s
@@ -51,8 +62,9 @@ class DemoOptions:
             raise ConfigError("label_delay_s", "must be between 0 and 60 seconds")
         if not 0 < self.label_share <= 1:
             raise ConfigError("label_share", "must be in (0, 1]")
-        if not self.version_idle_s > 0:
-            raise ConfigError("version_idle_s", "must be positive")
+        s = self.stale_after_s
+        if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 < s <= 86400:
+            raise ConfigError("stale_after_s", f"must be a number of seconds in (0, 86400], got {s!r}")
 
     def scenario(self, drift_features: tuple[int, ...]) -> Scenario:
         steady = self.duration_s * PHASE_SHARES[PHASE_STEADY]
@@ -76,17 +88,19 @@ def _clamp(value: float, lo: int, hi: int) -> int:
 def processor_config(options: DemoOptions, *, grpc_port: int, http_port: int, metrics_port: int,
                      profiles: list[str], state_dir: Path) -> dict:
     """The processor's configuration for a run: windows sized to hold about five seconds of
-    traffic (so a phase change shows within seconds), evaluation every second."""
+    traffic (so a phase change shows within seconds), evaluation every second, and a version
+    that stops serving goes stale (its gauges end) after ``options.stale_after_s``; the state
+    of idle versions is released on the processor's own default (a day)."""
     count = _clamp(options.predictions_per_s * 5, 200, 5000)
     labelled = _clamp(options.predictions_per_s * options.label_share * 4, 200, 5000)
     return {
         "receiver": {"grpc_endpoint": f"127.0.0.1:{grpc_port}", "http_endpoint": f"127.0.0.1:{http_port}"},
-        "windows": {"count_size": count, "time_seconds": 30, "time_panes": 5, "min_events": min(100, count // 2),
-                    "seed": 0},
+        "windows": {"count_size": count, "time_seconds": DRIFT_WINDOW_S, "time_panes": 5,
+                    "min_events": min(100, count // 2), "seed": 0, "stale_after_seconds": options.stale_after_s},
         "profiles": {"learn_from_first_n": 0},
-        "limits": {"version_idle_seconds": options.version_idle_s},
-        "accuracy": {"window": {"count": labelled, "time_s": 60, "min_labels": min(100, labelled // 2),
-                                "min_predictions": min(100, labelled // 2)},
+        "accuracy": {"window": {"count": labelled, "time_s": ACCURACY_WINDOW_S, "min_labels": min(100, labelled // 2),
+                                "min_predictions": min(100, labelled // 2),
+                                "stale_after_s": options.stale_after_s},
                      "baseline": {"source": "reference"},
                      "labels": {"grace_s": 60}},
         "export": {"metrics_endpoint": f"127.0.0.1:{metrics_port}"},

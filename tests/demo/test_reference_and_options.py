@@ -9,7 +9,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from threadpoolctl import threadpool_limits
 
 from otel_ml.demo.model import FALLBACK_VERSION, MODEL_NAME, PRIMARY_VERSION, train
-from otel_ml.demo.options import DemoOptions, processor_config
+from otel_ml.demo.options import DEMO_STALE_AFTER_S, DemoOptions, processor_config
 from otel_ml.demo.reference import CV_FOLDS, write_profiles
 from otel_ml.errors import ConfigError
 from otel_ml.processor.accuracy.reference import ReferencePerformance
@@ -65,9 +65,26 @@ def test_processor_config_is_valid_for_the_processor_and_sized_to_the_rate(tmp_p
     assert slow["windows"]["count_size"] < fast["windows"]["count_size"]
 
 
+def test_a_version_that_stops_serving_goes_stale_on_the_compressed_timescale(tmp_path):
+    """Its drift and accuracy gauges end after 30 s without traffic (the processor's 15 minutes,
+    compressed like the rules' windows), no sooner than its drift time window empties; its state
+    is released only on the processor's own default."""
+    cfg = ProcessorConfig.from_mapping(processor_config(DemoOptions(), grpc_port=1, http_port=2, metrics_port=3,
+                                                        profiles=[], state_dir=tmp_path))
+    assert DEMO_STALE_AFTER_S == 30.0
+    assert cfg.engine.windows.stale_after_seconds == DEMO_STALE_AFTER_S
+    assert cfg.accuracy.window.stale_after_s == DEMO_STALE_AFTER_S
+    assert cfg.engine.windows.stale_after_seconds >= cfg.engine.windows.time_seconds
+    assert cfg.engine.limits.version_idle_seconds == 86400  # not a workaround any more
+    quick = ProcessorConfig.from_mapping(processor_config(DemoOptions(stale_after_s=5), grpc_port=1, http_port=2,
+                                                          metrics_port=3, profiles=[], state_dir=tmp_path))
+    assert (quick.engine.windows.stale_after_seconds, quick.accuracy.window.stale_after_s) == (5, 5)
+
+
 @pytest.mark.parametrize("kwargs,key", [({"duration_s": 10}, "duration"), ({"rate": 0}, "rate"),
                                         ({"rate": True}, "rate"), ({"label_share": 0}, "label_share"),
-                                        ({"version_idle_s": 0}, "version_idle_s")])
+                                        ({"stale_after_s": 0}, "stale_after_s"),
+                                        ({"stale_after_s": "30"}, "stale_after_s")])
 def test_bad_options_name_the_key(kwargs, key):
     with pytest.raises(ConfigError) as info:
         DemoOptions(**kwargs)

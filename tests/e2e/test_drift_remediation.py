@@ -7,20 +7,22 @@ OTLP with the OTel SDK. The test holds the traffic's phase by hand and follows t
 
 drift injected -> processor gauge (seen in Prometheus) -> Prometheus rule MLFeatureDrift fires
 -> Alertmanager routes it to the webhook -> otel-ml remediate switches the model (audit log)
--> the app serves the fallback (its /metrics, by ml_variant) -> drift stops, the primary's
-gauges end -> the alert resolves -> the policy undoes the switch -> the app serves the primary.
+-> the app serves the fallback (its /metrics, by ml_variant) -> drift stops, the primary, no
+longer served, goes stale (the processor's ``windows.stale_after_seconds``: its gauges end) ->
+the alert resolves -> the policy undoes the switch -> the app serves the primary.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import time
 import urllib.request
 
 import pytest
 
 from otel_ml.demo.model import DRIFTING_FEATURES, FALLBACK_VERSION, MODEL_NAME, PRIMARY_VERSION
-from otel_ml.demo.options import DemoOptions
+from otel_ml.demo.options import DEMO_STALE_AFTER_S, DemoOptions
 from otel_ml.demo.runner import DemoRun
 from otel_ml.demo.scenario import PHASE_DRIFT, PHASE_STEADY, Phase
 from otel_ml.demo.scrape import scrape, select
@@ -34,14 +36,16 @@ pytestmark = pytest.mark.real
 STEADY = Phase(PHASE_STEADY, 1e9)
 DRIFT = Phase(PHASE_DRIFT, 1e9, shift_features=DRIFTING_FEATURES, shift_sd=2.5)
 DRIFTED_FEATURE = "mean_texture"  # feature 1 of the breast-cancer data, one of DRIFTING_FEATURES
-IDLE_S = 4.0  # the processor releases a version's state after this long without traffic
+# The demo's setting: a version without traffic for this long stops exporting its gauges (the
+# processor's 15 minutes on the compressed timescale, 30 s); its state is kept.
+STALE_AFTER_S = DEMO_STALE_AFTER_S
 
 
 @pytest.fixture
 def demo(tmp_path):
     binary("prometheus")
     binary("prometheus-alertmanager", "alertmanager")
-    run = DemoRun(DemoOptions(duration_s=3600, run_dir=str(tmp_path / "run"), version_idle_s=IDLE_S),
+    run = DemoRun(DemoOptions(duration_s=3600, run_dir=str(tmp_path / "run"), stale_after_s=STALE_AFTER_S),
                   out=io.StringIO())
     try:
         run.start()
@@ -140,11 +144,16 @@ def test_drift_to_fallback_and_back_through_the_real_alert_path(demo):
     wait_until(lambda: any(n.kind == "pager" and "*MLFeatureDrift* (critical)" in n.text and DRIFTED_FEATURE in n.text
                            for n in run.sink.snapshot()), timeout=30, message="the drift alert paged")
 
-    # 7. drift stops; the primary, no longer served, goes idle and its gauges end -> resolved
+    # 7. drift stops; the primary, no longer served, goes stale: its gauges end -> resolved
     app.hold_phase(STEADY)
     wait_until(lambda: not prometheus_alerts(run, "firing", **drift_alert)
                and not prometheus_alerts(run, "pending", **drift_alert),
-               timeout=90, message="MLFeatureDrift for the primary resolved in Prometheus")
+               timeout=STALE_AFTER_S + 60, message="MLFeatureDrift for the primary resolved in Prometheus")
+    resolved_at = time.time()
+    # by staleness: the primary's drift gauges are gone from the processor, its state was kept
+    primary_drift = select(scrape(run.url("processor", "/metrics")), severity, ml_model_version=PRIMARY_VERSION)
+    assert primary_drift == [], primary_drift[:3]
+    assert "state released" not in (run.run_dir / "processor.log").read_text()
 
     # 8. per policy (undo_on_resolve), the resolved notification undoes the switch
     undone = wait_until(lambda: audit(run, event="decision", action="fallback", outcome="undone"), timeout=60,
@@ -155,4 +164,20 @@ def test_drift_to_fallback_and_back_through_the_real_alert_path(demo):
     wait_until(lambda: requests_by_variant(run).get(f"primary/{PRIMARY_VERSION}", 0) >= primary_before + 25,
                timeout=30, message="the primary serving again")
     assert routing_active(run) == {"primary": 1.0, "fallback": 0.0}
+
+    # 9. the primary's gauges are back (its windows resumed) and, on steady traffic, its drift
+    # recedes below critical without a second fallback
+    def drift_receded():
+        rows = run.stack.query(f'max({severity}{{ml_model_version="{PRIMARY_VERSION}",'
+                               f'ml_feature_name="{DRIFTED_FEATURE}"}})')
+        return rows and float(rows[0]["value"][1]) < 3
+    wait_until(drift_receded, timeout=60, message="the primary's drift below critical on steady traffic")
+    wait_until(lambda: not prometheus_alerts(run, "pending", **drift_alert), timeout=30,
+               message="no MLFeatureDrift pending for the primary")
+    # Its windows still held the drifted traffic of before the fallback when it came back: that
+    # must recede within the rule's (compressed) `for:`, never fire the alert again.
+    since = max(1, int(time.time() - resolved_at))
+    refired = run.stack.query(f'max_over_time(ALERTS{{alertname="MLFeatureDrift",alertstate="firing",'
+                              f'severity="critical",ml_model_version="{PRIMARY_VERSION}"}}[{since}s])')
+    assert refired == [], f"MLFeatureDrift fired again for the returning primary: {refired}"
     assert len(audit(run, event="decision", action="fallback", outcome="executed")) == 1

@@ -28,7 +28,7 @@ import yaml
 from tests.stack import shipped
 from tests.support.http_sink import HttpSink
 from tests.support.procs import Alertmanager, Prometheus
-from tests.support.waiting import free_port, wait_until
+from tests.support.waiting import PollAborted, free_port, wait_until
 
 pytestmark = pytest.mark.real
 
@@ -51,7 +51,7 @@ class Subprocess:
 
     def alive(self) -> bool:
         if self.proc.poll() is not None:
-            raise RuntimeError(f"{self.proc.args[:3]} exited: {self.log()[-3000:]}")
+            raise PollAborted(f"{self.proc.args[:3]} exited: {self.log()[-3000:]}")
         return True
 
     def log(self) -> str:

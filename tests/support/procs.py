@@ -45,8 +45,18 @@ class _Process:
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, cwd=workdir)
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
+
+    def _wait_ready(self, message: str) -> None:
+        """Poll ``_ready`` (up to 60 s; at once ``PollAborted`` when the process exits); on any
+        failure the process is stopped and its log closed before the error propagates."""
+        try:
+            wait_until(self._ready, timeout=60, message=message)
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self):
         if self.proc.poll() is None:
@@ -56,7 +66,8 @@ class _Process:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self._log.close()
+        if not self._log.closed:
+            self._log.close()
 
 
 def http_json(url: str, data: bytes | None = None, timeout: float = 5.0):
@@ -80,7 +91,7 @@ class Prometheus(_Process):
                 f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle",
                 *extra_args]
         super().__init__(argv, self.workdir, "prometheus.log")
-        wait_until(self._ready, timeout=60, message=f"prometheus ready on {self.port}")
+        self._wait_ready(f"prometheus ready on {self.port}")
 
     @property
     def url(self) -> str:
@@ -122,7 +133,7 @@ class Alertmanager(_Process):
                 # no gossip: a single instance with no cluster port to collide on
                 "--cluster.listen-address=", *extra_args]
         super().__init__(argv, self.workdir, "alertmanager.log")
-        wait_until(self._ready, timeout=60, message=f"alertmanager ready on {self.port}")
+        self._wait_ready(f"alertmanager ready on {self.port}")
 
     @property
     def url(self) -> str:

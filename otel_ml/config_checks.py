@@ -1,0 +1,184 @@
+"""Checks shared by every settings module, so a bad value gets the same ``ConfigError`` wording
+everywhere (``windows.count_size: must be between 1 and 100000, got 0``). Stdlib only."""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+from dataclasses import fields
+from typing import Any, Callable, Iterable, Mapping, TypeVar
+
+from otel_ml.errors import ConfigError
+
+__all__ = [
+    "COMMA", "PAREN", "join", "check_mapping", "section", "build",
+    "check_int", "check_positive_int", "check_number", "check_bool", "check_choice", "check_file",
+    "parse_bool", "parse_int", "parse_float", "env_value",
+]
+
+T = TypeVar("T")
+
+#: How a problem quotes the bad value (``got=`` of every check): ``must be >= 1, got 0``
+#: (the default) or ``must be >= 1 (got 0)``.
+COMMA = ", got {}"
+PAREN = " (got {})"
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _fail(key: str, problem: str, shown: str, got: str) -> ConfigError:
+    return ConfigError(key, problem + got.format(shown))
+
+
+def join(prefix: str, name: str) -> str:
+    """The dotted key ``prefix.name`` (``name`` alone at the root)."""
+    return f"{prefix}.{name}" if prefix else name
+
+
+# -- mappings and sections ----------------------------------------------------------------
+
+def check_mapping(data: Any, key: str, allowed: Iterable[str], *, optional: bool = False,
+                  got: str = COMMA) -> dict[str, Any]:
+    """``data`` as a dict, if it is a mapping whose keys are all in ``allowed``.
+
+    ``optional``: None counts as an empty mapping. An unknown key is named in full, with the
+    closest allowed key when there is one, else the allowed keys.
+    """
+    if data is None and optional:
+        return {}
+    if not isinstance(data, Mapping):
+        raise _fail(key or "<root>", "must be a mapping", type(data).__name__, got)
+    allowed = tuple(allowed)
+    for name in data:
+        if name not in allowed:
+            close = difflib.get_close_matches(str(name), allowed, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
+            raise ConfigError(join(key, str(name)), f"unknown key ({hint})")
+    return dict(data)
+
+
+def build(cls: Callable[..., T], values: dict[str, Any], prefix: str, *, own: str = "") -> T:
+    """``cls(**values)``; an error about the section's own key ``own.name`` (``name`` when
+    ``own`` is empty) is raised again as ``prefix.name``."""
+    try:
+        return cls(**values)
+    except ConfigError as exc:
+        name = exc.key[len(own) + 1:] if own and exc.key.startswith(own + ".") else exc.key
+        raise ConfigError(join(prefix, name), exc.problem) from None
+
+
+def section(cls: type[T], data: Any, prefix: str, *, own: str = "", got: str = COMMA) -> T:
+    """A dataclass section from a parsed YAML mapping (None: the defaults); keys are its fields."""
+    values = check_mapping(data, prefix, (f.name for f in fields(cls)), optional=True, got=got)
+    return build(cls, values, prefix, own=own)
+
+
+# -- values -------------------------------------------------------------------------------
+
+def _show(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
+
+
+def _check_bounds(key: str, value: float, lo: float | None, hi: float | None, lo_open: bool,
+                  hi_open: bool, got: str) -> None:
+    if lo is not None and hi is not None and not (lo_open or hi_open):
+        bound = f"between {_show(lo)} and {_show(hi)}"
+    else:
+        bound = " and ".join(
+            [f"{'>' if lo_open else '>='} {_show(lo)}"] * (lo is not None)
+            + [f"{'<' if hi_open else '<='} {_show(hi)}"] * (hi is not None))
+    if not math.isfinite(value):
+        raise _fail(key, "must be a finite number" + (f" {bound}" if bound else ""), repr(value), got)
+    too_low = lo is not None and (value <= lo if lo_open else value < lo)
+    too_high = hi is not None and (value >= hi if hi_open else value > hi)
+    if too_low or too_high:
+        raise _fail(key, f"must be {bound}", repr(value), got)
+
+
+def check_int(key: str, value: Any, lo: int | None = None, hi: int | None = None, *,
+              lo_open: bool = False, allow_none: bool = False, got: str = COMMA) -> int | None:
+    """``value``, if it is an integer (not a bool) within ``[lo, hi]`` (``(lo, ...`` if ``lo_open``)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(key, "must be an integer", repr(value), got)
+    _check_bounds(key, value, lo, hi, lo_open, False, got)
+    return value
+
+
+def check_positive_int(key: str, value: Any, *, got: str = COMMA) -> int:
+    """``value``, if it is an integer >= 1 (a count)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _fail(key, "must be a positive integer", repr(value), got)
+    return value
+
+
+def check_number(key: str, value: Any, lo: float | None = None, hi: float | None = None, *,
+                 lo_open: bool = False, hi_open: bool = False, allow_none: bool = False,
+                 got: str = COMMA) -> float | None:
+    """``float(value)``, if it is a finite number (not a bool) within the bounds (closed unless open)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _fail(key, "must be a number", repr(value), got)
+    _check_bounds(key, value, lo, hi, lo_open, hi_open, got)
+    return float(value)
+
+
+def check_bool(key: str, value: Any, *, got: str = COMMA) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(key, "must be true or false", repr(value), got)
+    return value
+
+
+def check_choice(key: str, value: Any, options: Iterable[str], *, got: str = COMMA) -> str:
+    options = tuple(options)
+    if value not in options:
+        raise _fail(key, f"must be one of {', '.join(options)}", repr(value), got)
+    return value
+
+
+def check_file(key: str, path: Any, *, got: str = COMMA) -> str | None:
+    """``path`` (None allowed), if it names an existing file."""
+    if path is None:
+        return None
+    if not isinstance(path, str) or not path:
+        raise _fail(key, "must be a file path", repr(path), got)
+    if not os.path.isfile(path):
+        raise ConfigError(key, f"file not found: {path}")
+    return path
+
+
+# -- environment variables ----------------------------------------------------------------
+
+def parse_bool(raw: str) -> bool:
+    low = raw.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ValueError("must be true or false")
+
+
+def parse_int(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError("must be an integer") from None
+
+
+def parse_float(raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError("must be a number") from None
+
+
+def env_value(key: str, raw: str, parse: Callable[[str], T], *, got: str = COMMA) -> T:
+    """``parse(raw)``; a ``ValueError`` becomes a ``ConfigError`` quoting ``raw``."""
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        raise _fail(key, str(exc), repr(raw), got) from None
