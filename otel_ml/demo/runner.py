@@ -200,7 +200,8 @@ class DemoRun:
 
         if self.binaries is not None:
             progress.step(f"starting {self.binaries.versions()} with the shipped rules and routing "
-                          f"(timings compressed: for: /{DEMO_TIMESCALE.for_factor:g})")
+                          f"(timings compressed: for: /{DEMO_TIMESCALE.for_factor:g}, "
+                          f"windows, offsets and forecasts /{DEMO_TIMESCALE.range_factor:g})")
             self._start_alerting(token_file)
             self.alert_path = (f"real {self.binaries.versions()} (shipped rules and routing, "
                                f"timings compressed)")

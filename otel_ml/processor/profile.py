@@ -30,6 +30,7 @@ from typing import Any, Iterator, Mapping, Sequence, Union
 
 import numpy as np
 
+from otel_ml.atomic_file import write_atomic
 from otel_ml.errors import UserError
 from otel_ml.processor import quality
 from otel_ml.stats.outliers import iqr_bounds
@@ -258,14 +259,11 @@ class Profile:
                    performance=dict(performance) if performance is not None else None)
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the profile as JSON (atomically: a temporary file renamed over ``path``)."""
+        """Write the profile as JSON, atomically (see otel_ml.atomic_file)."""
         target = Path(path)
-        tmp = target.with_name(target.name + ".tmp")
+        text = json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n"
         try:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(self.to_dict(), fh, indent=1, allow_nan=False)
-                fh.write("\n")
-            os.replace(tmp, target)
+            write_atomic(target, text.encode("utf-8"))
         except OSError as exc:
             raise UserError(f"cannot write profile {target}: {exc.strerror or exc}") from None
 

@@ -113,16 +113,36 @@ def test_class_cardinality_cap_folds_new_classes_into_overflow(otel):
     assert got == {"a": 2, "b": 2, semconv.OVERFLOW_VALUE: 3}
 
 
-def test_direct_api_raises_for_bad_values_but_records_the_rest(otel, settings):
-    with pytest.raises(InvalidTelemetryError) as err:
-        with inference("m", "1", settings=settings, **otel.providers) as call:
-            call.record_outputs(["a", "b", "c"], confidences=[0.9, float("nan"), "x"])
-    assert "2 of 3 confidences" in str(err.value)
+def _assert_call_ok(otel):
+    [span] = otel.spans()
+    assert span.status.status_code is not StatusCode.ERROR
+    assert span.attributes[Attr.STATUS] == semconv.STATUS_OK and Attr.ERROR_TYPE not in span.attributes
+    [req] = otel.metrics()[M.INFERENCE_REQUESTS.name]
+    assert req.value == 1 and req.attributes[Attr.STATUS] == semconv.STATUS_OK
+
+
+def test_bad_confidences_inside_the_block_are_counted_and_the_call_stays_ok(otel, settings):
+    with inference("m", "1", settings=settings, **otel.providers) as call:
+        ids = call.record_outputs(["a", "b", "c"], confidences=[0.9, float("nan"), "x"])
+        reached = True
+    assert reached
+    _assert_call_ok(otel)
     m = otel.metrics()
-    assert point_map(m, M.PREDICTIONS.name, Attr.MODEL_NAME) == {"m": 3}
-    assert {p.attributes[Attr.CONFIDENCE_LE]: p.value for p in m[M.CONFIDENCE_BUCKET.name]}["+Inf"] == 1
     assert point_map(m, M.INVALID_TELEMETRY.name, Attr.REJECT_REASON) == {"invalid_confidence": 2}
-    assert len(otel.spans()) == 1
+    assert point_map(m, M.PREDICTIONS.name, Attr.MODEL_NAME) == {"m": 3}  # the valid parts still count
+    assert {p.attributes[Attr.CONFIDENCE_LE]: p.value for p in m[M.CONFIDENCE_BUCKET.name]}["+Inf"] == 1
+    assert len(ids) == 3 and [p.reason for p in call.problems] == ["invalid_confidence"]
+    assert "2 of 3 confidences" in call.problems[0].message
+
+
+def test_bad_telemetry_is_logged_once_per_model_and_reason(otel, settings, caplog):
+    caplog.set_level("DEBUG", logger="otel_ml.instrumentation.call")
+    for _ in range(3):
+        with inference("logged-once", "1", settings=settings, **otel.providers) as call:
+            call.record_outputs(["a", "b"], confidences=[0.9, float("nan")])
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and "logged-once" in r.getMessage()]
+    assert len(warnings) == 1 and "invalid_confidence" in warnings[0].getMessage()
+    assert point_map(otel.metrics(), M.INVALID_TELEMETRY.name, Attr.REJECT_REASON) == {"invalid_confidence": 3}
 
 
 @pytest.mark.parametrize("kwargs,reason", [
@@ -131,11 +151,19 @@ def test_direct_api_raises_for_bad_values_but_records_the_rest(otel, settings):
     ({"predictions": [1], "features": np.zeros((3, 2))}, "shape_mismatch"),
     ({"predictions": [1, 2], "prediction_ids": ["a"]}, "shape_mismatch"),
 ])
-def test_bad_shapes_raise_and_are_counted(otel, settings, kwargs, reason):
-    with pytest.raises(InvalidTelemetryError):
-        with inference("m", "1", settings=settings, **otel.providers) as call:
-            call.record_outputs(**kwargs)
+def test_bad_shapes_inside_the_block_are_counted_not_raised(otel, settings, kwargs, reason):
+    with inference("m", "1", settings=settings, **otel.providers) as call:
+        call.record_outputs(**kwargs)
+    _assert_call_ok(otel)
     assert points(otel.metrics(), M.INVALID_TELEMETRY.name, **{Attr.REJECT_REASON: reason})
+    assert reason in [p.reason for p in call.problems]
+
+
+async def test_bad_confidences_inside_async_with_do_not_fail_the_call(otel, settings):
+    async with inference("m", "1", settings=settings, **otel.providers) as call:
+        call.record_outputs([1, 2], confidences=[float("nan"), 0.5])
+    _assert_call_ok(otel)
+    assert point_map(otel.metrics(), M.INVALID_TELEMETRY.name, Attr.REJECT_REASON) == {"invalid_confidence": 1}
 
 
 def test_record_outputs_outside_the_block_is_an_error(otel, settings):

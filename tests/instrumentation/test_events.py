@@ -61,9 +61,8 @@ def test_single_item_event_uses_scalars_and_the_id_attribute(otel, settings):
 
 
 def test_invalid_confidences_travel_as_null(otel, settings):
-    with pytest.raises(InvalidTelemetryError):
-        with inference("m", "1", settings=settings, **otel.providers) as call:
-            call.record_outputs(["a", "b"], confidences=[0.5, float("nan")])
+    with inference("m", "1", settings=settings, **otel.providers) as call:
+        call.record_outputs(["a", "b"], confidences=[0.5, float("nan")])
     assert otel.logs()[0].body[Body.CONFIDENCE] == [0.5, None]
 
 
@@ -76,8 +75,43 @@ def test_features_off_by_default(otel):
 
 def test_events_off(otel):
     with inference("m", "1", settings=Settings(events_enabled=False), **otel.providers) as call:
-        assert call.record_outputs([1]) is None
+        assert call.record_outputs([1]) == [None]
     assert otel.logs() == []
+
+
+def test_ids_never_leak_from_the_previous_call_when_events_are_off(otel, settings):
+    with inference("m", "1", settings=settings, **otel.providers) as call:
+        first = call.record_outputs(["a", "b"])
+    assert last_prediction_ids() == first and None not in first
+    with inference("m", "1", settings=Settings(events_enabled=False), **otel.providers) as call:
+        assert call.record_outputs(["c", "d", "e"]) == [None, None, None]
+    assert last_prediction_ids() == [None, None, None] == call.prediction_ids
+    with inference("m", "1", settings=Settings(events_enabled=False), **otel.providers) as call:
+        assert call.record_outputs(["f"], prediction_ids=["req-1"]) == ["req-1"]
+    assert last_prediction_ids() == ["req-1"]
+
+
+def test_ids_never_leak_from_the_previous_call_when_no_logger_listens(otel, settings):
+    from opentelemetry.sdk._logs import LoggerProvider
+
+    with inference("m", "1", settings=settings, **otel.providers) as call:
+        call.record_outputs(["a", "b"])
+    silent = {**otel.providers, "logger_provider": LoggerProvider()}  # no processor: enabled() is False
+    with inference("m", "1", settings=settings, **silent) as call:
+        assert call.record_outputs(["c", "d"]) == [None, None]
+    assert last_prediction_ids() == [None, None]
+    with inference("m", "1", settings=settings, **silent) as call:
+        assert call.record_outputs(["c", "d"], prediction_ids=["r1", "r2"]) == ["r1", "r2"]
+    assert last_prediction_ids() == ["r1", "r2"]
+
+
+def test_a_call_without_outputs_leaves_no_stale_ids(otel, settings):
+    with inference("m", "1", settings=settings, **otel.providers) as call:
+        call.record_outputs(["a"])
+    assert len(last_prediction_ids()) == 1
+    with inference("m", "1", settings=settings, **otel.providers):
+        pass
+    assert last_prediction_ids() == []
 
 
 def test_sampling_is_per_item_with_a_numpy_mask(otel):
@@ -103,10 +137,17 @@ def test_sample_rate_zero_emits_nothing(otel):
     assert otel.logs() == []
 
 
+def test_sample_rate_zero_returns_the_callers_own_ids(otel):
+    with inference("m", "1", settings=Settings(capture_sample_rate=0.0), **otel.providers) as call:
+        assert call.record_outputs([1, 2], prediction_ids=["r1", "r2"]) == ["r1", "r2"]
+    assert last_prediction_ids() == ["r1", "r2"] == call.prediction_ids
+    assert otel.logs() == []
+
+
 def test_bad_features_are_left_out_and_the_rest_is_sent(otel, settings):
-    with pytest.raises(InvalidTelemetryError, match="features have shape"):
-        with inference("m", "1", settings=settings, **otel.providers) as call:
-            call.record_outputs([1, 2], features=np.zeros((5, 2)))
+    with inference("m", "1", settings=settings, **otel.providers) as call:
+        call.record_outputs([1, 2], features=np.zeros((5, 2)))
+    assert "features have shape" in call.problems[0].message
     [event] = otel.logs()
     assert Body.FEATURES not in event.body and event.body[Body.PREDICTION] == [1, 2]
 

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from opentelemetry.trace import StatusCode
 from sklearn.linear_model import LogisticRegression
 
 from otel_ml import semconv
@@ -160,6 +161,24 @@ def test_model_errors_pass_through(otel, settings):
     with pytest.raises(MemoryError):
         model.predict(np.zeros((1, 1)))
     assert otel.spans()[0].attributes[Attr.ERROR_TYPE] == "MemoryError"
+
+
+def test_nan_probabilities_are_counted_and_the_call_stays_ok(otel, settings):
+    class NanProba:
+        classes_ = np.array(["no", "yes"])
+
+        def predict_proba(self, X):
+            return np.array([[0.2, 0.8], [np.nan, np.nan]])
+
+    model = InstrumentedModel(NanProba(), name="m", version="1", settings=settings, **otel.providers)
+    proba = model.predict_proba(np.zeros((2, 1)))
+    assert proba.shape == (2, 2)
+    [span] = otel.spans()
+    assert span.status.status_code is not StatusCode.ERROR and span.attributes[Attr.STATUS] == "ok"
+    m = otel.metrics()
+    assert {p.attributes[Attr.STATUS] for p in m[M.INFERENCE_REQUESTS.name]} == {"ok"}
+    assert point_map(m, M.INVALID_TELEMETRY.name, Attr.REJECT_REASON) == {"invalid_confidence": 1}
+    assert point_map(m, M.PREDICTIONS.name, Attr.MODEL_NAME) == {"m": 2}
 
 
 def test_model_info_and_age_of_the_active_variant(otel, settings):

@@ -2,7 +2,8 @@
 
 Keys (YAML section ``receiver``): ``grpc_endpoint``, ``http_endpoint`` (``host:port``, ``""``
 disables), ``max_request_bytes``, ``tls_cert_file`` / ``tls_key_file``, ``bearer_token`` /
-``bearer_token_file``, ``retry_after_s``, ``merge_events``. Loopback by default: exposing the
+``bearer_token_file``, ``retry_after_s``, ``merge_events``, ``max_concurrent_requests``,
+``max_connections``. Loopback by default: exposing the
 receivers on other interfaces is an explicit choice.
 """
 
@@ -53,6 +54,12 @@ class ReceiverSettings:
     #: Merge consecutive single-item inference events of one model/version/variant into one
     #: batch (faster downstream; a merged batch keeps trace/span ids only when all items share them).
     merge_events: bool = True
+    #: OTLP/HTTP requests read and decoded at once (each may buffer max_request_bytes); more
+    #: are answered 503 + Retry-After instead of waiting.
+    max_concurrent_requests: int = 16
+    #: Open OTLP/HTTP connections; at the cap an idle keep-alive connection is closed to make
+    #: room, else the new connection is answered 503 and closed.
+    max_connections: int = 256
 
     def __post_init__(self) -> None:
         for key in ("grpc_endpoint", "http_endpoint"):
@@ -69,6 +76,10 @@ class ReceiverSettings:
             raise ConfigError("retry_after_s", "must be a number of seconds in 0..3600")
         if not isinstance(self.merge_events, bool):
             raise ConfigError("merge_events", "must be true or false")
+        for key, top in (("max_concurrent_requests", 4096), ("max_connections", 65536)):
+            count = getattr(self, key)
+            if isinstance(count, bool) or not isinstance(count, int) or not 0 < count <= top:
+                raise ConfigError(key, f"must be an integer in 1..{top}")
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             missing = "tls_key_file" if self.tls_key_file is None else "tls_cert_file"
             raise ConfigError(missing, "tls_cert_file and tls_key_file must be given together")
