@@ -81,20 +81,27 @@ def _show(bound: float) -> str:
     return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
 
 
+def _bounds(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> str:
+    """``between 1 and 10``, ``> 0``, ``> 0 and <= 1``, ... ("" without bounds)."""
+    if lo is not None and hi is not None and not (lo_open or hi_open):
+        return f"between {_show(lo)} and {_show(hi)}"
+    parts = []
+    if lo is not None:
+        parts.append(f"{'>' if lo_open else '>='} {_show(lo)}")
+    if hi is not None:
+        parts.append(f"{'<' if hi_open else '<='} {_show(hi)}")
+    return " and ".join(parts)
+
+
 def _check_bounds(key: str, value: float, lo: float | None, hi: float | None, lo_open: bool,
                   hi_open: bool, got: str) -> None:
-    if lo is not None and hi is not None and not (lo_open or hi_open):
-        bound = f"between {_show(lo)} and {_show(hi)}"
-    else:
-        bound = " and ".join(
-            [f"{'>' if lo_open else '>='} {_show(lo)}"] * (lo is not None)
-            + [f"{'<' if hi_open else '<='} {_show(hi)}"] * (hi is not None))
     if not math.isfinite(value):
-        raise _fail(key, "must be a finite number" + (f" {bound}" if bound else ""), repr(value), got)
+        problem = f"must be a finite number {_bounds(lo, hi, lo_open, hi_open)}".rstrip()
+        raise _fail(key, problem, repr(value), got)
     too_low = lo is not None and (value <= lo if lo_open else value < lo)
     too_high = hi is not None and (value >= hi if hi_open else value > hi)
     if too_low or too_high:
-        raise _fail(key, f"must be {bound}", repr(value), got)
+        raise _fail(key, f"must be {_bounds(lo, hi, lo_open, hi_open)}", repr(value), got)
 
 
 def check_int(key: str, value: Any, lo: int | None = None, hi: int | None = None, *,

@@ -26,6 +26,7 @@ __all__ = [
     "INSTRUMENTATION_SCOPE",
     "PROCESSOR_SCOPE",
     "REMEDIATION_SCOPE",
+    "SPAN_INFERENCE",
     "SCHEMA_URL",
     "STATUS_OK",
     "STATUS_ERROR",
@@ -50,6 +51,8 @@ __all__ = [
 INSTRUMENTATION_SCOPE = "otel_ml.instrumentation"
 PROCESSOR_SCOPE = "otel_ml.processor"
 REMEDIATION_SCOPE = "otel_ml.remediation"
+#: Name of the span around one inference call (dashboards and the Tempo queries use it).
+SPAN_INFERENCE = "ml.inference"
 SCHEMA_URL = "https://opentelemetry.io/schemas/1.26.0"
 
 STATUS_OK = "ok"

@@ -3,12 +3,18 @@
 ``InferenceCall`` is what the decorator, the context manager, the model wrapper and the
 auto-instrumentors all drive. The span context is attached for the duration of the call, so
 exemplars on the latency histogram and the inference event link to the trace.
+
+Bad telemetry inside a call (NaN or non-numeric confidences, an empty batch, mismatched
+shapes) never raises into the serving code and never fails the call: ``record_outputs``
+records the valid parts, counts the rest on ``ml.instrumentation.invalid_input`` by reason,
+logs the first occurrence per (model, reason) at WARNING, and lists it in ``call.problems``.
 """
 
 from __future__ import annotations
 
 import contextvars
 import logging
+import threading
 import time
 from typing import Any, Sequence
 
@@ -19,7 +25,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otel_ml import semconv
 from otel_ml.errors import ConfigError
-from otel_ml.instrumentation.events import EventInput, emit_inference_event
+from otel_ml.instrumentation.capture import prediction_id_list
+from otel_ml.instrumentation.events import EventInput, emit_inference_event, set_last_prediction_ids
 from otel_ml.instrumentation.outputs import TASKS, Outputs, Problem, RejectedTelemetry, class_counts, summarize
 from otel_ml.instrumentation.settings import Settings
 from otel_ml.instrumentation.telemetry import Telemetry, error_type
@@ -28,10 +35,26 @@ from otel_ml.semconv import OVERFLOW_VALUE, Attr, Event
 __all__ = ["InferenceCall", "SPAN_NAME", "inside_inference", "check_call_options"]
 
 _log = logging.getLogger(__name__)
-SPAN_NAME = "ml.inference"
+SPAN_NAME = semconv.SPAN_INFERENCE
 _KINDS = {"internal": SpanKind.INTERNAL, "server": SpanKind.SERVER}
 _perf = time.perf_counter
 _INSIDE: contextvars.ContextVar[bool] = contextvars.ContextVar("otel_ml_inside_inference", default=False)
+
+# (model, reason) pairs already logged at WARNING; bounded, past it everything is DEBUG.
+_WARNED: set[tuple[str, str]] = set()
+_WARNED_LOCK = threading.Lock()
+_WARNED_LIMIT = 4096
+
+
+def _first_warning(model_name: str, reason: str) -> bool:
+    key = (model_name, reason)
+    if key in _WARNED:
+        return False
+    with _WARNED_LOCK:
+        if key in _WARNED or len(_WARNED) >= _WARNED_LIMIT:
+            return False
+        _WARNED.add(key)
+        return True
 
 
 def check_call_options(span_kind: str | None, task: str) -> None:
@@ -51,19 +74,17 @@ def inside_inference() -> bool:
 class InferenceCall:
     """Context manager (sync and async) around one inference call.
 
-    ``strict=True`` (the context manager a user drives) makes ``record_outputs`` raise
-    ``InvalidTelemetryError`` for values it could not record, after recording everything
-    else; ``strict=False`` (wrappers around the serving path) only counts them.
+    Values ``record_outputs`` cannot record are counted and listed in ``problems``, never
+    raised: the call's outcome (span status, ``ml.status``) is the model's, not the telemetry's.
     """
 
     __slots__ = ("_t", "_settings", "model_name", "model_version", "endpoint", "variant",
-                 "batch_size", "_kind", "_strict", "_task", "span", "_ctx", "_token", "_t0",
-                 "prediction_ids", "_active_attrs", "_inside")
+                 "batch_size", "_kind", "_task", "span", "_ctx", "_token", "_t0",
+                 "prediction_ids", "problems", "_active_attrs", "_inside")
 
     def __init__(self, telemetry: Telemetry, settings: Settings, model_name: str, model_version: str,
                  *, endpoint: str | None = None, variant: str = semconv.VARIANT_PRIMARY,
-                 batch_size: int | None = None, span_kind: str | None = None, strict: bool = True,
-                 task: str = "auto"):
+                 batch_size: int | None = None, span_kind: str | None = None, task: str = "auto"):
         self._t = telemetry
         self._settings = settings
         self.model_name = model_name
@@ -72,13 +93,14 @@ class InferenceCall:
         self.variant = variant
         self.batch_size = batch_size
         self._kind = _KINDS[span_kind or settings.span_kind]
-        self._strict = strict
         self._task = task
         self.span = None
         self._ctx = None
         self._token = None
         self._t0 = 0.0
         self.prediction_ids: list[str | None] | None = None
+        #: What ``record_outputs`` left out of the telemetry in this call, and why.
+        self.problems: list[Problem] = []
 
     # --- lifecycle ----------------------------------------------------------------------
     def __enter__(self) -> "InferenceCall":
@@ -93,6 +115,7 @@ class InferenceCall:
         self._ctx = trace.set_span_in_context(span)
         self._token = otel_context.attach(self._ctx)
         self._inside = _INSIDE.set(True)
+        set_last_prediction_ids(())  # a call that records no outputs must not show the previous ids
         self._active_attrs = ins.attrs((Attr.MODEL_NAME, self.model_name), (Attr.ENDPOINT, self.endpoint))
         ins.active.add(1, self._active_attrs)
         self._t0 = _perf()
@@ -157,8 +180,14 @@ class InferenceCall:
 
         ``probabilities`` is a ``predict_proba`` matrix: confidence is the top-class
         probability, and without ``predictions`` the prediction is ``classes[argmax]``.
-        Returns the prediction ids of the items (see ``last_prediction_ids``). All of it costs
-        a fixed number of SDK calls per batch, whatever its size.
+        Returns the prediction ids of the items (see ``last_prediction_ids``): the caller's
+        ``prediction_ids``, else generated ids for the items the event captured, ``None`` for
+        the others. All of it costs a fixed number of SDK calls per batch, whatever its size.
+
+        Bad values (NaN / non-numeric confidences, an empty batch, mismatched shapes) do not
+        raise: they are left out, counted, logged once per model and reason, and appended to
+        ``problems``. Only misuse raises: a bad ``task`` (``ConfigError``) or a call outside
+        the ``with`` block (``InvalidTelemetryError``), where there is no call to attach to.
         """
         if self.span is None:
             raise RejectedTelemetry([Problem("not_started", 0,
@@ -168,18 +197,32 @@ class InferenceCall:
         out = summarize(predictions, probabilities=probabilities, confidences=confidences,
                         classes=classes, task=task or self._task)
         problems = list(out.problems)
+        given = self._caller_ids(prediction_ids, out.n, problems)
+        self._set_ids(given if given is not None else [None] * out.n)
         if out.n:
             self._record_metrics(out)
             if self.batch_size is None:
                 self.batch_size = out.n
             if self._settings.events_enabled:
-                self._emit_event(out, EventInput(features, feature_names, prediction_ids, segment), problems)
-        self._count_problems(problems)
-        if problems and self._strict:
-            raise RejectedTelemetry(problems)
+                self._emit_event(out, EventInput(features, feature_names, given, segment), problems)
         if problems:
-            _log.debug("otel_ml: %s", "; ".join(p.message for p in problems))
+            self._report(problems)
         return self.prediction_ids
+
+    def _set_ids(self, ids: list[str | None]) -> None:
+        self.prediction_ids = ids
+        set_last_prediction_ids(ids)
+
+    @staticmethod
+    def _caller_ids(prediction_ids: Any, n: int, problems: list[Problem]) -> list[str] | None:
+        """The caller's ids as n strings, or None (none given, or unusable: a problem)."""
+        if prediction_ids is None or n == 0:
+            return None
+        try:
+            return prediction_id_list(prediction_ids, n)
+        except RejectedTelemetry as exc:
+            problems.extend(exc.problems)
+            return None
 
     def _record_metrics(self, out: Outputs) -> None:
         ins = self._t.instruments
@@ -221,17 +264,28 @@ class InferenceCall:
         t = self._t
         enabled = getattr(t.logger, "enabled", None)  # Logger.enabled() is recent in the API
         if enabled is not None and not enabled(context=self._ctx, event_name=Event.INFERENCE):
-            return  # nobody listens: skip building the body
-        self.prediction_ids = emit_inference_event(
+            return  # nobody listens: skip building the body (the ids stay the caller's or None)
+        ids = emit_inference_event(
             t.logger, t.instruments, context=self._ctx, model=self.model_name,
             version=self.model_version, variant=self.variant, out=out, extra=extra,
             sample_rate=self._settings.capture_sample_rate,
             capture_features=self._settings.capture_features, rng=t.rng, problems=problems)
+        if ids is not self.prediction_ids:
+            self._set_ids(ids)
 
-    def _count_problems(self, problems: list[Problem]) -> None:
+    def _report(self, problems: list[Problem]) -> None:
+        """Count, log (the first time per model and reason at WARNING) and keep the problems."""
         ins = self._t.instruments
+        self.problems.extend(problems)
         for problem in problems:
             if problem.count:
                 ins.invalid.add(problem.count, ins.attrs((Attr.MODEL_NAME, self.model_name),
-                                                 (Attr.MODEL_VERSION, self.model_version),
-                                                 (Attr.REJECT_REASON, problem.reason)))
+                                                         (Attr.MODEL_VERSION, self.model_version),
+                                                         (Attr.REJECT_REASON, problem.reason)))
+            if _first_warning(self.model_name, problem.reason):
+                _log.warning("otel_ml: model %r: %s; left out of the telemetry and counted on %s{%s=%s} "
+                             "(the call itself is unaffected; later occurrences are logged at DEBUG)",
+                             self.model_name, problem.message, semconv.Metric.INVALID_TELEMETRY.name,
+                             Attr.REJECT_REASON, problem.reason)
+            else:
+                _log.debug("otel_ml: model %r: %s (%s)", self.model_name, problem.message, problem.reason)

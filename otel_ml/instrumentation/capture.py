@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from otel_ml.instrumentation.outputs import SHAPE_MISMATCH, Problem, RejectedTelemetry
+from otel_ml.instrumentation.outputs import _IS_NUMBER, SHAPE_MISMATCH, Problem, RejectedTelemetry
 
 __all__ = ["feature_columns", "column_values", "sample_mask", "new_prediction_ids", "INVALID_FEATURES"]
 
@@ -59,8 +59,6 @@ def feature_columns(features: Any, n: int, feature_names: Sequence[str] | None =
 
 _IS_NULL = np.frompyfunc(lambda v: v is None or (isinstance(v, float) and v != v), 1, 1)
 _IS_FLOAT = np.frompyfunc(lambda v: isinstance(v, (float, np.floating)), 1, 1)
-_IS_NUMBER = np.frompyfunc(
-    lambda v: isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_)), 1, 1)
 
 
 def column_values(col: np.ndarray) -> list:

@@ -21,13 +21,12 @@ from otel_ml.instrumentation.capture import (
     column_values,
     feature_columns,
     new_prediction_ids,
-    prediction_id_list,
     sample_mask,
 )
 from otel_ml.instrumentation.outputs import SHAPE_MISMATCH, Outputs, Problem, RejectedTelemetry
 from otel_ml.semconv import Attr, Body, Event
 
-__all__ = ["last_prediction_ids", "EventInput", "emit_inference_event"]
+__all__ = ["last_prediction_ids", "set_last_prediction_ids", "EventInput", "emit_inference_event"]
 
 _LAST_IDS: contextvars.ContextVar[tuple] = contextvars.ContextVar("otel_ml_last_prediction_ids", default=())
 
@@ -39,7 +38,8 @@ def last_prediction_ids() -> list[str | None]:
     return list(_LAST_IDS.get())
 
 
-def _set_last_ids(ids: Sequence[str | None]) -> None:
+def set_last_prediction_ids(ids: Sequence[str | None]) -> None:
+    """What ``last_prediction_ids`` returns from now on in this thread / task (set by every call)."""
     _LAST_IDS.set(tuple(ids))
 
 
@@ -49,7 +49,7 @@ class EventInput:
 
     features: Any = None
     feature_names: Sequence[str] | None = None
-    prediction_ids: Any = None
+    prediction_ids: list[str] | None = None  # the caller's ids, already checked: n non-empty strings
     segment: Any = None
 
 
@@ -65,23 +65,17 @@ def emit_inference_event(logger, instruments, *, context: Context, model: str, v
                          variant: str, out: Outputs, extra: EventInput, sample_rate: float,
                          capture_features: bool, rng: np.random.Generator,
                          problems: list[Problem]) -> list[str | None]:
-    """Emit the event for ``out``'s sampled items; returns the ids of all n items (None where
-    not captured). Problems with ids, features or segments are appended to ``problems`` and
-    the event goes out without the offending part."""
+    """Emit the event for ``out``'s sampled items; returns the ids of all n items: the caller's
+    (``extra.prediction_ids``, checked beforehand) unchanged, captured or not, else generated
+    ids for the captured items and None for the others. Problems with features or segments are
+    appended to ``problems`` and the event goes out without the offending part."""
     n = out.n
+    given = extra.prediction_ids
     mask = sample_mask(n, sample_rate, rng)
     idx = np.flatnonzero(mask)
     k = len(idx)
-    ids_all: list[str | None] = [None] * n
     if k == 0:
-        _set_last_ids(ids_all)
-        return ids_all
-    given = None
-    if extra.prediction_ids is not None:
-        try:
-            given = prediction_id_list(extra.prediction_ids, n)
-        except RejectedTelemetry as exc:
-            problems.extend(exc.problems)
+        return given if given is not None else [None] * n
     if given is not None:  # the caller's own ids come back unchanged, captured or not
         ids_all = given
         captured_ids = given if k == n else np.asarray(given, dtype=object)[idx].tolist()
@@ -130,7 +124,6 @@ def emit_inference_event(logger, instruments, *, context: Context, model: str, v
     logger.emit(timestamp=time.time_ns(), context=context, severity_number=SeverityNumber.INFO,
                 body=body, attributes=attributes, event_name=Event.INFERENCE)
     instruments.events.add(k, instruments.attrs((Attr.MODEL_NAME, model), (Attr.MODEL_VERSION, version)))
-    _set_last_ids(ids_all)
     return ids_all
 
 

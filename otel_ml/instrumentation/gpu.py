@@ -17,6 +17,7 @@ from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from otel_ml import semconv
+from otel_ml.instruments import create_instrument
 from otel_ml.semconv import Attr, Metric
 from otel_ml.version import __version__
 
@@ -84,18 +85,13 @@ class GpuMetrics:
         meter = metrics.get_meter(semconv.INSTRUMENTATION_SCOPE, __version__, self._meter_provider,
                                   schema_url=semconv.SCHEMA_URL)
         m = Metric
-        meter.create_observable_gauge(m.GPU_UTILIZATION.name, [self._utilization],
-                                      m.GPU_UTILIZATION.unit, m.GPU_UTILIZATION.description)
-        meter.create_observable_up_down_counter(m.GPU_MEMORY_USAGE.name, [self._memory("used")],
-                                                m.GPU_MEMORY_USAGE.unit, m.GPU_MEMORY_USAGE.description)
-        meter.create_observable_up_down_counter(m.GPU_MEMORY_LIMIT.name, [self._memory("total")],
-                                                m.GPU_MEMORY_LIMIT.unit, m.GPU_MEMORY_LIMIT.description)
-        meter.create_observable_gauge(m.GPU_MEMORY_UTILIZATION.name, [self._memory("ratio")],
-                                      m.GPU_MEMORY_UTILIZATION.unit, m.GPU_MEMORY_UTILIZATION.description)
-        meter.create_observable_gauge(m.GPU_TEMPERATURE.name, [self._temperature],
-                                      m.GPU_TEMPERATURE.unit, m.GPU_TEMPERATURE.description)
-        meter.create_observable_gauge(m.GPU_POWER.name, [self._power],
-                                      m.GPU_POWER.unit, m.GPU_POWER.description)
+        for spec, callback in ((m.GPU_UTILIZATION, self._utilization),
+                               (m.GPU_MEMORY_USAGE, self._memory("used")),
+                               (m.GPU_MEMORY_LIMIT, self._memory("total")),
+                               (m.GPU_MEMORY_UTILIZATION, self._memory("ratio")),
+                               (m.GPU_TEMPERATURE, self._temperature),
+                               (m.GPU_POWER, self._power)):
+            create_instrument(meter, spec, callbacks=[callback])
         _log.info("otel_ml: GPU metrics for %d device(s)", len(devices))
         return True
 

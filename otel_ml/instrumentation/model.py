@@ -134,7 +134,7 @@ class InstrumentedModel:
     def _call(self, variant_name: str, variant: Variant, batch_size: int | None) -> InferenceCall:
         return InferenceCall(self._telemetry, self._settings, self.name, variant.version,
                              endpoint=self.endpoint, variant=variant_name, batch_size=batch_size,
-                             strict=False, task=self.task)
+                             task=self.task)
 
     def _features(self, variant: Variant, X: Any) -> dict:
         if not self._settings.capture_features:

@@ -2,8 +2,9 @@
 
 ``summarize`` turns whatever the model returned (labels, a ``predict_proba`` matrix, explicit
 confidences) into arrays the recorder can count in O(1) SDK calls, and lists what could not be
-used (``Problem``) instead of raising, so the serving path never fails on telemetry. Direct
-callers of the recording API turn the problems into ``RejectedTelemetry``.
+used (``Problem``) instead of raising, so the serving path never fails on telemetry. Inside an
+inference call the problems are counted; the standalone recording API (ground truth, outcomes)
+raises them as ``RejectedTelemetry``.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
 
 
+# elementwise over object arrays: a real number (bools are not); capture.py shares it
 _IS_NUMBER = np.frompyfunc(_is_number, 1, 1)
 
 

@@ -121,7 +121,7 @@ class AutoCall:
             return bound(*args, **kwargs)
         name, version = names or self.names(instance)
         call = guarded("starting the inference span", InferenceCall, self.telemetry, self.settings, name, version,
-                       batch_size=batch_size, strict=False, task=task)
+                       batch_size=batch_size, task=task)
         if call is None:
             return bound(*args, **kwargs)
         with call:

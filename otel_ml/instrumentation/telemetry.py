@@ -19,7 +19,8 @@ from opentelemetry.metrics import CallbackOptions, Observation
 
 from otel_ml import semconv
 from otel_ml.instrumentation.outputs import CardinalityCap, bucket_counts
-from otel_ml.semconv import Attr, Metric, MetricSpec
+from otel_ml.instruments import create_instrument
+from otel_ml.semconv import Attr, Metric
 from otel_ml.version import __version__
 
 __all__ = ["Instruments", "Telemetry", "telemetry_for", "instruments_for", "reset_default_telemetry",
@@ -80,57 +81,38 @@ class ConfidenceBuckets:
             yield Observation(total, attrs)
 
 
-def _create(meter: metrics.Meter, spec: MetricSpec, callbacks=None, boundaries=None):
-    kind = spec.kind
-    K = semconv.MetricKind
-    if kind is K.COUNTER:
-        return meter.create_counter(spec.name, unit=spec.unit, description=spec.description)
-    if kind is K.UP_DOWN_COUNTER:
-        return meter.create_up_down_counter(spec.name, unit=spec.unit, description=spec.description)
-    if kind is K.HISTOGRAM:
-        return meter.create_histogram(spec.name, unit=spec.unit, description=spec.description,
-                                      explicit_bucket_boundaries_advisory=list(boundaries) if boundaries else None)
-    if kind is K.OBSERVABLE_GAUGE:
-        return meter.create_observable_gauge(spec.name, callbacks=callbacks, unit=spec.unit,
-                                             description=spec.description)
-    if kind is K.OBSERVABLE_COUNTER:
-        return meter.create_observable_counter(spec.name, callbacks=callbacks, unit=spec.unit,
-                                               description=spec.description)
-    if kind is K.OBSERVABLE_UP_DOWN_COUNTER:
-        return meter.create_observable_up_down_counter(spec.name, callbacks=callbacks, unit=spec.unit,
-                                                       description=spec.description)
-    raise ValueError(f"no factory for {kind}")
-
-
 class Instruments:
     """Every synchronous instrument of the instrumentation, plus the observable ones' state."""
 
     def __init__(self, meter_provider: metrics.MeterProvider | None = None):
         self._provider = meter_provider  # pins the id this object is cached under
         self.meter = metrics.get_meter(SCOPE, __version__, meter_provider, schema_url=semconv.SCHEMA_URL)
-        m, meter = Metric, self.meter
-        self.duration = _create(meter, m.INFERENCE_DURATION, boundaries=semconv.LATENCY_BUCKETS_S)
-        self.requests = _create(meter, m.INFERENCE_REQUESTS)
-        self.active = _create(meter, m.INFERENCE_ACTIVE)
-        self.batch_size = _create(meter, m.BATCH_SIZE, boundaries=semconv.BATCH_SIZE_BUCKETS)
-        self.predictions = _create(meter, m.PREDICTIONS)
-        self.confidence = _create(meter, m.CONFIDENCE, boundaries=semconv.CONFIDENCE_BUCKETS)
-        self.prediction_class = _create(meter, m.PREDICTION_CLASS)
-        self.low_confidence = _create(meter, m.LOW_CONFIDENCE)
-        self.invalid = _create(meter, m.INVALID_TELEMETRY)
-        self.events = _create(meter, m.INFERENCE_EVENTS)
-        self.outcome = _create(meter, m.OUTCOME_VALUE)
+        m, meter, new = Metric, self.meter, create_instrument
+        self.duration = new(meter, m.INFERENCE_DURATION,
+                            explicit_bucket_boundaries_advisory=semconv.LATENCY_BUCKETS_S)
+        self.requests = new(meter, m.INFERENCE_REQUESTS)
+        self.active = new(meter, m.INFERENCE_ACTIVE)
+        self.batch_size = new(meter, m.BATCH_SIZE,
+                              explicit_bucket_boundaries_advisory=semconv.BATCH_SIZE_BUCKETS)
+        self.predictions = new(meter, m.PREDICTIONS)
+        self.confidence = new(meter, m.CONFIDENCE,
+                              explicit_bucket_boundaries_advisory=semconv.CONFIDENCE_BUCKETS)
+        self.prediction_class = new(meter, m.PREDICTION_CLASS)
+        self.low_confidence = new(meter, m.LOW_CONFIDENCE)
+        self.invalid = new(meter, m.INVALID_TELEMETRY)
+        self.events = new(meter, m.INFERENCE_EVENTS)
+        self.outcome = new(meter, m.OUTCOME_VALUE)
         self.confidence_buckets = ConfidenceBuckets(semconv.CONFIDENCE_BUCKETS)
-        _create(meter, m.CONFIDENCE_BUCKET, callbacks=[self.confidence_buckets.observe_buckets])
-        _create(meter, m.CONFIDENCE_SUM, callbacks=[self.confidence_buckets.observe_sum])
+        new(meter, m.CONFIDENCE_BUCKET, callbacks=[self.confidence_buckets.observe_buckets])
+        new(meter, m.CONFIDENCE_SUM, callbacks=[self.confidence_buckets.observe_sum])
         # Served models (InstrumentedModel, register_model_info) report info, age and routing.
         self._sources: weakref.WeakSet = weakref.WeakSet()
         self._pinned: set = set()
         self._sources_lock = threading.Lock()
-        _create(meter, m.MODEL_INFO, callbacks=[self._observe("info_observations")])
-        _create(meter, m.MODEL_AGE, callbacks=[self._observe("age_observations")])
-        _create(meter, m.ROUTING_VARIANT, callbacks=[self._observe("routing_observations")])
-        _create(meter, m.QUEUE_DEPTH, callbacks=[self._observe("queue_observations")])
+        new(meter, m.MODEL_INFO, callbacks=[self._observe("info_observations")])
+        new(meter, m.MODEL_AGE, callbacks=[self._observe("age_observations")])
+        new(meter, m.ROUTING_VARIANT, callbacks=[self._observe("routing_observations")])
+        new(meter, m.QUEUE_DEPTH, callbacks=[self._observe("queue_observations")])
         self._caps: dict[str, CardinalityCap] = {}
         self._caps_lock = threading.Lock()
         self._attr_cache: dict[tuple, dict] = {}

@@ -11,8 +11,8 @@ Usage::
         call.record_outputs(probabilities=proba, classes=model.classes_, features=x)
     ids = call.prediction_ids       # for record_ground_truth later
 
-Return values and exceptions pass through unchanged; telemetry problems inside the decorator
-are counted (``ml.instrumentation.invalid_input``), never raised into the serving path.
+Return values and exceptions pass through unchanged; telemetry problems inside either are
+counted (``ml.instrumentation.invalid_input``), never raised into the serving path.
 """
 
 from __future__ import annotations
@@ -67,15 +67,16 @@ def inference(model_name: str | None = None, model_version: str | None = None, *
               logger_provider=None) -> InferenceCall:
     """A context manager (``with`` or ``async with``) timing one inference call.
 
-    Call ``record_outputs(...)`` inside the block; it raises ``InvalidTelemetryError`` for
-    values it cannot record, after recording everything else.
+    Call ``record_outputs(...)`` inside the block. Values it cannot record (a NaN confidence,
+    an empty batch, mismatched shapes) are counted on ``ml.instrumentation.invalid_input``,
+    logged once and listed in ``call.problems``; they never raise or fail the call.
     """
     check_call_options(span_kind, task)
     settings = settings or default_settings()
     name, version = resolve_names(settings, model_name, model_version)
     telemetry = telemetry_for(tracer_provider, meter_provider, logger_provider)
     return InferenceCall(telemetry, settings, name, version, endpoint=endpoint, variant=variant,
-                         batch_size=batch_size, span_kind=span_kind, strict=True, task=task)
+                         batch_size=batch_size, span_kind=span_kind, task=task)
 
 
 def guarded(what: str, fn: Callable[..., Any], *args, **kwargs) -> Any:
@@ -137,7 +138,7 @@ class _Decorated:
     def start(self) -> InferenceCall:
         settings, name, version, telemetry = self.resolve()
         return InferenceCall(telemetry, settings, name, version, endpoint=self.endpoint,
-                             variant=self.variant, span_kind=self.span_kind, strict=False, task=self.task)
+                             variant=self.variant, span_kind=self.span_kind, task=self.task)
 
     def record(self, call: InferenceCall, result: Any, args: tuple, kwargs: dict) -> None:
         if self.features == _FIRST_ARG:

@@ -14,6 +14,7 @@ from typing import Iterable
 import numpy as np
 from opentelemetry.metrics import Meter
 
+from otel_ml.instruments import create_instrument
 from otel_ml.semconv import OVERFLOW_VALUE, Attr, Metric
 
 __all__ = [
@@ -117,8 +118,7 @@ class OverflowCounter:
     """Records values folded or dropped by a cap; also totals them for introspection and tests."""
 
     def __init__(self, meter: Meter | None):
-        spec = Metric.PROC_CARDINALITY_OVERFLOW
-        self._counter = (meter.create_counter(spec.name, unit=spec.unit, description=spec.description)
+        self._counter = (create_instrument(meter, Metric.PROC_CARDINALITY_OVERFLOW)
                          if meter is not None else None)
         self.totals: Counter[str] = Counter()
 

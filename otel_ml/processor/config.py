@@ -9,15 +9,17 @@ Errors name the offending key (``receiver.grpc_endpoint: must be 'host:port' (go
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import math
 import os
 from dataclasses import dataclass, field, fields
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import yaml
 
+from otel_ml.config_checks import (
+    PAREN, check_int, check_mapping, check_number, env_value, parse_float, parse_int, section,
+)
 from otel_ml.errors import ConfigError, UserError
 from otel_ml.processor.accuracy.settings import AccuracySettings
 from otel_ml.processor.engine_settings import (
@@ -44,40 +46,9 @@ __all__ = [
 ]
 
 
-# -- small validators ---------------------------------------------------------------------
-
-def _number(value: Any, key: str, *, minimum: float = 0.0, inclusive: bool = False,
-            integer: bool = False, maximum: float | None = None) -> None:
-    kind = "an integer" if integer else "a number"
-    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if isinstance(value, bool) or not ok_type or (isinstance(value, float) and not math.isfinite(value)):
-        raise ConfigError(key, f"must be {kind} (got {value!r})")
-    if value < minimum or (value == minimum and not inclusive):
-        bound = f">= {minimum:g}" if inclusive else f"> {minimum:g}"
-        raise ConfigError(key, f"must be {bound} (got {value!r})")
-    if maximum is not None and value > maximum:
-        raise ConfigError(key, f"must be <= {maximum:g} (got {value!r})")
-
-
-def _section_from_mapping(cls, data: Mapping[str, Any] | None, prefix: str):
-    """Build a dataclass section from a mapping; unknown keys and bad values name ``prefix.key``."""
-    if data is None:
-        data = {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(prefix, f"must be a mapping (got {type(data).__name__})")
-    known = [f.name for f in fields(cls)]
-    for key in data:
-        if key not in known:
-            raise ConfigError(f"{prefix}.{key}", "unknown key" + _did_you_mean(str(key), known))
-    try:
-        return cls(**dict(data))
-    except ConfigError as exc:
-        raise ConfigError(f"{prefix}.{exc.key}", exc.problem) from None
-
-
-def _did_you_mean(key: str, known) -> str:
-    close = difflib.get_close_matches(key, list(known), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+# Every number of the service's own sections must be > 0; its messages read "(got VALUE)".
+_positive_number = partial(check_number, lo=0, lo_open=True, got=PAREN)
+_positive_count = partial(check_int, lo=0, lo_open=True, got=PAREN)
 
 
 # -- the service's own sections -----------------------------------------------------------
@@ -110,8 +81,8 @@ class ExportSettings:
                               f"must be a URL such as 'http://collector:4317' (got {self.otlp_endpoint!r})")
         if self.otlp_protocol not in ("grpc", "http/protobuf"):
             raise ConfigError("otlp_protocol", f"must be 'grpc' or 'http/protobuf' (got {self.otlp_protocol!r})")
-        _number(self.export_interval_s, "export_interval_s")
-        _number(self.max_series_per_metric, "max_series_per_metric", integer=True)
+        _positive_number("export_interval_s", self.export_interval_s)
+        _positive_count("max_series_per_metric", self.max_series_per_metric)
 
     @property
     def metrics_address(self) -> tuple[str, int]:
@@ -131,7 +102,7 @@ class StateSettings:
             object.__setattr__(self, "state_dir", None)
         if self.state_dir is not None and not isinstance(self.state_dir, str):
             raise ConfigError("state_dir", f"must be a directory path (got {self.state_dir!r})")
-        _number(self.checkpoint_interval_s, "checkpoint_interval_s")
+        _positive_number("checkpoint_interval_s", self.checkpoint_interval_s)
 
 
 @dataclass(frozen=True)
@@ -146,9 +117,9 @@ class IngestSettings:
     workers: int = 1
 
     def __post_init__(self):
-        _number(self.queue_max_events, "queue_max_events", integer=True)
-        _number(self.max_memory_mb, "max_memory_mb")
-        _number(self.workers, "workers", integer=True)
+        _positive_count("queue_max_events", self.queue_max_events)
+        _positive_number("max_memory_mb", self.max_memory_mb)
+        _positive_count("workers", self.workers)
         if self.workers != 1:
             raise ConfigError("workers", "only 1 is supported: components apply events in order "
                                          f"from one thread (got {self.workers})")
@@ -165,7 +136,7 @@ class EvaluationSettings:
     interval_s: float = 15.0
 
     def __post_init__(self):
-        _number(self.interval_s, "interval_s")
+        _positive_number("interval_s", self.interval_s)
 
 
 @dataclass(frozen=True)
@@ -240,10 +211,10 @@ SECTION_BUILDERS: dict[str, Callable[[Any, str], Any]] = {
     "profiles": ProfileSettings.from_mapping,
     "limits": LimitSettings.from_mapping,
     "accuracy": AccuracySettings.from_mapping,
-    "export": lambda data, prefix: _section_from_mapping(ExportSettings, data, prefix),
-    "state": lambda data, prefix: _section_from_mapping(StateSettings, data, prefix),
-    "ingest": lambda data, prefix: _section_from_mapping(IngestSettings, data, prefix),
-    "evaluation": lambda data, prefix: _section_from_mapping(EvaluationSettings, data, prefix),
+    "export": partial(section, ExportSettings, got=PAREN),
+    "state": partial(section, StateSettings, got=PAREN),
+    "ingest": partial(section, IngestSettings, got=PAREN),
+    "evaluation": partial(section, EvaluationSettings, got=PAREN),
 }
 TOP_LEVEL_KEYS = (*SECTION_BUILDERS, PROFILE_FILES_KEY)
 _SECTION_TYPES: dict[str, type] = {
@@ -289,13 +260,7 @@ class ProcessorConfig:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> "ProcessorConfig":
         """From a parsed YAML document; unknown keys anywhere are errors naming the key."""
-        if data is None:
-            data = {}
-        if not isinstance(data, Mapping):
-            raise ConfigError("<root>", f"the configuration must be a mapping (got {type(data).__name__})")
-        for key in data:
-            if key not in TOP_LEVEL_KEYS:
-                raise ConfigError(str(key), "unknown key" + _did_you_mean(str(key), TOP_LEVEL_KEYS))
+        data = check_mapping(data, "", TOP_LEVEL_KEYS, optional=True, got=PAREN)
         built = {name: build(data.get(name), name) for name, build in SECTION_BUILDERS.items()}
         return cls(**built, reference_profiles=parse_profile_sources(data.get(PROFILE_FILES_KEY),
                                                                      PROFILE_FILES_KEY))
@@ -319,34 +284,22 @@ def _plain(value: Any) -> Any:
 
 # -- sources and precedence ---------------------------------------------------------------
 
-def _text(raw: str) -> str:
-    return raw
-
-
-def _integer(raw: str) -> int:
-    return int(raw.strip())
-
-
-def _float(raw: str) -> float:
-    return float(raw.strip())
-
-
 #: OTEL_ML_* variable -> (dotted key, parser). ``OTEL_ML_PROFILES`` and ``OTEL_ML_CONFIG`` are
 #: handled separately (profile list; path of the YAML file).
 ENV_VARS: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "OTEL_ML_GRPC_ENDPOINT": ("receiver.grpc_endpoint", _text),
-    "OTEL_ML_HTTP_ENDPOINT": ("receiver.http_endpoint", _text),
-    "OTEL_ML_BEARER_TOKEN_FILE": ("receiver.bearer_token_file", _text),
-    "OTEL_ML_MAX_REQUEST_BYTES": ("receiver.max_request_bytes", _integer),
-    "OTEL_ML_METRICS_ENDPOINT": ("export.metrics_endpoint", _text),
-    "OTEL_ML_OTLP_ENDPOINT": ("export.otlp_endpoint", _text),
-    "OTEL_ML_OTLP_PROTOCOL": ("export.otlp_protocol", _text),
-    "OTEL_ML_EXPORT_INTERVAL_S": ("export.export_interval_s", _float),
-    "OTEL_ML_STATE_DIR": ("state.state_dir", _text),
-    "OTEL_ML_CHECKPOINT_INTERVAL_S": ("state.checkpoint_interval_s", _float),
-    "OTEL_ML_QUEUE_MAX_EVENTS": ("ingest.queue_max_events", _integer),
-    "OTEL_ML_MAX_MEMORY_MB": ("ingest.max_memory_mb", _float),
-    "OTEL_ML_EVALUATION_INTERVAL_S": ("evaluation.interval_s", _float),
+    "OTEL_ML_GRPC_ENDPOINT": ("receiver.grpc_endpoint", str),
+    "OTEL_ML_HTTP_ENDPOINT": ("receiver.http_endpoint", str),
+    "OTEL_ML_BEARER_TOKEN_FILE": ("receiver.bearer_token_file", str),
+    "OTEL_ML_MAX_REQUEST_BYTES": ("receiver.max_request_bytes", parse_int),
+    "OTEL_ML_METRICS_ENDPOINT": ("export.metrics_endpoint", str),
+    "OTEL_ML_OTLP_ENDPOINT": ("export.otlp_endpoint", str),
+    "OTEL_ML_OTLP_PROTOCOL": ("export.otlp_protocol", str),
+    "OTEL_ML_EXPORT_INTERVAL_S": ("export.export_interval_s", parse_float),
+    "OTEL_ML_STATE_DIR": ("state.state_dir", str),
+    "OTEL_ML_CHECKPOINT_INTERVAL_S": ("state.checkpoint_interval_s", parse_float),
+    "OTEL_ML_QUEUE_MAX_EVENTS": ("ingest.queue_max_events", parse_int),
+    "OTEL_ML_MAX_MEMORY_MB": ("ingest.max_memory_mb", parse_float),
+    "OTEL_ML_EVALUATION_INTERVAL_S": ("evaluation.interval_s", parse_float),
 }
 ENV_CONFIG_FILE = "OTEL_ML_CONFIG"
 ENV_PROFILES = "OTEL_ML_PROFILES"
@@ -407,11 +360,7 @@ def load_config(
         raw = env.get(var)
         if raw is None or raw == "":
             continue
-        try:
-            value = parse(raw)
-        except ValueError:
-            kind = "an integer" if parse is _integer else "a number"
-            raise ConfigError(f"{dotted} (from {var})", f"must be {kind} (got {raw!r})") from None
+        value = env_value(f"{dotted} (from {var})", raw, parse, got=PAREN)
         _set_dotted(doc, dotted, value)
         origin[dotted] = var
     for dotted, value in (overrides or {}).items():

@@ -38,6 +38,7 @@ import numpy as np
 from opentelemetry.metrics import Meter
 
 from otel_ml.errors import OtelMlError
+from otel_ml.instruments import create_instrument
 from otel_ml.processor import quality
 from otel_ml.processor.cardinality import (
     KIND_CATEGORY, KIND_FEATURE, KIND_MODEL, KIND_VERSION, CappedSet, OverflowCounter,
@@ -249,8 +250,7 @@ class DriftEngine:
         self._rng = np.random.default_rng(seed)
         self._eval_rng = np.random.default_rng(None if seed is None else seed + 1)
         self.overflow = OverflowCounter(meter)
-        spec = Metric.PROC_EVENTS_REJECTED
-        self._rejected = (meter.create_counter(spec.name, unit=spec.unit, description=spec.description)
+        self._rejected = (create_instrument(meter, Metric.PROC_EVENTS_REJECTED)
                           if meter is not None else None)
         self.invalid_batches = 0
         self._unprofiled_logged: set[tuple[str, str]] = set()

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from otel_ml.config_checks import build, check_choice, check_int, check_mapping, check_number, join, section
 from otel_ml.errors import ConfigError
 from otel_ml.stats.severity import DEFAULT_TIERS, Tiers
 
@@ -44,53 +45,6 @@ MAX_COUNT_WINDOW = 100_000
 _MAX_RESERVOIR = 1_000_000
 _MAX_LEARN = 100_000
 _TIER_NAMES = ("info", "warning", "critical")
-
-
-def _key(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
-
-
-def _check_mapping(data: Any, prefix: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
-    if data is None:
-        return {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(prefix or "<root>", f"must be a mapping, got {type(data).__name__}")
-    unknown = sorted(str(k) for k in data if k not in allowed)
-    if unknown:
-        raise ConfigError(_key(prefix, unknown[0]), f"unknown key (allowed: {', '.join(allowed)})")
-    return data
-
-
-def _rekey(exc: ConfigError, section: str, prefix: str) -> ConfigError:
-    """Re-root an error raised by a section's own validation under the caller's prefix."""
-    rel = exc.key[len(section) + 1:] if exc.key.startswith(section + ".") else exc.key
-    return ConfigError(_key(prefix, rel), exc.problem)
-
-
-def _build(cls, section: str, data: Mapping[str, Any], prefix: str):
-    try:
-        return cls(**data)
-    except ConfigError as exc:
-        raise _rekey(exc, section, prefix) from None
-
-
-def _check_int(section: str, name: str, value: Any, lo: int, hi: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{section}.{name}", f"must be an integer, got {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        bound = f">= {lo}" if hi is None else f"between {lo} and {hi}"
-        raise ConfigError(f"{section}.{name}", f"must be {bound}, got {value}")
-
-
-def _check_float(section: str, name: str, value: Any, lo: float, hi: float | None = None,
-                 lo_open: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{section}.{name}", f"must be a finite number, got {value!r}")
-    too_low = value <= lo if lo_open else value < lo
-    if too_low or (hi is not None and value > hi):
-        low = f"> {lo:g}" if lo_open else f">= {lo:g}"
-        bound = low if hi is None else f"{low} and <= {hi:g}"
-        raise ConfigError(f"{section}.{name}", f"must be {bound}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -120,18 +74,16 @@ class WindowSettings:
     stale_after_seconds: float = 900.0
 
     def __post_init__(self) -> None:
-        s = "windows"
-        _check_int(s, "count_size", self.count_size, 1, MAX_COUNT_WINDOW)
-        _check_float(s, "time_seconds", self.time_seconds, 0.0, lo_open=True)
-        _check_int(s, "time_panes", self.time_panes, 1, 1000)
-        _check_int(s, "min_events", self.min_events, 1)
-        _check_int(s, "reservoir_size", self.reservoir_size, 8, _MAX_RESERVOIR)
-        _check_int(s, "sketch_k", self.sketch_k, 8, 65535)
-        if self.seed is not None:
-            _check_int(s, "seed", self.seed, 0)
-        _check_float(s, "stale_after_seconds", self.stale_after_seconds, 0.0, lo_open=True)
+        check_int("windows.count_size", self.count_size, 1, MAX_COUNT_WINDOW)
+        check_number("windows.time_seconds", self.time_seconds, 0, lo_open=True)
+        check_int("windows.time_panes", self.time_panes, 1, 1000)
+        check_int("windows.min_events", self.min_events, 1)
+        check_int("windows.reservoir_size", self.reservoir_size, 8, _MAX_RESERVOIR)
+        check_int("windows.sketch_k", self.sketch_k, 8, 65535)
+        check_int("windows.seed", self.seed, 0, allow_none=True)
+        check_number("windows.stale_after_seconds", self.stale_after_seconds, 0, lo_open=True)
         if self.min_events > self.count_size:
-            raise ConfigError(f"{s}.min_events",
+            raise ConfigError("windows.min_events",
                               f"must be <= count_size ({self.count_size}), got {self.min_events}")
 
     @property
@@ -140,8 +92,7 @@ class WindowSettings:
 
     @classmethod
     def from_mapping(cls, data: Any, prefix: str = "windows") -> "WindowSettings":
-        d = _check_mapping(data, prefix, tuple(f.name for f in fields(cls)))
-        return _build(cls, "windows", d, prefix)
+        return section(cls, data, prefix, own="windows")
 
 
 def _default_tiers() -> Mapping[str, Tiers]:
@@ -153,7 +104,7 @@ def _parse_tiers(value: Any, key: str) -> Tiers:
     if isinstance(value, Tiers):
         triple = [value.info, value.warning, value.critical]
     elif isinstance(value, Mapping):
-        _check_mapping(value, key, _TIER_NAMES)
+        check_mapping(value, key, _TIER_NAMES)
         missing = [k for k in _TIER_NAMES if k not in value]
         if missing:
             raise ConfigError(f"{key}.{missing[0]}", "is required")
@@ -196,18 +147,16 @@ class DriftSettings:
         for method, value in self.tiers.items():
             merged[method] = _parse_tiers(value, f"{s}.tiers.{method}")
         object.__setattr__(self, "tiers", MappingProxyType(merged))
-        _check_float(s, "alpha", self.alpha, 0.0, 1.0, lo_open=True)
-        if self.correction not in CORRECTIONS:
-            raise ConfigError(f"{s}.correction",
-                              f"must be one of {', '.join(CORRECTIONS)}, got {self.correction!r}")
-        _check_float(s, "low_confidence_threshold", self.low_confidence_threshold, 0.0, 1.0)
+        check_number("drift.alpha", self.alpha, 0, 1, lo_open=True)
+        check_choice("drift.correction", self.correction, CORRECTIONS)
+        check_number("drift.low_confidence_threshold", self.low_confidence_threshold, 0, 1)
 
     @classmethod
     def from_mapping(cls, data: Any, prefix: str = "drift") -> "DriftSettings":
-        d = dict(_check_mapping(data, prefix, tuple(f.name for f in fields(cls))))
+        d = check_mapping(data, prefix, (f.name for f in fields(cls)), optional=True)
         if d.get("tiers") is None:
             d.pop("tiers", None)
-        return _build(cls, "drift", d, prefix)
+        return build(cls, d, prefix, own="drift")
 
 
 @dataclass(frozen=True)
@@ -220,13 +169,12 @@ class ProfileSettings:
     bins: int = 10
 
     def __post_init__(self) -> None:
-        _check_int("profiles", "learn_from_first_n", self.learn_from_first_n, 0, _MAX_LEARN)
-        _check_int("profiles", "bins", self.bins, 2, 1000)
+        check_int("profiles.learn_from_first_n", self.learn_from_first_n, 0, _MAX_LEARN)
+        check_int("profiles.bins", self.bins, 2, 1000)
 
     @classmethod
     def from_mapping(cls, data: Any, prefix: str = "profiles") -> "ProfileSettings":
-        d = _check_mapping(data, prefix, tuple(f.name for f in fields(cls)))
-        return _build(cls, "profiles", d, prefix)
+        return section(cls, data, prefix, own="profiles")
 
 
 @dataclass(frozen=True)
@@ -242,17 +190,15 @@ class LimitSettings:
     version_idle_seconds: float = 86400.0
 
     def __post_init__(self) -> None:
-        s = "limits"
-        _check_int(s, "max_models", self.max_models, 1)
-        _check_int(s, "max_versions_per_model", self.max_versions_per_model, 1)
-        _check_int(s, "max_features", self.max_features, 1)
-        _check_int(s, "max_categories", self.max_categories, 2)
-        _check_float(s, "version_idle_seconds", self.version_idle_seconds, 0.0, lo_open=True)
+        check_int("limits.max_models", self.max_models, 1)
+        check_int("limits.max_versions_per_model", self.max_versions_per_model, 1)
+        check_int("limits.max_features", self.max_features, 1)
+        check_int("limits.max_categories", self.max_categories, 2)
+        check_number("limits.version_idle_seconds", self.version_idle_seconds, 0, lo_open=True)
 
     @classmethod
     def from_mapping(cls, data: Any, prefix: str = "limits") -> "LimitSettings":
-        d = _check_mapping(data, prefix, tuple(f.name for f in fields(cls)))
-        return _build(cls, "limits", d, prefix)
+        return section(cls, data, prefix, own="limits")
 
 
 @dataclass(frozen=True)
@@ -280,10 +226,10 @@ class EngineSettings:
 
     @classmethod
     def from_mapping(cls, data: Any, prefix: str = "") -> "EngineSettings":
-        d = _check_mapping(data, prefix, ("windows", "drift", "profiles", "limits"))
+        d = check_mapping(data, prefix, ("windows", "drift", "profiles", "limits"), optional=True)
         return cls(
-            windows=WindowSettings.from_mapping(d.get("windows"), _key(prefix, "windows")),
-            drift=DriftSettings.from_mapping(d.get("drift"), _key(prefix, "drift")),
-            profiles=ProfileSettings.from_mapping(d.get("profiles"), _key(prefix, "profiles")),
-            limits=LimitSettings.from_mapping(d.get("limits"), _key(prefix, "limits")),
+            windows=WindowSettings.from_mapping(d.get("windows"), join(prefix, "windows")),
+            drift=DriftSettings.from_mapping(d.get("drift"), join(prefix, "drift")),
+            profiles=ProfileSettings.from_mapping(d.get("profiles"), join(prefix, "profiles")),
+            limits=LimitSettings.from_mapping(d.get("limits"), join(prefix, "limits")),
         )

@@ -23,6 +23,7 @@ from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, OTELResou
 from prometheus_client import CollectorRegistry, generate_latest, start_http_server
 
 from otel_ml.errors import UserError
+from otel_ml.instruments import create_instrument
 from otel_ml.processor.config import ExportSettings
 from otel_ml.processor.contracts import Point
 from otel_ml.semconv import (
@@ -87,9 +88,8 @@ class ReceiverCounters:
     """``contracts.ReceiverStats`` recording PROC_EVENTS_RECEIVED / PROC_EVENTS_REJECTED."""
 
     def __init__(self, meter: Meter):
-        received, rejected = Metric.PROC_EVENTS_RECEIVED, Metric.PROC_EVENTS_REJECTED
-        self._received = meter.create_counter(received.name, received.unit, received.description)
-        self._rejected = meter.create_counter(rejected.name, rejected.unit, rejected.description)
+        self._received = create_instrument(meter, Metric.PROC_EVENTS_RECEIVED)
+        self._rejected = create_instrument(meter, Metric.PROC_EVENTS_REJECTED)
         self._event_names = _CappedValues(_COUNTER_LABEL_CAP)
         self._reasons = _CappedValues(_COUNTER_LABEL_CAP)
         self._signals = _CappedValues(8)
@@ -128,9 +128,7 @@ class MetricsExport:
         self._points: dict[str, list[Observation]] = {}
         self._unknown_specs: set[str] = set()
         for spec in GAUGE_SPECS:
-            self.meter.create_observable_gauge(
-                spec.name, callbacks=[self._gauge_callback(spec.name)],
-                unit=spec.unit, description=spec.description)
+            create_instrument(self.meter, spec, callbacks=[self._gauge_callback(spec.name)])
 
         self._queue_depth: Callable[[], int] = lambda: 0
         self._queue_capacity = 0
@@ -140,10 +138,8 @@ class MetricsExport:
         self._self_gauge(Metric.PROC_QUEUE_CAPACITY, lambda: self._queue_capacity or None)
         self._self_gauge(Metric.PROC_LAST_EVALUATION, lambda: self._last_evaluation)
         self._self_gauge(Metric.PROC_LAST_CHECKPOINT, lambda: self._last_checkpoint)
-        spec = Metric.PROC_EVALUATION_DURATION
-        self._evaluation_duration = self.meter.create_histogram(
-            spec.name, spec.unit, spec.description,
-            explicit_bucket_boundaries_advisory=list(LATENCY_BUCKETS_S))
+        self._evaluation_duration = create_instrument(
+            self.meter, Metric.PROC_EVALUATION_DURATION, explicit_bucket_boundaries_advisory=LATENCY_BUCKETS_S)
 
         self._server = None
         self._server_thread: threading.Thread | None = None
@@ -223,8 +219,7 @@ class MetricsExport:
         def callback(_options: CallbackOptions) -> Sequence[Observation]:
             value = read()
             return [] if value is None else [Observation(value)]
-        self.meter.create_observable_gauge(spec.name, callbacks=[callback], unit=spec.unit,
-                                           description=spec.description)
+        create_instrument(self.meter, spec, callbacks=[callback])
 
 
 def _otlp_exporter(endpoint: str, protocol: str):

@@ -33,6 +33,7 @@ from opentelemetry.metrics import Meter
 
 from otel_ml import semconv
 from otel_ml.errors import ConfigError
+from otel_ml.instruments import create_instrument
 from otel_ml.version import __version__
 
 __all__ = ["RoutingClient", "ROUTING_PATH"]
@@ -99,8 +100,7 @@ class RoutingClient:
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         meter = meter or metrics.get_meter(semconv.INSTRUMENTATION_SCOPE, __version__,
                                            schema_url=semconv.SCHEMA_URL)
-        spec = semconv.Metric.ROUTING_FETCH_FAILURES
-        self._failures = meter.create_counter(spec.name, unit=spec.unit, description=spec.description)
+        self._failures = create_instrument(meter, semconv.Metric.ROUTING_FETCH_FAILURES)
 
     # --- the router protocol ----------------------------------------------------------
     def variant_for(self, model_name: str) -> str:

@@ -7,7 +7,6 @@ Loaded from YAML and validated once at start; every error names the offending ke
 
 from __future__ import annotations
 
-import difflib
 import re
 import urllib.parse
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from otel_ml import semconv
+from otel_ml.config_checks import check_bool, check_file, check_mapping, check_positive_int
 from otel_ml.errors import ConfigError, UserError
 from otel_ml.remediation.argv import ArgvTemplate, TemplateError
 from otel_ml.remediation.matchers import Matcher, MatcherSyntaxError, parse_matcher
@@ -134,29 +134,6 @@ class Policy:
         return hits
 
 
-def _check_keys(obj: Any, allowed: tuple[str, ...], where: str) -> Mapping[str, Any]:
-    if not isinstance(obj, Mapping):
-        raise ConfigError(where or "<top level>", "must be a mapping")
-    for key in obj:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else f"; allowed: {', '.join(allowed)}"
-            raise ConfigError(f"{where}.{key}" if where else str(key), f"unknown key{hint}")
-    return obj
-
-
-def _bool(value: Any, key: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(key, "must be true or false")
-    return value
-
-
-def _positive_int(value: Any, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(key, "must be a positive integer")
-    return value
-
-
 def _label_name(value: Any, key: str) -> str:
     if not isinstance(value, str) or not _LABEL_NAME.fullmatch(value):
         raise ConfigError(key, "must be a Prometheus label name (letters, digits, underscores)")
@@ -164,13 +141,13 @@ def _label_name(value: Any, key: str) -> str:
 
 
 def _rate_limit(obj: Any, key: str) -> RateLimit:
-    _check_keys(obj, _RATE_KEYS, key)
+    check_mapping(obj, key, _RATE_KEYS)
     if "max_actions" not in obj or "window" not in obj:
         raise ConfigError(key, "needs both max_actions and window")
     window = parse_duration(obj["window"], f"{key}.window")
     if window <= 0:
         raise ConfigError(f"{key}.window", "must be positive")
-    return RateLimit(_positive_int(obj["max_actions"], f"{key}.max_actions"), window)
+    return RateLimit(check_positive_int(f"{key}.max_actions", obj["max_actions"]), window)
 
 
 def _command(value: Any, key: str) -> ArgvTemplate:
@@ -201,7 +178,7 @@ def _url(value: Any, key: str) -> str:
 
 def _rule(obj: Any, index: int, defaults: dict) -> Rule:
     where = f"rules[{index}]"
-    _check_keys(obj, _RULE_KEYS, where)
+    check_mapping(obj, where, _RULE_KEYS)
     name = obj.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"{where}.name", "is required: a short unique name for the audit log")
@@ -245,10 +222,7 @@ def _rule(obj: Any, index: int, defaults: dict) -> Rule:
     if "bearer_token_file" in obj and "url" not in obj:
         raise ConfigError(f"{where}.bearer_token_file", "only applies together with 'url'")
     if action in (RETRAIN, SCALE):
-        token_file = obj.get("bearer_token_file")
-        if token_file is not None:
-            if not isinstance(token_file, str) or not Path(token_file).is_file():
-                raise ConfigError(f"{where}.bearer_token_file", f"file {token_file!r} not found")
+        token_file = check_file(f"{where}.bearer_token_file", obj.get("bearer_token_file"))
         hook = Hook(
             command=_command(obj["command"], f"{where}.command") if "command" in obj else None,
             url=_url(obj["url"], f"{where}.url") if "url" in obj else None,
@@ -259,7 +233,7 @@ def _rule(obj: Any, index: int, defaults: dict) -> Rule:
 
     reversible = action in ROUTING_TARGETS or undo_hook is not None
     if "undo_on_resolve" in obj:
-        undo = _bool(obj["undo_on_resolve"], f"{where}.undo_on_resolve")
+        undo = check_bool(f"{where}.undo_on_resolve", obj["undo_on_resolve"])
         if undo and not reversible:
             raise ConfigError(f"{where}.undo_on_resolve",
                               f"action '{action}' is not reversible"
@@ -273,21 +247,21 @@ def _rule(obj: Any, index: int, defaults: dict) -> Rule:
     return Rule(
         name=name.strip(), action=action, alertnames=alertnames, matchers=tuple(matchers),
         hook=hook, undo_hook=undo_hook, undo_on_resolve=undo, cooldown_s=cooldown, rate_limit=rate,
-        dry_run=_bool(obj.get("dry_run", False), f"{where}.dry_run"),
-        continue_matching=_bool(obj.get("continue", False), f"{where}.continue"))
+        dry_run=check_bool(f"{where}.dry_run", obj.get("dry_run", False)),
+        continue_matching=check_bool(f"{where}.continue", obj.get("continue", False)))
 
 
 def parse_policy(data: Any) -> Policy:
     """Validate a policy already read from YAML (a mapping); raises ``ConfigError``."""
-    _check_keys(data, _TOP_KEYS, "")
+    check_mapping(data, "", _TOP_KEYS)
     if data.get("version", 1) != 1:
         raise ConfigError("version", "must be 1 (the only policy format so far)")
-    raw_defaults = _check_keys(data.get("defaults", {}) or {}, _DEFAULT_KEYS, "defaults")
+    raw_defaults = check_mapping(data.get("defaults", {}) or {}, "defaults", _DEFAULT_KEYS)
     defaults = {
         "cooldown": parse_duration(raw_defaults.get("cooldown", "15m"), "defaults.cooldown"),
         "rate_limit": (_rate_limit(raw_defaults["rate_limit"], "defaults.rate_limit")
                        if "rate_limit" in raw_defaults else RateLimit(3, 3600.0)),
-        "undo_on_resolve": _bool(raw_defaults.get("undo_on_resolve", True), "defaults.undo_on_resolve"),
+        "undo_on_resolve": check_bool("defaults.undo_on_resolve", raw_defaults.get("undo_on_resolve", True)),
         "timeout": raw_defaults.get("timeout", "60s"),
     }
     t = parse_duration(defaults["timeout"], "defaults.timeout")
@@ -315,11 +289,11 @@ def parse_policy(data: Any) -> Policy:
         raise ConfigError("dedup_ttl", "must be positive")
     return Policy(
         rules=rules,
-        dry_run=_bool(data.get("dry_run", False), "dry_run"),
+        dry_run=check_bool("dry_run", data.get("dry_run", False)),
         model_label=_label_name(data.get("model_label", "ml_model_name"), "model_label"),
         version_label=_label_name(data.get("version_label", "ml_model_version"), "version_label"),
         models=models,
-        max_models=_positive_int(data.get("max_models", 1000), "max_models"),
+        max_models=check_positive_int("max_models", data.get("max_models", 1000)),
         dedup_ttl_s=ttl,
     )
 

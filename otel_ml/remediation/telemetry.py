@@ -14,6 +14,7 @@ from opentelemetry.metrics import Meter
 
 from otel_ml import semconv
 from otel_ml.errors import UserError
+from otel_ml.instruments import create_instrument
 from otel_ml.version import __version__
 
 __all__ = ["RemediationMetrics", "MetricsEndpoint", "start_metrics_endpoint"]
@@ -26,12 +27,8 @@ class RemediationMetrics:
 
     def __init__(self, meter: Meter):
         m = semconv.Metric
-        self._notifications = meter.create_counter(
-            m.REMEDIATION_NOTIFICATIONS.name, unit=m.REMEDIATION_NOTIFICATIONS.unit,
-            description=m.REMEDIATION_NOTIFICATIONS.description)
-        self._actions = meter.create_counter(
-            m.REMEDIATION_ACTIONS.name, unit=m.REMEDIATION_ACTIONS.unit,
-            description=m.REMEDIATION_ACTIONS.description)
+        self._notifications = create_instrument(meter, m.REMEDIATION_NOTIFICATIONS)
+        self._actions = create_instrument(meter, m.REMEDIATION_ACTIONS)
 
     def notification(self, status: str, reject_reason: str | None = None) -> None:
         attrs = {A.STATUS: status}

@@ -12,6 +12,7 @@ def test_defaults_listen_on_loopback():
     s = ReceiverSettings.from_mapping({})
     assert (s.grpc_endpoint, s.http_endpoint) == ("127.0.0.1:4317", "127.0.0.1:4318")
     assert s.max_request_bytes == 4 * 1024 * 1024 and s.token() is None and not s.tls_enabled
+    assert (s.max_concurrent_requests, s.max_connections) == (16, 256)
 
 
 def test_valid_mapping(tmp_path):
@@ -43,6 +44,11 @@ INVALID = [
     ({"max_request_bytes": True}, "receiver.max_request_bytes", "integer"),
     ({"retry_after_s": -1}, "receiver.retry_after_s", "seconds"),
     ({"merge_events": "yes"}, "receiver.merge_events", "true or false"),
+    ({"max_concurrent_requests": 0}, "receiver.max_concurrent_requests", "integer in 1..4096"),
+    ({"max_concurrent_requests": "16"}, "receiver.max_concurrent_requests", "integer"),
+    ({"max_concurrent_requests": True}, "receiver.max_concurrent_requests", "integer"),
+    ({"max_connections": 0}, "receiver.max_connections", "integer in 1..65536"),
+    ({"max_connections": 2.5}, "receiver.max_connections", "integer"),
     ({"tls_cert_file": "/nonexistent/c.pem", "tls_key_file": "/nonexistent/k.pem"},
      "receiver.tls_cert_file", "file not found"),
     ({"tls_key_file": "/etc/hostname"}, "receiver.tls_cert_file", "together"),

@@ -129,6 +129,105 @@ def test_slo_target_override_for_one_model(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+RUNBOOKS = "https://github.com/otel-ml/otel-ml/blob/main/docs/runbooks.md#"
+
+
+def _accuracy_alert(model: str, severity: str, accuracy: str, floor: str) -> dict:
+    minutes = {"critical": 15, "warning": 30}[severity]
+    labels = {"severity": severity, "ml_model_name": model, "ml_model_version": "1"}
+    if severity == "critical":
+        labels["remediation"] = "rollback"
+    return {"exp_labels": labels, "exp_annotations": {
+        "summary": f"{model} 1: accuracy {accuracy} is below its {severity} floor of {floor}",
+        "description": f"The accuracy of {model} version 1 measured on ground-truth labels has been below "
+                       f"the model's {severity} floor (ml_model:accuracy_floor_{severity}:ratio) for {minutes} minutes.",
+        "runbook_url": RUNBOOKS + "mlaccuracybelowthreshold"}}
+
+
+def _estimated_drop_alert(model: str, drop: str, limit: str) -> dict:
+    return {"exp_labels": {"severity": "warning", "ml_model_name": model, "ml_model_version": "1"},
+            "exp_annotations": {
+                "summary": f"{model} 1: estimated accuracy is {drop} below its baseline",
+                "description": f"Estimated from its confidences, the accuracy of {model} version 1 has been more "
+                               f"than {limit} below its baseline, the model's tolerated drop "
+                               "(ml_model:estimated_drop_max:ratio), for 30 minutes, before any label confirms it.",
+                "runbook_url": RUNBOOKS + "mlestimatedaccuracydrop"}}
+
+
+def _accuracy_test(targets, floors: list[dict], accuracy_alerts: list[dict], drop_alerts: list[dict]) -> dict:
+    """A promtool test of the accuracy alerts with the given ml-model-targets.yml. Models: hard
+    (55 % accurate, estimate 8 points under its baseline), strict (85 %), broken (like hard)."""
+    perf = ('ml_model_performance{}{{ml_model_name="{}",ml_model_version="1",ml_segment="_all",'
+            'ml_metric_name="accuracy",ml_window="count"}}')
+    series = [{"series": perf.format("", m), "values": f"{v}x60"}
+              for m, v in (("hard", 0.55), ("strict", 0.85), ("broken", 0.55))]
+    series += [{"series": perf.format(f"_{kind}", m), "values": f"{v}x60"}
+               for m in ("hard", "broken") for kind, v in (("baseline", 0.92), ("estimated", 0.84))]
+    return {
+        "rule_files": [str(targets), str(shipped.RULES_DIR / "ml-recording.yml"),
+                       str(shipped.RULES_DIR / "ml-model-alerts.yml")],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "interval": "1m",
+            "input_series": series,
+            "promql_expr_test": floors,
+            "alert_rule_test": [
+                {"alertname": "MLAccuracyBelowThreshold", "eval_time": "40m", "exp_alerts": accuracy_alerts},
+                {"alertname": "MLEstimatedAccuracyDrop", "eval_time": "40m", "exp_alerts": drop_alerts},
+            ],
+        }],
+    }
+
+
+def _override(doc: dict, record: str, model: str, value: float) -> None:
+    """Put a per-model override in front of a target's default, as ml-model-targets.yml documents."""
+    rule = next(r for g in doc["groups"] for r in g["rules"] if r["record"] == record)
+    rule["expr"] = (f'label_replace(vector({value}), "ml_model_name", "{model}", "", "")\n'
+                    f"or on (ml_model_name)\n{rule['expr']}")
+
+
+def test_accuracy_floor_override_changes_the_verdict_for_that_model_only(tmp_path):
+    """The documented per-model override (docs/stack.md#model-quality-thresholds): hard, whose
+    normal accuracy is 55 %, pages under the defaults and is quiet with its own floors; strict
+    gets a higher warning floor and warns at 85 %; broken, with the same numbers as hard and no
+    override, keeps the defaults."""
+    shipped_targets = shipped.RULES_DIR / "ml-model-targets.yml"
+    # Control: the shipped defaults page for hard as for broken, and leave strict alone.
+    control = tmp_path / "control.test.yml"
+    control.write_text(yaml.safe_dump(_accuracy_test(
+        shipped_targets, [],
+        [_accuracy_alert(m, sev, "55%", floor) for m in ("hard", "broken")
+         for sev, floor in (("critical", "60%"), ("warning", "70%"))],
+        [_estimated_drop_alert(m, "8%", "5%") for m in ("hard", "broken")]), sort_keys=False))
+    result = run_promtool("test", "rules", str(control))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    doc = shipped.load_yaml(shipped_targets)
+    _override(doc, "ml_model:accuracy_floor_critical:ratio", "hard", 0.45)
+    _override(doc, "ml_model:accuracy_floor_warning:ratio", "hard", 0.50)
+    _override(doc, "ml_model:accuracy_floor_warning:ratio", "strict", 0.90)
+    _override(doc, "ml_model:estimated_drop_max:ratio", "hard", 0.10)
+    targets = tmp_path / "ml-model-targets.yml"
+    targets.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+    def samples(record, values):
+        return {"expr": record, "eval_time": "5m",
+                "exp_samples": [{"labels": f'{record}{{ml_model_name="{m}"}}', "value": v} for m, v in values.items()]}
+    test = _accuracy_test(
+        targets,
+        [samples("ml_model:accuracy_floor_critical:ratio", {"hard": 0.45, "strict": 0.60, "broken": 0.60}),
+         samples("ml_model:accuracy_floor_warning:ratio", {"hard": 0.50, "strict": 0.90, "broken": 0.70}),
+         samples("ml_model:estimated_drop_max:ratio", {"hard": 0.10, "broken": 0.05})],
+        [_accuracy_alert("strict", "warning", "85%", "90%"),
+         _accuracy_alert("broken", "critical", "55%", "60%"),
+         _accuracy_alert("broken", "warning", "55%", "70%")],
+        [_estimated_drop_alert("broken", "8%", "5%")])
+    test_file = tmp_path / "override.test.yml"
+    test_file.write_text(yaml.safe_dump(test, sort_keys=False))
+    result = run_promtool("test", "rules", str(test_file))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_scaled_rule_copies_are_valid_and_leave_the_shipped_files_untouched(tmp_path):
     """The end-to-end test's time-compressed copies: valid rules, every duration divided."""
     before = {p: p.read_bytes() for p in shipped.rule_files()}

@@ -629,19 +629,63 @@ def _steps(panel: dict) -> list[tuple[str, float | None]]:
     return [(s["color"], s["value"]) for s in panel["fieldConfig"]["defaults"]["thresholds"]["steps"]]
 
 
+def _target_default(record: str) -> float:
+    """The default of a per-model target rule: N in its last ``N * group by (ml_model_name) (...)``
+    (overrides come before it)."""
+    rule = next(r for r in shipped.recording_rules() if r["record"] == record)
+    return float(re.findall(r"([\d.]+) \* group by \(ml_model_name\)", rule["expr"])[-1])
+
+
 def _rule_threshold(alert: str, severity: str) -> float:
-    """The number a tier's expression compares with, e.g. 0.05 in ``... > 0.05``."""
+    """The number a tier's expression compares with, e.g. 0.05 in ``... > 0.05``, or the default
+    of the per-model target it is compared with (``... < on (ml_model_name) group_left () t``)."""
     rule = next(r for r in shipped.alerting_rules() if r["alert"] == alert and r["labels"]["severity"] == severity)
-    return float(re.search(r"[<>]=?\s*([\d.]+)\s*$", rule["expr"].strip()).group(1))
+    expr = rule["expr"].strip()
+    literal = re.search(r"[<>]=?\s*([\d.]+)\s*$", expr)
+    if literal:
+        return float(literal.group(1))
+    target = re.search(r"[<>]=?\s*on \(ml_model_name\) group_left \(\)\s*([\w:]+)$", expr)
+    assert target, f"{alert} {severity}: no threshold in {expr!r}"
+    return _target_default(target.group(1))
+
+
+# The per-model thresholds of ml-model-targets.yml: (alert, severity) -> the series it reads.
+MODEL_TARGETS = {
+    ("MLAccuracyBelowThreshold", "critical"): "ml_model:accuracy_floor_critical:ratio",
+    ("MLAccuracyBelowThreshold", "warning"): "ml_model:accuracy_floor_warning:ratio",
+    ("MLEstimatedAccuracyDrop", "warning"): "ml_model:estimated_drop_max:ratio",
+}
+
+
+def test_accuracy_thresholds_are_per_model_targets_with_the_documented_defaults():
+    """The accuracy alerts compare with one target series per model (ml-model-targets.yml),
+    joined so that every version of a model reads its model's number; the defaults are the ones
+    docs/stack.md and the runbooks state."""
+    targets = {r["record"]: r for r in shipped.recording_rules() if r["_file"] == "ml-model-targets.yml"}
+    assert set(targets) == set(MODEL_TARGETS.values())
+    for record, rule in targets.items():
+        # one series per model, nothing else: the join below needs exactly ml_model_name
+        assert promql.label_list_values(rule["expr"], "by") == {"ml_model_name"}, record
+    for (alert, severity), record in MODEL_TARGETS.items():
+        rule = next(r for r in shipped.alerting_rules() if r["alert"] == alert and r["labels"]["severity"] == severity)
+        assert re.search(rf"[<>] on \(ml_model_name\) group_left \(\) {re.escape(record)}\s*$", rule["expr"]), rule["expr"]
+        assert record in rule["annotations"]["summary"] + rule["annotations"]["description"], alert
+    assert _rule_threshold("MLAccuracyBelowThreshold", "critical") == 0.60
+    assert _rule_threshold("MLAccuracyBelowThreshold", "warning") == 0.70
+    assert _rule_threshold("MLEstimatedAccuracyDrop", "warning") == 0.05
+    stack_md = (shipped.ROOT / "docs" / "stack.md").read_text()
+    for record in MODEL_TARGETS.values():
+        assert f"`{record}`" in stack_md, f"docs/stack.md does not document {record}"
 
 
 def test_dashboard_colours_follow_the_alert_thresholds_and_slo():
     err = _steps(_stat("system-health.json", "Error ratio"))
     assert err == [("green", None), ("yellow", _rule_threshold("MLInferenceErrorRate", "warning")),
                    ("red", _rule_threshold("MLInferenceErrorRate", "critical"))]
-    acc = _steps(_stat("system-health.json", "Accuracy (labelled)"))
-    assert acc == [("red", None), ("yellow", _rule_threshold("MLAccuracyBelowThreshold", "critical")),
-                   ("green", _rule_threshold("MLAccuracyBelowThreshold", "warning"))]
+    acc_floors = [("red", None), ("yellow", _rule_threshold("MLAccuracyBelowThreshold", "critical")),
+                  ("green", _rule_threshold("MLAccuracyBelowThreshold", "warning"))]
+    assert _steps(_stat("system-health.json", "Accuracy (labelled)")) == acc_floors
+    assert _steps(_stat("model-quality.json", "Accuracy: realized, estimated, baseline")) == acc_floors
     p95 = _steps(_stat("system-health.json", "P95 latency / SLO"))
     multipliers = {}
     for r in shipped.alerting_rules():

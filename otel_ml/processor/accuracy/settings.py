@@ -2,7 +2,7 @@
 
 Every section is a frozen dataclass that checks itself on construction; ``from_mapping``
 rejects unknown keys. Errors are ``ConfigError`` naming the full key, e.g.
-``accuracy.window.count: must be an integer >= 1, got 0``.
+``accuracy.window.count: must be between 1 and 1000000, got 0``.
 
 YAML shape (every key optional; the values shown are the defaults)::
 
@@ -40,11 +40,13 @@ confidences or probabilities, mean classification; other numbers mean regression
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from otel_ml.config_checks import (
+    build, check_bool, check_choice, check_int, check_mapping, check_number, join, section,
+)
 from otel_ml.errors import ConfigError
 from otel_ml.semconv import PerformanceMetric as PM
 from otel_ml.stats.performance import CLASSIFICATION_METRICS, REGRESSION_METRICS
@@ -74,75 +76,15 @@ CALIBRATIONS = ("isotonic", "none")
 _DAY = 86400.0
 
 
-def _key(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
-
-
-def _int(key: str, value: Any, lo: int, hi: int | None = None, allow_none: bool = False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo or (
-            hi is not None and value > hi):
-        bound = f"between {lo} and {hi}" if hi is not None else f">= {lo}"
-        raise ConfigError(key, f"must be an integer {bound}, got {value!r}")
-    return value
-
-
-def _num(key: str, value: Any, lo: float, hi: float | None = None, *, allow_none: bool = False,
-         lo_open: bool = False, hi_open: bool = False):
-    if value is None and allow_none:
-        return None
-    ok = (not isinstance(value, bool) and isinstance(value, (int, float))
-          and math.isfinite(value)
-          and (value > lo if lo_open else value >= lo)
-          and (hi is None or (value < hi if hi_open else value <= hi)))
-    if not ok:
-        left = "(" if lo_open else "["
-        right = ")" if hi_open else "]"
-        rng = f"in {left}{lo}, {hi}{right}" if hi is not None else (
-            f"> {lo}" if lo_open else f">= {lo}")
-        raise ConfigError(key, f"must be a number {rng}, got {value!r}")
-    return float(value)
-
-
-def _bool(key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(key, f"must be true or false, got {value!r}")
-    return value
-
-
-def _choice(key: str, value: Any, options: tuple[str, ...]) -> str:
-    if value not in options:
-        raise ConfigError(key, f"must be one of {', '.join(options)}, got {value!r}")
-    return value
-
-
-def _mapping(data: Any, prefix: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
-    if data is None:
-        return {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(prefix or "accuracy", f"must be a mapping, got {type(data).__name__}")
-    unknown = sorted(str(k) for k in data if k not in allowed)
-    if unknown:
-        raise ConfigError(_key(prefix, unknown[0]),
-                          f"unknown key (allowed: {', '.join(allowed)})")
-    return data
-
-
 class _Section:
     """Shared ``from_mapping`` for the flat sections: keys are the dataclass fields."""
 
+    #: The key prefix of the section's own errors (``window`` in ``window.count``).
     _SECTION = ""
 
     @classmethod
     def from_mapping(cls, data: Any, prefix: str):
-        names = tuple(f.name for f in fields(cls) if not f.name.startswith("_"))
-        values = _mapping(data, prefix, names)
-        try:
-            return cls(**dict(values))
-        except ConfigError as exc:
-            rel = exc.key.split(".", 1)[1] if "." in exc.key else exc.key
-            raise ConfigError(_key(prefix, rel), exc.problem) from None
+        return section(cls, data, prefix, own=cls._SECTION)
 
 
 @dataclass(frozen=True)
@@ -153,26 +95,30 @@ class PendingSettings(_Section):
     arriving after its prediction expired is counted as ``expired`` rather than held.
     """
 
+    _SECTION = "pending"
+
     max_predictions: int = 500_000
     ttl_s: float = 30 * _DAY
     max_tombstones: int = 100_000
 
     def __post_init__(self):
-        _int("pending.max_predictions", self.max_predictions, 1, 100_000_000)
-        object.__setattr__(self, "ttl_s", _num("pending.ttl_s", self.ttl_s, 0, lo_open=True))
-        _int("pending.max_tombstones", self.max_tombstones, 0, 100_000_000)
+        check_int("pending.max_predictions", self.max_predictions, 1, 100_000_000)
+        object.__setattr__(self, "ttl_s", check_number("pending.ttl_s", self.ttl_s, 0, lo_open=True))
+        check_int("pending.max_tombstones", self.max_tombstones, 0, 100_000_000)
 
 
 @dataclass(frozen=True)
 class LabelSettings(_Section):
     """Labels for ids not seen yet are held ``grace_s`` seconds (at most ``max_held`` of them)."""
 
+    _SECTION = "labels"
+
     grace_s: float = 3600.0
     max_held: int = 100_000
 
     def __post_init__(self):
-        object.__setattr__(self, "grace_s", _num("labels.grace_s", self.grace_s, 0))
-        _int("labels.max_held", self.max_held, 0, 100_000_000)
+        object.__setattr__(self, "grace_s", check_number("labels.grace_s", self.grace_s, 0))
+        check_int("labels.max_held", self.max_held, 0, 100_000_000)
 
 
 @dataclass(frozen=True)
@@ -189,6 +135,8 @@ class WindowSettings(_Section):
     predictions waiting for labels. Its state is kept; activity brings the gauges back.
     """
 
+    _SECTION = "window"
+
     count: int | None = 1000
     time_s: float | None = 3600.0
     max_events: int = 20_000
@@ -197,14 +145,14 @@ class WindowSettings(_Section):
     stale_after_s: float = 900.0
 
     def __post_init__(self):
-        _int("window.count", self.count, 1, 1_000_000, allow_none=True)
-        object.__setattr__(self, "time_s", _num("window.time_s", self.time_s, 0, lo_open=True,
-                                                allow_none=True))
-        _int("window.max_events", self.max_events, 1, 10_000_000)
-        _int("window.min_labels", self.min_labels, 1)
-        _int("window.min_predictions", self.min_predictions, 1)
-        object.__setattr__(self, "stale_after_s", _num("window.stale_after_s", self.stale_after_s,
-                                                       0, lo_open=True))
+        check_int("window.count", self.count, 1, 1_000_000, allow_none=True)
+        object.__setattr__(self, "time_s", check_number("window.time_s", self.time_s, 0,
+                                                        lo_open=True, allow_none=True))
+        check_int("window.max_events", self.max_events, 1, 10_000_000)
+        check_int("window.min_labels", self.min_labels, 1)
+        check_int("window.min_predictions", self.min_predictions, 1)
+        object.__setattr__(self, "stale_after_s", check_number(
+            "window.stale_after_s", self.stale_after_s, 0, lo_open=True))
         if self.count is None and self.time_s is None:
             raise ConfigError("window.count", "count and time_s cannot both be null")
         if self.count is not None and self.count > self.max_events:
@@ -217,12 +165,14 @@ class BaselineSettings(_Section):
     """Where the baseline comes from: the reference profile, the first ``labels`` joined labels,
     or ``auto`` (the reference when it has a performance section, else the first labels)."""
 
+    _SECTION = "baseline"
+
     source: str = "auto"
     labels: int = 1000
 
     def __post_init__(self):
-        _choice("baseline.source", self.source, BASELINE_SOURCES)
-        _int("baseline.labels", self.labels, 1, 10_000_000)
+        check_choice("baseline.source", self.source, BASELINE_SOURCES)
+        check_int("baseline.labels", self.labels, 1, 10_000_000)
 
 
 @dataclass(frozen=True)
@@ -250,14 +200,14 @@ def _thresholds(data: Any, prefix: str) -> Mapping[str, DecayThreshold]:
         raise ConfigError(prefix, "must be a non-empty mapping of metric -> {absolute, relative}")
     out = {}
     for metric, spec in data.items():
-        key = _key(prefix, str(metric))
+        key = join(prefix, str(metric))
         if metric not in _ALL_METRICS:
             raise ConfigError(key, f"unknown metric (allowed: {', '.join(_ALL_METRICS)})")
-        spec = _mapping(spec, key, ("absolute", "relative"))
-        absolute = _num(_key(key, "absolute"), spec.get("absolute"), 0, lo_open=True,
-                        allow_none=True)
-        relative = _num(_key(key, "relative"), spec.get("relative"), 0, lo_open=True,
-                        allow_none=True)
+        spec = check_mapping(spec, key, ("absolute", "relative"), optional=True)
+        absolute = check_number(join(key, "absolute"), spec.get("absolute"), 0, lo_open=True,
+                                allow_none=True)
+        relative = check_number(join(key, "relative"), spec.get("relative"), 0, lo_open=True,
+                                allow_none=True)
         if absolute is None and relative is None:
             raise ConfigError(key, "needs an absolute or a relative drop")
         out[metric] = DecayThreshold(absolute, relative)
@@ -281,24 +231,21 @@ class DecaySettings:
     seed: int = 0
 
     def __post_init__(self):
-        object.__setattr__(self, "alpha", _num("decay.alpha", self.alpha, 0, 1, lo_open=True,
-                                               hi_open=True))
+        object.__setattr__(self, "alpha", check_number("decay.alpha", self.alpha, 0, 1,
+                                                       lo_open=True, hi_open=True))
         if not isinstance(self.thresholds, MappingProxyType):
             object.__setattr__(self, "thresholds", _thresholds(self.thresholds, "decay.thresholds"))
-        _int("decay.bootstrap_resamples", self.bootstrap_resamples, 50, 100_000)
-        _int("decay.bootstrap_max_rows", self.bootstrap_max_rows, 100, 10_000_000)
-        _int("decay.seed", self.seed, 0)
+        check_int("decay.bootstrap_resamples", self.bootstrap_resamples, 50, 100_000)
+        check_int("decay.bootstrap_max_rows", self.bootstrap_max_rows, 100, 10_000_000)
+        check_int("decay.seed", self.seed, 0)
 
     @classmethod
     def from_mapping(cls, data: Any, prefix: str) -> DecaySettings:
-        values = dict(_mapping(data, prefix, ("alpha", "thresholds", "bootstrap_resamples",
-                                              "bootstrap_max_rows", "seed")))
+        values = check_mapping(data, prefix, ("alpha", "thresholds", "bootstrap_resamples",
+                                              "bootstrap_max_rows", "seed"), optional=True)
         if "thresholds" in values:
-            values["thresholds"] = _thresholds(values["thresholds"], _key(prefix, "thresholds"))
-        try:
-            return cls(**values)
-        except ConfigError as exc:
-            raise ConfigError(_key(prefix, exc.key.split(".", 1)[1]), exc.problem) from None
+            values["thresholds"] = _thresholds(values["thresholds"], join(prefix, "thresholds"))
+        return build(cls, values, prefix, own="decay")
 
 
 @dataclass(frozen=True)
@@ -306,14 +253,16 @@ class TrendSettings(_Section):
     """Trend = least-squares slope over the last ``windows`` consecutive blocks of
     ``block_labels`` joined labels (null: the count window's size, else 1000)."""
 
+    _SECTION = "trend"
+
     windows: int = 12
     min_windows: int = 3
     block_labels: int | None = None
 
     def __post_init__(self):
-        _int("trend.windows", self.windows, 2, 10_000)
-        _int("trend.min_windows", self.min_windows, 2, 10_000)
-        _int("trend.block_labels", self.block_labels, 1, 10_000_000, allow_none=True)
+        check_int("trend.windows", self.windows, 2, 10_000)
+        check_int("trend.min_windows", self.min_windows, 2, 10_000)
+        check_int("trend.block_labels", self.block_labels, 1, 10_000_000, allow_none=True)
         if self.min_windows > self.windows:
             raise ConfigError("trend.min_windows", f"must be at most trend.windows ({self.windows})")
 
@@ -322,12 +271,14 @@ class TrendSettings(_Section):
 class EstimationSettings(_Section):
     """Label-free estimation (CBPE): on by default; ``calibration: none`` trusts raw scores."""
 
+    _SECTION = "estimation"
+
     enabled: bool = True
     calibration: str = "isotonic"
 
     def __post_init__(self):
-        _bool("estimation.enabled", self.enabled)
-        _choice("estimation.calibration", self.calibration, CALIBRATIONS)
+        check_bool("estimation.enabled", self.enabled)
+        check_choice("estimation.calibration", self.calibration, CALIBRATIONS)
 
 
 @dataclass(frozen=True)
@@ -339,6 +290,8 @@ class LimitSettings(_Section):
     ``confusion_max_classes``: confusion-matrix gauges only for models with at most this many.
     """
 
+    _SECTION = "limits"
+
     max_models: int = 100
     max_classes: int = 100
     max_segments: int = 20
@@ -348,21 +301,23 @@ class LimitSettings(_Section):
 
     def __post_init__(self):
         for name in ("max_models", "max_classes", "max_segments", "max_outcome_names"):
-            _int(f"limits.{name}", getattr(self, name), 1, 100_000)
-        _int("limits.max_stored_classes", self.max_stored_classes, 0, 1000)
-        _int("limits.confusion_max_classes", self.confusion_max_classes, 0, 100)
+            check_int(f"limits.{name}", getattr(self, name), 1, 100_000)
+        check_int("limits.max_stored_classes", self.max_stored_classes, 0, 1000)
+        check_int("limits.confusion_max_classes", self.confusion_max_classes, 0, 100)
 
 
 @dataclass(frozen=True)
 class ModelSettings(_Section):
     """Per model name: its task and, for binary classifiers, the positive class."""
 
+    _SECTION = "models"
+
     task: str | None = None
     positive_class: str | None = None
 
     def __post_init__(self):
         if self.task is not None:
-            _choice("models.task", self.task, TASKS)
+            check_choice("models.task", self.task, TASKS)
         if self.positive_class is not None:
             if isinstance(self.positive_class, bool) or not isinstance(
                     self.positive_class, (str, int)):
@@ -399,7 +354,7 @@ class AccuracySettings:
     models: Mapping[str, ModelSettings] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self):
-        _bool("accuracy.enabled", self.enabled)
+        check_bool("accuracy.enabled", self.enabled)
         if self.baseline.labels > self.window.max_events:
             raise ConfigError("accuracy.baseline.labels",
                               f"must be at most window.max_events ({self.window.max_events})")
@@ -424,23 +379,19 @@ class AccuracySettings:
     @classmethod
     def from_mapping(cls, data: Any, prefix: str = "accuracy") -> AccuracySettings:
         """Build from a parsed YAML mapping (None: defaults); errors name ``prefix.key``."""
-        values = _mapping(data, prefix, ("enabled", *_SECTIONS, "models"))
+        values = check_mapping(data, prefix, ("enabled", *_SECTIONS, "models"), optional=True)
         kwargs: dict[str, Any] = {}
         if "enabled" in values:
-            kwargs["enabled"] = _bool(_key(prefix, "enabled"), values["enabled"])
-        for name, section in _SECTIONS.items():
+            kwargs["enabled"] = check_bool(join(prefix, "enabled"), values["enabled"])
+        for name, settings_cls in _SECTIONS.items():
             if name in values:
-                kwargs[name] = section.from_mapping(values[name], _key(prefix, name))
+                kwargs[name] = settings_cls.from_mapping(values[name], join(prefix, name))
         if "models" in values:
             models = values["models"]
-            mkey = _key(prefix, "models")
+            mkey = join(prefix, "models")
             if not isinstance(models, Mapping):
                 raise ConfigError(mkey, "must be a mapping of model name -> {task, positive_class}")
             kwargs["models"] = MappingProxyType({
-                str(name): ModelSettings.from_mapping(spec, _key(mkey, str(name)))
+                str(name): ModelSettings.from_mapping(spec, join(mkey, str(name)))
                 for name, spec in models.items()})
-        try:
-            return cls(**kwargs)
-        except ConfigError as exc:
-            rel = exc.key.split(".", 1)[1] if exc.key.startswith("accuracy.") else exc.key
-            raise ConfigError(_key(prefix, rel), exc.problem) from None
+        return build(cls, kwargs, prefix, own="accuracy")

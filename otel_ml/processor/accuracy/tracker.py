@@ -24,6 +24,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from otel_ml.instruments import create_instrument
 from otel_ml.processor.accuracy import evaluation as ev
 from otel_ml.processor.accuracy.encoding import (
     canonical_class, class_codes, float_column, text_codes, valid_ids, valid_labels,
@@ -80,16 +81,10 @@ class AccuracyTracker:
         self._cache: dict[tuple, tuple[tuple, list[Point]]] = {}
         self._received = self._lag = self._overflow = None
         if meter is not None:
-            spec = Metric.LABELS_RECEIVED
-            self._received = meter.create_counter(spec.name, unit=spec.unit,
-                                                  description=spec.description)
-            spec = Metric.LABELS_LAG
-            self._lag = meter.create_histogram(
-                spec.name, unit=spec.unit, description=spec.description,
-                explicit_bucket_boundaries_advisory=list(LABEL_LAG_BUCKETS_S))
-            spec = Metric.PROC_CARDINALITY_OVERFLOW
-            self._overflow = meter.create_counter(spec.name, unit=spec.unit,
-                                                  description=spec.description)
+            self._received = create_instrument(meter, Metric.LABELS_RECEIVED)
+            self._lag = create_instrument(meter, Metric.LABELS_LAG,
+                                          explicit_bucket_boundaries_advisory=LABEL_LAG_BUCKETS_S)
+            self._overflow = create_instrument(meter, Metric.PROC_CARDINALITY_OVERFLOW)
 
     def _reset(self) -> None:
         p = self.settings.pending

@@ -86,7 +86,9 @@ class Receivers:
                 self._grpc = receiver
             if s.http_endpoint:
                 host, port = parse_endpoint(s.http_endpoint, "receiver.http_endpoint")
-                receiver_http = HttpReceiver(handler, auth, s.max_request_bytes, ssl_context)
+                receiver_http = HttpReceiver(handler, auth, s.max_request_bytes, ssl_context,
+                                             max_concurrent_requests=s.max_concurrent_requests,
+                                             max_connections=s.max_connections)
                 try:
                     self.http_port = receiver_http.start(host, port)
                 except OSError as exc:

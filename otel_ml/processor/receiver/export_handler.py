@@ -86,6 +86,11 @@ class ExportHandler:
     def stats(self) -> ReceiverStats:
         return self._stats
 
+    @property
+    def retry_after_s(self) -> float:
+        """The configured delay suggested to clients (``retry_delay`` may suggest a longer one)."""
+        return self._retry_after_s
+
     def retry_delay(self, exc: Overloaded) -> float:
         """Seconds clients should wait: the sink's suggestion, at least the configured delay."""
         return max(self._retry_after_s, float(getattr(exc, "retry_after_s", 0.0) or 0.0))

@@ -3,16 +3,16 @@
 Keys (YAML section ``receiver``): ``grpc_endpoint``, ``http_endpoint`` (``host:port``, ``""``
 disables), ``max_request_bytes``, ``tls_cert_file`` / ``tls_key_file``, ``bearer_token`` /
 ``bearer_token_file``, ``retry_after_s``, ``merge_events``, ``max_concurrent_requests``,
-``max_connections``. Loopback by default: exposing the
-receivers on other interfaces is an explicit choice.
+``max_connections``. Loopback by default: exposing the receivers on other interfaces is an
+explicit choice.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Mapping
 
+from otel_ml.config_checks import check_bool, check_file, section
 from otel_ml.errors import ConfigError
 
 __all__ = ["ReceiverSettings", "parse_endpoint"]
@@ -74,8 +74,7 @@ class ReceiverSettings:
         delay = self.retry_after_s
         if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= 3600:
             raise ConfigError("retry_after_s", "must be a number of seconds in 0..3600")
-        if not isinstance(self.merge_events, bool):
-            raise ConfigError("merge_events", "must be true or false")
+        check_bool("merge_events", self.merge_events)
         for key, top in (("max_concurrent_requests", 4096), ("max_connections", 65536)):
             count = getattr(self, key)
             if isinstance(count, bool) or not isinstance(count, int) or not 0 < count <= top:
@@ -84,7 +83,7 @@ class ReceiverSettings:
             missing = "tls_key_file" if self.tls_key_file is None else "tls_cert_file"
             raise ConfigError(missing, "tls_cert_file and tls_key_file must be given together")
         for key in ("tls_cert_file", "tls_key_file", "bearer_token_file"):
-            _check_file(getattr(self, key), key)
+            check_file(key, getattr(self, key))
         if self.bearer_token is not None and self.bearer_token_file is not None:
             raise ConfigError("bearer_token", "give bearer_token or bearer_token_file, not both")
         if self.bearer_token is not None and (
@@ -115,24 +114,4 @@ class ReceiverSettings:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None, prefix: str = "receiver") -> "ReceiverSettings":
         """Settings from a parsed YAML/JSON section; every error names ``prefix.key``."""
-        if data is None:
-            data = {}
-        if not isinstance(data, Mapping):
-            raise ConfigError(prefix, "must be a mapping")
-        known = {f.name for f in fields(cls)}
-        for key in data:
-            if key not in known:
-                raise ConfigError(f"{prefix}.{key}", "unknown key")
-        try:
-            return cls(**dict(data))
-        except ConfigError as exc:
-            raise ConfigError(f"{prefix}.{exc.key}", exc.problem) from None
-
-
-def _check_file(path: str | None, key: str) -> None:
-    if path is None:
-        return
-    if not isinstance(path, str) or not path:
-        raise ConfigError(key, "must be a file path")
-    if not os.path.isfile(path):
-        raise ConfigError(key, f"file not found: {path}")
+        return section(cls, data, prefix)
