@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
 from dataclasses import fields
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 
@@ -14,7 +15,7 @@ from otel_ml.errors import ConfigError
 __all__ = [
     "COMMA", "PAREN", "join", "check_mapping", "section", "build",
     "check_int", "check_positive_int", "check_number", "check_bool", "check_choice", "check_file",
-    "parse_bool", "parse_int", "parse_float", "env_value",
+    "parse_bool", "parse_int", "parse_float", "env_value", "parse_endpoint", "parse_duration",
 ]
 
 T = TypeVar("T")
@@ -189,3 +190,52 @@ def env_value(key: str, raw: str, parse: Callable[[str], T], *, got: str = COMMA
         return parse(raw)
     except ValueError as exc:
         raise _fail(key, str(exc), repr(raw), got) from None
+
+
+# -- addresses and durations ----------------------------------------------------------------
+
+def parse_endpoint(value: Any, key: str) -> tuple[str, int]:
+    """Split ``host:port`` (``[v6]:port`` for IPv6) into its parts; ``ConfigError(key, ...)`` if bad.
+
+    ``key`` names the setting or the flag (``receiver.grpc_endpoint``, ``--listen``)."""
+    if not isinstance(value, str) or ":" not in value:
+        raise ConfigError(key, f"must be 'host:port' (got {value!r})")
+    host, _, port_text = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ConfigError(key, f"an IPv6 host must be in brackets, e.g. '[::1]:4317' (got {value!r})")
+    if not host:
+        raise ConfigError(key, f"host is missing (got {value!r})")
+    if not (port_text.isascii() and port_text.isdigit()) or not 0 <= int(port_text) <= 65535:
+        raise ConfigError(key, f"port must be an integer 0..65535 (got {port_text!r})")
+    return host, int(port_text)
+
+
+_DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
+_DURATION_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000,
+                "w": 7 * 86_400_000, "y": 365 * 86_400_000}
+
+
+def parse_duration(value: Any, key: str = "duration", *, numbers: bool = False, got: str = COMMA) -> float:
+    """Seconds of a Prometheus duration: whole numbers with units ``ms s m h d w y``, combined
+    (``90s``, ``15m``, ``1h30m``, ``500ms``). ``numbers``: a YAML number (not a string) is a
+    count of seconds too. Negative, fractional (``1.5h``: write ``90m``) or unitless text is a
+    ``ConfigError(key, ...)``."""
+    expected = "must be a duration such as 30s, 15m or 1h30m" + (" or a number of seconds" if numbers else "")
+    if numbers and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value) or value < 0:
+            raise _fail(key, "must be a non-negative number of seconds", repr(value), got)
+        return float(value)
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(key, expected, repr(value), got)
+    text = value.strip()
+    pos, total_ms = 0, 0
+    for m in _DURATION_PART.finditer(text):
+        if m.start() != pos:
+            break
+        total_ms += int(m.group(1)) * _DURATION_MS[m.group(2)]
+        pos = m.end()
+    if pos != len(text):
+        raise _fail(key, expected, repr(value), got)
+    return total_ms / 1000.0

@@ -27,6 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from otel_ml.semconv import QualityCheck
+from otel_ml.stats.outliers import outside_range
 
 __all__ = [
     "CHECKS",
@@ -219,7 +220,8 @@ def categorical_column(values: Sequence[Any] | np.ndarray) -> CategoricalColumn:
 
 def numeric_flags(col: NumericColumn, lo: float, hi: float, fence_lo: float,
                   fence_hi: float) -> np.ndarray:
-    """One check bit set per value of a numeric schema feature."""
+    """One check bit set per value of a numeric schema feature (range and outlier: the
+    reference [min, max] and IQR fences, by ``stats.outliers.outside_range``)."""
     x = col.x
     flags = np.zeros(len(x), dtype=np.uint16)
     flags[col.missing] |= _B_MISSING
@@ -227,10 +229,8 @@ def numeric_flags(col: NumericColumn, lo: float, hi: float, fence_lo: float,
     nan = np.isnan(x) & ~col.missing & ~col.mismatch
     flags[nan] |= _B_NAN
     flags[np.isinf(x)] |= _B_INF
-    with np.errstate(invalid="ignore"):
-        finite = np.isfinite(x)
-        flags[finite & ((x < lo) | (x > hi))] |= _B_RANGE
-        flags[finite & ((x < fence_lo) | (x > fence_hi))] |= _B_OUTLIER
+    flags[outside_range(x, lo, hi)] |= _B_RANGE
+    flags[outside_range(x, fence_lo, fence_hi)] |= _B_OUTLIER
     return flags
 
 

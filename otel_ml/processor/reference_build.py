@@ -248,8 +248,8 @@ def build_reference(paths: Sequence[str | os.PathLike], model: str, version: str
     if pred_col is not None:
         pred_kind = CATEGORICAL if pred_col in forced else infer_kind(pred_values, prediction=True)
     conf_values = table.columns[roles.confidence] if roles.confidence else None
-    if conf_values is not None and table.kinds[roles.confidence] != NUMERIC:
-        raise UserError(f"confidence column {roles.confidence!r} is not numeric")
+    if conf_values is not None:
+        _check_confidences(table, roles.confidence)
     rng = np.random.default_rng(seed)
     try:
         profile = build_profile(
@@ -261,6 +261,21 @@ def build_reference(paths: Sequence[str | os.PathLike], model: str, version: str
     if roles.prediction is not None and roles.target is not None:
         profile.performance = _performance(table, roles, pred_kind, conf_values)
     return profile, roles
+
+
+def _check_confidences(table: Table, name: str) -> None:
+    """A confidence is a probability: numbers in [0, 1], NaN / null for a missing one."""
+    if table.kinds[name] != NUMERIC:
+        raise UserError(f"confidence column {name!r} is not numeric")
+    values = np.asarray(table.columns[name], dtype=np.float64)  # an all-null column: all NaN
+    bad = (values < 0.0) | (values > 1.0)  # NaN compares false: missing is fine; inf is not
+    if bad.any():
+        present = values[~np.isnan(values)]
+        raise UserError(
+            f"{table.source}: confidence column {name!r} ranges {present.min():g}..{present.max():g}"
+            f" ({int(bad.sum())} of {values.size} values outside [0, 1]); confidences must be "
+            "probabilities in [0, 1] (NaN for a missing one): pick the right column with "
+            "--confidence or rename this one")
 
 
 def _performance(table: Any, roles: Roles, pred_kind: str | None, conf_values: Any) -> dict:

@@ -22,7 +22,7 @@ from otel_ml.stats.numeric import (
     NumericDrift, clear_caches, ks_2samp_sorted, ks_p_value, numeric_drift, numeric_drift_many,
     wasserstein_sorted,
 )
-from otel_ml.stats.outliers import iqr_bounds, out_of_range_count, outlier_ratio, zscore_outlier_ratio
+from otel_ml.stats.outliers import iqr_bounds, outside_range
 from otel_ml.stats.references import DEFAULT_BINS, CategoricalReference, NumericReference
 from otel_ml.stats.sample_errors import EmptySampleError, InvalidReferenceError
 from otel_ml.stats.severity import (
@@ -51,5 +51,5 @@ __all__ = [
     "SEVERITY_NONE", "SEVERITY_INFO", "SEVERITY_WARNING", "SEVERITY_CRITICAL", "SEVERITY_NAMES",
     "DEFAULT_ALPHA", "Tiers", "DEFAULT_TIERS", "severity", "severities",
     # outliers
-    "iqr_bounds", "outlier_ratio", "zscore_outlier_ratio", "out_of_range_count",
+    "iqr_bounds", "outside_range",
 ]

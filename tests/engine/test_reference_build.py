@@ -174,3 +174,37 @@ def test_module_runs_without_side_effects_on_import():
                           "otel_ml.processor.drift_engine, otel_ml.processor.reference_build"],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and run.stdout == "" and run.stderr == ""
+
+
+def _scored_csv(path, scores):
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["x", "y_pred", "score"])
+        for i, s in enumerate(scores):
+            w.writerow([i * 0.5, i % 2, "" if s is None else s])
+    return path
+
+
+def test_cli_refuses_a_confidence_column_outside_0_1(tmp_path, capsys):
+    # logits, not probabilities: the column named "score" is taken as the confidence
+    data = _scored_csv(tmp_path / "logits.csv", [-3.9, 0.2, None, 3.07, 0.5, 1.0])
+    out = tmp_path / "p.json"
+    assert cli.main(["reference", "build", str(data), "-o", str(out), "--model", "m"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("otel-ml reference: error: ") and "\n" not in err and "Traceback" not in err
+    assert "confidence column 'score' ranges -3.9..3.07" in err
+    assert "2 of 6 values outside [0, 1]" in err
+    assert not out.exists()
+    # infinity is not a probability either
+    inf = _scored_csv(tmp_path / "inf.csv", [0.1, "inf", 0.3])
+    assert cli.main(["reference", "build", str(inf), "-o", str(out), "--model", "m"]) == 2
+    assert "ranges 0.1..inf" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_confidences_in_0_1_with_missing_values_build(tmp_path, capsys):
+    data = _scored_csv(tmp_path / "proba.csv", [0.0, 0.2, None, 1.0, 0.5, None])
+    out = tmp_path / "p.json"
+    assert cli.main(["reference", "build", str(data), "-o", str(out), "--model", "m"]) == 0
+    profile = Profile.load(out)
+    assert profile.confidence is not None and profile.confidence.missing_rate == pytest.approx(2 / 6)

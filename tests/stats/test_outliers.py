@@ -1,4 +1,4 @@
-"""Outlier ratios against numpy/scipy quartiles and the z-score definition."""
+"""Tukey fences against numpy/scipy quartiles; the range mask by its definition."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from scipy import stats as sst
 
-from otel_ml.stats import EmptySampleError, iqr_bounds, out_of_range_count, outlier_ratio, zscore_outlier_ratio
+from otel_ml.processor import quality
+from otel_ml.stats import EmptySampleError, iqr_bounds, outside_range
+from otel_ml.stats import outliers
 
 
 def test_iqr_bounds_match_scipy_iqr():
@@ -18,31 +20,43 @@ def test_iqr_bounds_match_scipy_iqr():
     assert lo == pytest.approx(q1 - 1.5 * sst.iqr(ref)) and hi == pytest.approx(q3 + 1.5 * sst.iqr(ref))
 
 
-def test_outlier_ratio_counts_finite_values_outside_the_closed_range():
-    values = [0.0, 1.0, 5.0, 10.0, 11.0, -3.0, np.nan, np.inf]
-    assert outlier_ratio(values, 0.0, 10.0) == pytest.approx(2 / 6)
-    assert out_of_range_count(values, 0.0, 10.0) == (2, 6)
-    assert outlier_ratio([np.nan], 0.0, 1.0) == 0.0
-    with pytest.raises(ValueError, match="lo <= hi"):
-        outlier_ratio([1.0], 2.0, 1.0)
-
-
-def test_zscore_ratio_by_definition():
-    rng = np.random.default_rng(8)
-    values = rng.standard_t(3, size=4000)
-    mean, std = 0.1, 1.3
-    expected = np.mean(np.abs((values - mean) / std) > 2.5)
-    assert zscore_outlier_ratio(values, mean, std, z=2.5) == pytest.approx(expected)
-    assert zscore_outlier_ratio([1.0, 1.0, 2.0], 1.0, 0.0) == pytest.approx(1 / 3)  # std 0: any other value
-    assert zscore_outlier_ratio([], 0.0, 1.0) == 0.0
-    with pytest.raises(ValueError, match="std"):
-        zscore_outlier_ratio([1.0], 0.0, -1.0)
-    with pytest.raises(ValueError, match="z"):
-        zscore_outlier_ratio([1.0], 0.0, 1.0, z=0)
-
-
 def test_iqr_bounds_errors():
     with pytest.raises(EmptySampleError):
         iqr_bounds([np.nan])
     with pytest.raises(ValueError, match="k"):
         iqr_bounds([1.0, 2.0], k=-1)
+
+
+def test_outside_range_marks_finite_values_outside_the_closed_range():
+    values = [0.0, 1.0, 5.0, 10.0, 11.0, -3.0, np.nan, np.inf, -np.inf]
+    assert outside_range(values, 0.0, 10.0).tolist() == [False, False, False, False, True, True,
+                                                         False, False, False]
+    assert outside_range([2.0, 2.0, 3.0], 2.0, 2.0).tolist() == [False, False, True]
+    assert outside_range([], 0.0, 1.0).shape == (0,)
+    assert outside_range([-1.0, 5.0], np.nan, 1.0).tolist() == [False, True]  # no lower bound
+
+
+def test_outside_range_by_definition_on_random_data():
+    rng = np.random.default_rng(11)
+    x = rng.standard_t(2, size=5000)
+    x[rng.integers(0, x.size, 50)] = np.nan
+    x[rng.integers(0, x.size, 20)] = np.inf
+    lo, hi = iqr_bounds(x, k=3.0)
+    expected = [bool(np.isfinite(v) and (v < lo or v > hi)) for v in x]
+    assert outside_range(x, lo, hi).tolist() == expected
+
+
+def test_quality_flags_use_the_one_range_check(monkeypatch):
+    """The processor's out_of_range and outlier flags are ``outside_range``'s masks."""
+    calls = []
+
+    def spy(values, lo, hi):
+        calls.append((lo, hi))
+        return outliers.outside_range(values, lo, hi)
+
+    monkeypatch.setattr(quality, "outside_range", spy)
+    col = quality.numeric_column([1.0, -1.0, 11.0, 20.0, None, float("nan")])
+    flags = quality.numeric_flags(col, 0.0, 10.0, -2.0, 12.0)
+    assert calls == [(0.0, 10.0), (-2.0, 12.0)]
+    counts = dict(zip(quality.CHECKS, quality.flag_counts(flags).tolist()))
+    assert counts["out_of_range"] == 3 and counts["outlier"] == 1
