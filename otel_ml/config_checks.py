@@ -222,7 +222,8 @@ def parse_duration(value: Any, key: str = "duration", *, numbers: bool = False, 
     (``90s``, ``15m``, ``1h30m``, ``500ms``). ``numbers``: a YAML number (not a string) is a
     count of seconds too. Negative, fractional (``1.5h``: write ``90m``) or unitless text is a
     ``ConfigError(key, ...)``."""
-    expected = "must be a duration such as 30s, 15m or 1h30m" + (" or a number of seconds" if numbers else "")
+    expected = ("must be a duration such as 30s, 15m, 1h30m or a number of seconds" if numbers
+                else "must be a duration such as 30s, 15m or 1h30m")
     if numbers and isinstance(value, (int, float)) and not isinstance(value, bool):
         if not math.isfinite(value) or value < 0:
             raise _fail(key, "must be a non-negative number of seconds", repr(value), got)

@@ -12,6 +12,7 @@ against the code.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 
@@ -45,6 +46,7 @@ __all__ = [
     "BATCH_SIZE_BUCKETS",
     "LABEL_LAG_BUCKETS_S",
     "prometheus_name",
+    "prometheus_label",
     "metric_by_prometheus_name",
 ]
 
@@ -239,6 +241,12 @@ def prometheus_name(name: str, unit: str, kind: MetricKind) -> str:
     if kind in _MONOTONIC:
         base += "_total"
     return base
+
+
+def prometheus_label(attr: str) -> str:
+    """The label name the OTel Prometheus exporter gives an attribute: ``ml.model.name`` ->
+    ``ml_model_name`` (every character but letters, digits and ``_`` becomes ``_``)."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", attr)
 
 
 @dataclass(frozen=True)

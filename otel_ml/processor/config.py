@@ -12,15 +12,13 @@ import dataclasses
 import os
 from dataclasses import dataclass, field, fields
 from functools import partial
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import yaml
-
 from otel_ml.config_checks import (
-    PAREN, check_int, check_mapping, check_number, env_value, parse_float, parse_int, section,
+    PAREN, check_int, check_mapping, check_number, env_value, parse_endpoint, parse_float, parse_int,
+    section,
 )
-from otel_ml.errors import ConfigError, UserError
+from otel_ml.errors import ConfigError
 from otel_ml.processor.accuracy.settings import AccuracySettings
 from otel_ml.processor.engine_settings import (
     DriftSettings,
@@ -29,7 +27,8 @@ from otel_ml.processor.engine_settings import (
     ProfileSettings,
     WindowSettings,
 )
-from otel_ml.processor.receiver.settings import ReceiverSettings, parse_endpoint
+from otel_ml.processor.receiver.settings import ReceiverSettings
+from otel_ml.yaml_file import load_yaml_mapping
 
 __all__ = [
     "ENV_VARS",
@@ -305,24 +304,6 @@ ENV_CONFIG_FILE = "OTEL_ML_CONFIG"
 ENV_PROFILES = "OTEL_ML_PROFILES"
 
 
-def read_yaml(path: str | os.PathLike) -> Any:
-    """Parse the YAML config file; a missing or unreadable file or bad YAML is a one-line UserError."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"config file not found: {p}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read config file {p}: {exc}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"{p}:{where}: invalid YAML: {problem}") from None
-
-
 def _set_dotted(doc: dict, dotted: str, value: Any) -> None:
     section, _, key = dotted.partition(".")
     current = doc.get(section)
@@ -346,12 +327,7 @@ def load_config(
     """
     env = os.environ if env is None else env
     config_file = config_file or env.get(ENV_CONFIG_FILE) or None
-    doc = read_yaml(config_file) if config_file else None
-    if doc is None:
-        doc = {}
-    if not isinstance(doc, dict):
-        raise UserError(f"{config_file}: the configuration must be a YAML mapping, "
-                        f"got {type(doc).__name__}")
+    doc = load_yaml_mapping(config_file, "config file") if config_file else {}
     doc = {k: (dict(v) if isinstance(v, dict) else v) for k, v in doc.items()}
     yaml_profiles = doc.pop(PROFILE_FILES_KEY, None)
 

@@ -15,7 +15,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["AuditLog", "read_audit"]
+from otel_ml.errors import UserError
+
+__all__ = ["AuditLog", "AuditLogError", "read_audit"]
+
+
+class AuditLogError(UserError):
+    """The audit log cannot be opened (its folder cannot be made, no permission, ...)."""
 
 
 class AuditLog:
@@ -23,11 +29,14 @@ class AuditLog:
 
     def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time, fsync: bool = True):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
         self._fsync = fsync
         self._lock = threading.Lock()
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        except OSError as exc:
+            raise AuditLogError(f"cannot open audit log {self.path}: {exc.strerror or exc}") from None
 
     def write(self, record: dict[str, Any], *, sync: bool = True) -> dict[str, Any]:
         """Append one record; ``sync=False`` defers the fsync to a later ``sync()`` (batches)."""

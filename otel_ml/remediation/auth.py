@@ -1,7 +1,10 @@
 """Request authentication the way Alertmanager's ``http_config`` sends it: a bearer token or basic auth.
 
-Secrets come from files (or ``OTEL_ML_REMEDIATE_TOKEN``), never from the command line;
-comparisons are constant-time.
+Two scopes. The *admin* credentials (bearer token and/or basic auth) may do everything: post
+alerts, read the routing, reset a model. The optional *routing token* may only read the routing
+(``GET /v1/routing``), so a serving app that polls it cannot post alerts or reset models.
+Secrets come from files (or ``OTEL_ML_REMEDIATE_TOKEN`` / ``OTEL_ML_REMEDIATE_ROUTING_TOKEN``),
+never from the command line; comparisons are constant-time.
 """
 
 from __future__ import annotations
@@ -15,43 +18,56 @@ from pathlib import Path
 
 from otel_ml.errors import UserError
 
-__all__ = ["Credentials", "load_credentials", "TOKEN_ENV"]
+__all__ = ["Credentials", "load_credentials", "TOKEN_ENV", "ROUTING_TOKEN_ENV", "ADMIN", "READ"]
 
 TOKEN_ENV = "OTEL_ML_REMEDIATE_TOKEN"
+ROUTING_TOKEN_ENV = "OTEL_ML_REMEDIATE_ROUTING_TOKEN"
+#: Scopes ``Credentials.scope`` answers: everything, or reading the routing only.
+ADMIN, READ = "admin", "read"
 
 
 @dataclass(frozen=True)
 class Credentials:
-    """Accepted credentials; a request passes with any one of them."""
+    """Accepted credentials: ``token`` or ``basic`` for everything, ``routing_token`` for reads."""
 
     token: bytes | None = None
     basic: tuple[bytes, bytes] | None = None
+    routing_token: bytes | None = None
 
     @property
     def configured(self) -> bool:
+        """Whether admin credentials are set (the routing token alone cannot post alerts)."""
         return self.token is not None or self.basic is not None
 
     def check(self, authorization: str | None) -> bool:
-        """True when the ``Authorization`` header carries a configured credential."""
+        """True when the ``Authorization`` header carries an admin credential."""
+        return self.scope(authorization) == ADMIN
+
+    def scope(self, authorization: str | None) -> str | None:
+        """``ADMIN``, ``READ`` (the routing token) or ``None`` for the ``Authorization`` header."""
         if not authorization:
-            return False
+            return None
         scheme, _, value = authorization.strip().partition(" ")
         value = value.strip()
         scheme = scheme.lower()
-        if scheme == "bearer" and self.token is not None:
-            return hmac.compare_digest(value.encode("utf-8", "surrogateescape"), self.token)
+        if scheme == "bearer":
+            presented = value.encode("utf-8", "surrogateescape")
+            # compare with both, always: the time taken does not tell which one is configured
+            admin = self.token is not None and hmac.compare_digest(presented, self.token)
+            read = self.routing_token is not None and hmac.compare_digest(presented, self.routing_token)
+            return ADMIN if admin else READ if read else None
         if scheme == "basic" and self.basic is not None:
             try:
                 decoded = base64.b64decode(value, validate=True)
             except (binascii.Error, ValueError):
-                return False
+                return None
             user, sep, password = decoded.partition(b":")
             if not sep:
-                return False
+                return None
             ok_user = hmac.compare_digest(user, self.basic[0])
             ok_password = hmac.compare_digest(password, self.basic[1])
-            return ok_user and ok_password
-        return False
+            return ADMIN if ok_user and ok_password else None
+        return None
 
 
 def _read_secret(path: str, what: str) -> bytes:
@@ -67,9 +83,10 @@ def _read_secret(path: str, what: str) -> bytes:
 
 
 def load_credentials(bearer_token_file: str | None = None, basic_auth_file: str | None = None,
-                     env: dict | None = None) -> Credentials:
+                     env: dict | None = None, routing_token_file: str | None = None) -> Credentials:
     """Bearer token from the file, else from ``OTEL_ML_REMEDIATE_TOKEN``; basic auth from a
-    ``user:password`` file. Both may be given (Alertmanager uses one, the app another)."""
+    ``user:password`` file (Alertmanager may use one, an operator the other); the read-only
+    routing token from its file, else from ``OTEL_ML_REMEDIATE_ROUTING_TOKEN``."""
     env = os.environ if env is None else env
     token = None
     if bearer_token_file:
@@ -83,4 +100,12 @@ def load_credentials(bearer_token_file: str | None = None, basic_auth_file: str 
         if not sep or not user or not password:
             raise UserError(f"basic auth file {basic_auth_file} must hold 'user:password' on one line")
         basic = (user, password)
-    return Credentials(token, basic)
+    routing = None
+    if routing_token_file:
+        routing = _read_secret(routing_token_file, "routing token file")
+    elif env.get(ROUTING_TOKEN_ENV, "").strip():
+        routing = env[ROUTING_TOKEN_ENV].strip().encode("utf-8")
+    if routing is not None and routing == token:
+        raise UserError("the routing token (--routing-token-file or $%s) must differ from the bearer "
+                        "token: it is the read-only one" % ROUTING_TOKEN_ENV)
+    return Credentials(token, basic, routing)

@@ -8,10 +8,11 @@ import signal
 import sys
 import threading
 
+from otel_ml.config_checks import parse_endpoint
 from otel_ml.errors import ConfigError, UserError
-from otel_ml.remediation.auth import TOKEN_ENV, load_credentials
+from otel_ml.remediation.auth import ROUTING_TOKEN_ENV, TOKEN_ENV, load_credentials
 from otel_ml.remediation.policy import load_policy
-from otel_ml.remediation.server import is_loopback, parse_listen
+from otel_ml.remediation.server import is_loopback
 
 __all__ = ["register", "run"]
 
@@ -20,8 +21,9 @@ Receive Alertmanager webhook notifications on POST /v1/alerts and act on them as
 file says: route a model to its fallback or previous version (served to apps on GET /v1/routing),
 trigger retraining (argv command or HTTP POST) or a scale hook, or only record the alert.
 Every decision goes to an append-only JSON-lines audit log. Requests must carry the bearer token
-(--bearer-token-file or $%s) or the basic-auth credentials (--basic-auth-file).
-""" % TOKEN_ENV
+(--bearer-token-file or $%s) or the basic-auth credentials (--basic-auth-file); serving apps
+that only read the routing get their own read-only token (--routing-token-file or $%s).
+""" % (TOKEN_ENV, ROUTING_TOKEN_ENV)
 
 
 def register(subparsers) -> None:
@@ -41,6 +43,9 @@ def register(subparsers) -> None:
                    help="decide and audit everything, change nothing (no routing change, no hook runs)")
     p.add_argument("--bearer-token-file", metavar="FILE", help=f"file holding the bearer token (or ${TOKEN_ENV})")
     p.add_argument("--basic-auth-file", metavar="FILE", help="file holding 'user:password' for basic auth")
+    p.add_argument("--routing-token-file", metavar="FILE",
+                   help=f"file holding a read-only token for GET /v1/routing only, for the serving apps "
+                        f"(or ${ROUTING_TOKEN_ENV})")
     p.add_argument("--no-auth", action="store_true",
                    help="accept unauthenticated requests (refused unless --listen is a loopback address)")
     p.add_argument("--check", action="store_true", help="validate the policy, print a summary and exit")
@@ -63,8 +68,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"policy {args.policy}: OK, {len(policy.rules)} rules")
         return 0
 
-    host, port = parse_listen(args.listen)
-    credentials = load_credentials(args.bearer_token_file, args.basic_auth_file)
+    host, port = parse_endpoint(args.listen, "--listen")
+    credentials = load_credentials(args.bearer_token_file, args.basic_auth_file,
+                                   routing_token_file=args.routing_token_file)
     if args.no_auth and not is_loopback(host):
         raise UserError(f"--no-auth is allowed on loopback addresses only, not {host}")
 
@@ -73,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
     endpoint = None
     if args.metrics_endpoint.lower() != "none":
-        m_host, m_port = parse_listen(args.metrics_endpoint, "--metrics-endpoint")
+        m_host, m_port = parse_endpoint(args.metrics_endpoint, "--metrics-endpoint")
         endpoint = start_metrics_endpoint(m_host, m_port)
     try:
         service = RemediationService(

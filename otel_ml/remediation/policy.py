@@ -14,14 +14,15 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from otel_ml import semconv
-from otel_ml.config_checks import check_bool, check_file, check_mapping, check_positive_int
+from otel_ml.config_checks import check_bool, check_file, check_mapping, check_positive_int, parse_duration
 from otel_ml.errors import ConfigError, UserError
 from otel_ml.remediation.argv import ArgvTemplate, TemplateError
 from otel_ml.remediation.matchers import Matcher, MatcherSyntaxError, parse_matcher
+from otel_ml.yaml_file import load_yaml_mapping
 
 __all__ = [
     "ACTIONS", "ROUTING_TARGETS", "RateLimit", "Hook", "Rule", "Policy",
-    "parse_policy", "load_policy", "parse_duration",
+    "parse_policy", "load_policy", "MODEL_LABEL", "VERSION_LABEL",
 ]
 
 FALLBACK, ROLLBACK, RETRAIN, SCALE, NOTIFY_ONLY = "fallback", "rollback", "retrain", "scale", "notify-only"
@@ -36,32 +37,15 @@ _RULE_KEYS = ("name", "alertname", "matchers", "action", "command", "url", "bear
               "undo_command", "timeout", "cooldown", "rate_limit", "undo_on_resolve", "dry_run",
               "continue")
 _RATE_KEYS = ("max_actions", "window")
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: Alert labels naming the model and its version by default: the attributes as Prometheus names them.
+MODEL_LABEL = semconv.prometheus_label(semconv.Attr.MODEL_NAME)
+VERSION_LABEL = semconv.prometheus_label(semconv.Attr.MODEL_VERSION)
 
 
-def parse_duration(value: Any, key: str) -> float:
-    """Seconds from a number or a Prometheus-style duration (``90s``, ``15m``, ``1h30m``)."""
-    if isinstance(value, bool):
-        raise ConfigError(key, "must be a duration such as 30s, 15m, 4h or a number of seconds")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    elif isinstance(value, str) and value.strip():
-        text = value.strip()
-        pos, seconds = 0, 0.0
-        for m in _DURATION.finditer(text):
-            if m.start() != pos:
-                break
-            seconds += float(m.group(1)) * _UNIT_S[m.group(2)]
-            pos = m.end()
-        if pos != len(text):
-            raise ConfigError(key, f"{value!r} is not a duration such as 30s, 15m, 1h30m or 2d")
-    else:
-        raise ConfigError(key, "must be a duration such as 30s, 15m, 4h or a number of seconds")
-    if seconds < 0 or seconds != seconds:
-        raise ConfigError(key, "must not be negative")
-    return seconds
+def _duration(value: Any, key: str) -> float:
+    """Seconds from a number or a Prometheus duration (``90s``, ``15m``, ``1h30m``)."""
+    return parse_duration(value, key, numbers=True)
 
 
 @dataclass(frozen=True)
@@ -117,8 +101,8 @@ class Policy:
 
     rules: tuple[Rule, ...]
     dry_run: bool = False
-    model_label: str = "ml_model_name"
-    version_label: str = "ml_model_version"
+    model_label: str = MODEL_LABEL
+    version_label: str = VERSION_LABEL
     models: frozenset[str] | None = None
     max_models: int = 1000
     dedup_ttl_s: float = 7 * 86400.0
@@ -144,7 +128,7 @@ def _rate_limit(obj: Any, key: str) -> RateLimit:
     check_mapping(obj, key, _RATE_KEYS)
     if "max_actions" not in obj or "window" not in obj:
         raise ConfigError(key, "needs both max_actions and window")
-    window = parse_duration(obj["window"], f"{key}.window")
+    window = _duration(obj["window"], f"{key}.window")
     if window <= 0:
         raise ConfigError(f"{key}.window", "must be positive")
     return RateLimit(check_positive_int(f"{key}.max_actions", obj["max_actions"]), window)
@@ -203,7 +187,7 @@ def _rule(obj: Any, index: int, defaults: dict) -> Rule:
         except MatcherSyntaxError as exc:
             raise ConfigError(f"{where}.matchers[{j}]", str(exc)) from None
 
-    timeout = parse_duration(obj.get("timeout", defaults["timeout"]), f"{where}.timeout")
+    timeout = _duration(obj.get("timeout", defaults["timeout"]), f"{where}.timeout")
     if timeout <= 0:
         raise ConfigError(f"{where}.timeout", "must be positive")
     for key in ("command", "url", "bearer_token_file", "undo_command"):
@@ -240,7 +224,7 @@ def _rule(obj: Any, index: int, defaults: dict) -> Rule:
                               + (" without an undo_command" if action == SCALE else ""))
     else:
         undo = defaults["undo_on_resolve"] and reversible
-    cooldown = (parse_duration(obj["cooldown"], f"{where}.cooldown") if "cooldown" in obj
+    cooldown = (_duration(obj["cooldown"], f"{where}.cooldown") if "cooldown" in obj
                 else defaults["cooldown"])
     rate = _rate_limit(obj["rate_limit"], f"{where}.rate_limit") if "rate_limit" in obj \
         else defaults["rate_limit"]
@@ -258,13 +242,13 @@ def parse_policy(data: Any) -> Policy:
         raise ConfigError("version", "must be 1 (the only policy format so far)")
     raw_defaults = check_mapping(data.get("defaults", {}) or {}, "defaults", _DEFAULT_KEYS)
     defaults = {
-        "cooldown": parse_duration(raw_defaults.get("cooldown", "15m"), "defaults.cooldown"),
+        "cooldown": _duration(raw_defaults.get("cooldown", "15m"), "defaults.cooldown"),
         "rate_limit": (_rate_limit(raw_defaults["rate_limit"], "defaults.rate_limit")
                        if "rate_limit" in raw_defaults else RateLimit(3, 3600.0)),
         "undo_on_resolve": check_bool("defaults.undo_on_resolve", raw_defaults.get("undo_on_resolve", True)),
         "timeout": raw_defaults.get("timeout", "60s"),
     }
-    t = parse_duration(defaults["timeout"], "defaults.timeout")
+    t = _duration(defaults["timeout"], "defaults.timeout")
     if t <= 0:
         raise ConfigError("defaults.timeout", "must be positive")
 
@@ -284,14 +268,14 @@ def parse_policy(data: Any) -> Policy:
         if not isinstance(raw, list) or not all(isinstance(m, str) and m for m in raw):
             raise ConfigError("models", "must be a list of model names (or omitted to allow any)")
         models = frozenset(raw)
-    ttl = parse_duration(data.get("dedup_ttl", "7d"), "dedup_ttl")
+    ttl = _duration(data.get("dedup_ttl", "7d"), "dedup_ttl")
     if ttl <= 0:
         raise ConfigError("dedup_ttl", "must be positive")
     return Policy(
         rules=rules,
         dry_run=check_bool("dry_run", data.get("dry_run", False)),
-        model_label=_label_name(data.get("model_label", "ml_model_name"), "model_label"),
-        version_label=_label_name(data.get("version_label", "ml_model_version"), "version_label"),
+        model_label=_label_name(data.get("model_label", MODEL_LABEL), "model_label"),
+        version_label=_label_name(data.get("version_label", VERSION_LABEL), "version_label"),
         models=models,
         max_models=check_positive_int("max_models", data.get("max_models", 1000)),
         dedup_ttl_s=ttl,
@@ -299,20 +283,9 @@ def parse_policy(data: Any) -> Policy:
 
 
 def load_policy(path: str | Path) -> Policy:
-    """Read and validate a policy file; ``UserError`` for an unreadable file or invalid YAML."""
-    import yaml  # processor extra; imported here so the module stays importable without it
-
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"policy file {path} not found") from None
-    except OSError as exc:
-        raise UserError(f"cannot read policy file {path}: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise UserError(f"policy file {path} is not valid YAML: {exc}") from None
-    if data is None:
+    """Read and validate a policy file; ``UserError`` (one line) for an unreadable file, invalid
+    YAML (``FILE: line 3, column 7: invalid YAML: ...``) or an empty one."""
+    data = load_yaml_mapping(path, "policy file")
+    if not data:
         raise UserError(f"policy file {path} is empty")
     return parse_policy(data)

@@ -4,6 +4,12 @@ Every decision (taken, skipped, dry-run, undone) is written to the audit log wit
 and counted in the self-metrics. Routing changes are applied at once; command and URL hooks
 run in order on one worker thread, so a webhook answers quickly and Alertmanager does not time
 out and resend while a hook runs. Each hook run adds a ``result`` record to the audit log.
+
+A repeat of an alert (same fingerprint, status and ``startsAt``) is a duplicate for a rule only
+once the rule has *settled* it; a decision put off by the cooldown, the rate limit or a full
+queue settles nothing, so Alertmanager's next repeat is decided again. Reversible actions are
+reference-counted per (action, model): every alert that took the action, or asked for it while
+it was active, holds it, and the undo runs when the last holder resolves.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from otel_ml.remediation.alerts import FIRING, RESOLVED, Alert, Notification
 from otel_ml.remediation.audit import AuditLog
 from otel_ml.remediation.policy import NOTIFY_ONLY, ROUTING_TARGETS, Hook, Policy, Rule
 from otel_ml.remediation.routing_state import RoutingCapacityError, RoutingState
-from otel_ml.remediation.safety import SafetyGate
+from otel_ml.remediation.safety import COOLDOWN, RATE_LIMITED, SafetyGate
 from otel_ml.remediation.statefile import write_json_atomic
 from otel_ml.remediation.telemetry import RemediationMetrics
 
@@ -38,6 +44,8 @@ class Outcome:
 
 
 _STOP = object()
+#: Reasons of decisions put off, not taken: the rule has not settled the alert, a repeat is news.
+UNSETTLED = frozenset({COOLDOWN, RATE_LIMITED, "queue_full", "shutdown", "too_many_models"})
 
 
 class Remediator:
@@ -122,18 +130,30 @@ class Remediator:
     # --- decisions ------------------------------------------------------------------
     def _handle_alert(self, n: Notification, alert: Alert):
         rules = self.policy.match(alert.labels)
-        duplicate = self.safety.is_duplicate(alert.dedup_key)
+        other = RESOLVED if alert.status == FIRING else FIRING
+        # keys written before dedup was per rule (state of older versions) still count
+        legacy = self.safety.is_duplicate(alert.dedup_key)
         out = []
-        if not rules:
-            out.append(self._record(n, alert, None, Outcome.SKIPPED,
-                                    "duplicate" if duplicate else "no_matching_rule"))
-        for rule in rules:
-            out.append(self._decide(n, alert, rule, duplicate))
-        # A duplicate is a repeat of the episode's last known state: once resolved, the same
-        # episode firing again (Alertmanager merged a re-fire into it) is news, not a repeat.
-        self.safety.mark_seen(alert.dedup_key)
-        self.safety.forget(alert.dedup_key_for(RESOLVED if alert.status == FIRING else FIRING))
+        for rule in rules or [None]:
+            key = self._seen_key(alert, alert.status, rule)
+            duplicate = legacy or self.safety.is_duplicate(key)
+            if rule is None:
+                record = self._record(n, alert, None, Outcome.SKIPPED,
+                                      "duplicate" if duplicate else "no_matching_rule")
+            else:
+                record = self._decide(n, alert, rule, duplicate)
+            out.append(record)
+            if not (record["outcome"] == Outcome.SKIPPED and record["reason"] in UNSETTLED):
+                self.safety.mark_seen(key)
+            # A duplicate is a repeat of the episode's last known state: once resolved, the same
+            # episode firing again (Alertmanager merged a re-fire into it) is news, not a repeat.
+            self.safety.forget(self._seen_key(alert, other, rule))
+        self.safety.forget(alert.dedup_key_for(other))
         return out
+
+    @staticmethod
+    def _seen_key(alert: Alert, status: str, rule: Rule | None) -> str:
+        return f"{alert.dedup_key_for(status)}|{rule.name if rule else ''}"
 
     def _decide(self, n: Notification, alert: Alert, rule: Rule, duplicate: bool):
         dry = self.dry_run or rule.dry_run
@@ -152,26 +172,45 @@ class Remediator:
             return self._do(n, alert, rule, model, dry, rec)
         return self._undo(n, alert, rule, model, dry, rec)
 
+    @staticmethod
+    def _held_hook(rule: Rule) -> bool:
+        """A hook action whose holders are counted: one that a resolve undoes."""
+        return rule.undo_hook is not None and rule.undo_on_resolve
+
+    def _holders(self, rule: Rule, model: str) -> list[str]:
+        if rule.action in ROUTING_TARGETS:
+            return self.routing.holders(model, rule.action)
+        return self.safety.holders(rule.action, model) if self._held_hook(rule) else []
+
+    def _hold(self, rule: Rule, model: str, alert: Alert) -> None:
+        target = ROUTING_TARGETS.get(rule.action)
+        if target is not None:
+            self.routing.request(model, target, alert.fingerprint, action=rule.action,
+                                 reason=f"{alert.alertname} firing", rule=rule.name)
+        elif self._held_hook(rule):
+            self.safety.hold(rule.action, model, alert.fingerprint)
+
     def _do(self, n, alert, rule, model, dry, rec):
         target = ROUTING_TARGETS.get(rule.action)
-        hold_reason = f"{alert.alertname} firing"
-        if target is not None:
-            current = self.routing.variant(model)
-            if current == target:
-                if not dry:  # remember this alert too, so the model stays switched while it fires
-                    self.routing.request(model, target, alert.fingerprint, reason=hold_reason, rule=rule.name)
-                return rec(Outcome.SKIPPED, "already_active", variant=current)
+        holders = self._holders(rule, model)
+        if holders:  # active already: this alert holds it too, so it stays while any of them fires
+            if not dry:
+                self._hold(rule, model, alert)
+            detail = {"variant": self.routing.variant(model)} if target is not None else {}
+            return rec(Outcome.SKIPPED, "already_active", holders=len(set(holders) | {alert.fingerprint}),
+                       **detail)
         blocked = self.safety.check(rule.action, model, rule.cooldown_s, rule.rate_limit, dry)
         if blocked:
             remaining = self.safety.cooldown_remaining(rule.action, model, rule.cooldown_s, dry)
             return rec(Outcome.SKIPPED, blocked, cooldown_remaining_s=round(remaining, 1))
         if target is not None:
+            current = self.routing.variant(model)
             if dry:
                 self.safety.record(rule.action, model, dry)
                 return rec(Outcome.DRY_RUN, "would_route", **{"from": current, "to": target})
             try:
-                before, after = self.routing.request(model, target, alert.fingerprint,
-                                                     reason=hold_reason, rule=rule.name)
+                before, after = self.routing.request(model, target, alert.fingerprint, action=rule.action,
+                                                     reason=f"{alert.alertname} firing", rule=rule.name)
             except RoutingCapacityError as exc:
                 return rec(Outcome.SKIPPED, "too_many_models", error=str(exc))
             self.safety.record(rule.action, model, dry)
@@ -182,33 +221,35 @@ class Remediator:
         record = self._queue_hook(n, alert, rule, model, rule.hook, "do", rec)
         if record["outcome"] == Outcome.QUEUED:
             self.safety.record(rule.action, model, dry)
-            if rule.undo_hook is not None:
-                self.safety.mark_applied(f"{rule.name}|{alert.fingerprint}")
+            self._hold(rule, model, alert)
         return record
 
     def _undo(self, n, alert, rule, model, dry, rec):
         if not rule.undo_on_resolve:
             return rec(Outcome.SKIPPED, "undo_disabled" if rule.reversible else "not_reversible")
-        if rule.action in ROUTING_TARGETS:
-            if dry:
-                held = alert.fingerprint in self.routing.holds(model)
-                return (rec(Outcome.DRY_RUN, "would_undo") if held
-                        else rec(Outcome.SKIPPED, "nothing_to_undo"))
-            before, after, found = self.routing.release(model, alert.fingerprint)
-            if not found:
-                return rec(Outcome.SKIPPED, "nothing_to_undo", variant=after)
-            if after == before:
-                return rec(Outcome.SKIPPED, "held_by_other_alert", variant=after)
-            return rec(Outcome.UNDONE, "alert_resolved", **{"from": before, "to": after})
-        token = f"{rule.name}|{alert.fingerprint}"
+        holders = self._holders(rule, model)
+        legacy_token = f"{rule.name}|{alert.fingerprint}"
+        if alert.fingerprint not in holders and not (
+                rule.undo_hook is not None and self.safety.has_legacy_applied(legacy_token)):
+            return rec(Outcome.SKIPPED, "nothing_to_undo", **(
+                {"variant": self.routing.variant(model)} if rule.action in ROUTING_TARGETS else {}))
+        others = len([h for h in holders if h != alert.fingerprint])
         if dry:
-            return (rec(Outcome.DRY_RUN, "would_undo", hook=rule.undo_hook.describe())
-                    if self.safety.is_applied(token) else rec(Outcome.SKIPPED, "nothing_to_undo"))
-        if not self.safety.is_applied(token):
-            return rec(Outcome.SKIPPED, "nothing_to_undo")
+            return (rec(Outcome.SKIPPED, "held_by_other_alert", holders=others) if others else
+                    rec(Outcome.DRY_RUN, "would_undo", **(
+                        {"hook": rule.undo_hook.describe()} if rule.undo_hook is not None else {})))
+        if rule.action in ROUTING_TARGETS:
+            before, after, _found, left = self.routing.release(model, rule.action, alert.fingerprint)
+            if left:
+                return rec(Outcome.SKIPPED, "held_by_other_alert", holders=left, variant=after)
+            return rec(Outcome.UNDONE, "alert_resolved", **{"from": before, "to": after})
+        if others:
+            self.safety.release(rule.action, model, alert.fingerprint)
+            return rec(Outcome.SKIPPED, "held_by_other_alert", holders=others)
         record = self._queue_hook(n, alert, rule, model, rule.undo_hook, "undo", rec)
         if record["outcome"] == Outcome.QUEUED:
-            self.safety.take_applied(token)
+            self.safety.release(rule.action, model, alert.fingerprint)
+            self.safety.take_legacy_applied(legacy_token)
         return record
 
     def _queue_hook(self, n, alert, rule, model, hook, phase, rec):

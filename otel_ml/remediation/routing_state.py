@@ -1,10 +1,13 @@
 """Which variant (primary / fallback / previous) each model should serve, as the service decides it.
 
-Each firing alert that switches a model places a *hold* (keyed by the alert's fingerprint);
-the model serves the variant of its most recent hold, or the primary when it has none. A
-resolved alert releases only its own hold, so a model stays on its fallback while any other
-alert still asks for it. ``flush()`` writes the state to a JSON file (the service flushes after
-each notification, before it answers): a restart keeps the routing. ``generation`` (with a per-file epoch) versions the view for HTTP ETags.
+Each firing alert that asks for a routing action (fallback, rollback) places a *hold* on the
+model for that action, keyed by (action, alert fingerprint). The holds of one (action, model)
+count its holders: an alert that asks for an action already held joins the holders (same
+place in the order, the routing does not move) and the action is undone only when its last
+holder resolves. The model serves the variant of its most recently started action, or the
+primary when it has no hold. ``flush()`` writes the state to a JSON file (the service flushes
+after each notification, before it answers): a restart keeps the routing and its holders.
+``generation`` (with a per-file epoch) versions the view for HTTP ETags.
 """
 
 from __future__ import annotations
@@ -16,11 +19,18 @@ from pathlib import Path
 from typing import Callable
 
 from otel_ml import semconv
+from otel_ml.remediation.policy import ROUTING_TARGETS
 from otel_ml.remediation.statefile import StateFileError, read_json, write_json_atomic
 
 __all__ = ["RoutingState", "RoutingCapacityError", "VARIANTS"]
 
 VARIANTS = (semconv.VARIANT_PRIMARY, semconv.VARIANT_FALLBACK, semconv.VARIANT_PREVIOUS)
+#: The action that asked for a variant, for state files written before holds named their action.
+_LEGACY_ACTION = {variant: action for action, variant in ROUTING_TARGETS.items()}
+
+
+def _hold_id(action: str, fingerprint: str) -> str:
+    return f"{action}|{fingerprint}"
 
 
 class RoutingCapacityError(RuntimeError):
@@ -54,9 +64,15 @@ class RoutingState:
             self._seq = int(data["seq"])
             models = data["models"]
             for model, entry in models.items():
-                for hold in entry["holds"].values():
+                holds = {}
+                for key, hold in entry["holds"].items():
                     if hold["variant"] not in VARIANTS:
                         raise ValueError(f"unknown variant {hold['variant']!r}")
+                    if "action" not in hold:  # written before holds named their action
+                        hold = {**hold, "action": _LEGACY_ACTION[hold["variant"]], "fingerprint": key}
+                    int(hold["seq"])
+                    holds[_hold_id(hold["action"], hold["fingerprint"])] = hold
+                entry["holds"] = holds
             self._models = models
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise StateFileError(f"state file {self._path} is corrupt ({exc!r}); move it away to start afresh") from None
@@ -86,12 +102,24 @@ class RoutingState:
             return self._effective(self._models.get(model))
 
     def holds(self, model: str) -> dict[str, dict]:
+        """The model's holds by ``action|fingerprint``."""
         with self._lock:
             entry = self._models.get(model)
             return {k: dict(v) for k, v in entry["holds"].items()} if entry else {}
 
-    def request(self, model: str, variant: str, hold_id: str, *, reason: str, rule: str) -> tuple[str, str]:
-        """Place (or renew) a hold asking ``model`` to serve ``variant``; returns (before, after)."""
+    def holders(self, model: str, action: str) -> list[str]:
+        """Fingerprints of the alerts holding ``action`` on ``model``."""
+        with self._lock:
+            entry = self._models.get(model)
+            if not entry:
+                return []
+            return [h["fingerprint"] for h in entry["holds"].values() if h["action"] == action]
+
+    def request(self, model: str, variant: str, fingerprint: str, *, action: str, reason: str,
+                rule: str) -> tuple[str, str]:
+        """Add the alert ``fingerprint`` to the holders of ``action`` (routing to ``variant``) on
+        ``model``; returns the variant (before, after). A new holder of an action already held
+        takes that action's place in the order, so the routing does not move."""
         if variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant!r}")
         with self._lock:
@@ -101,31 +129,42 @@ class RoutingState:
                     raise RoutingCapacityError(f"routing already tracks {self._max_models} models")
                 entry = self._models[model] = {"holds": {}, "changed_at": self._clock()}
             before = self._effective(entry)
-            self._seq += 1
-            entry["holds"][hold_id] = {"variant": variant, "since": self._clock(), "seq": self._seq,
-                                       "reason": reason, "rule": rule}
+            same = [h["seq"] for h in entry["holds"].values() if h["action"] == action]
+            if same:
+                seq = max(same)
+            else:
+                self._seq += 1
+                seq = self._seq
+            key = _hold_id(action, fingerprint)
+            since = entry["holds"].get(key, {}).get("since", self._clock())
+            entry["holds"][key] = {"variant": variant, "action": action, "fingerprint": fingerprint,
+                                   "since": since, "seq": seq, "reason": reason, "rule": rule}
             after = self._effective(entry)
             if after != before:
                 entry["changed_at"] = self._clock()
             self._save()
             return before, after
 
-    def release(self, model: str, hold_id: str) -> tuple[str, str, bool]:
-        """Drop one hold; returns (before, after, whether the hold existed)."""
+    def release(self, model: str, action: str, fingerprint: str) -> tuple[str, str, bool, int]:
+        """Drop the alert's hold on ``action``; returns (variant before, variant after, whether
+        the hold existed, holders of ``action`` left)."""
+        key = _hold_id(action, fingerprint)
         with self._lock:
             entry = self._models.get(model)
-            if not entry or hold_id not in entry["holds"]:
+            if not entry or key not in entry["holds"]:
                 v = self._effective(entry)
-                return v, v, False
+                left = sum(1 for h in (entry or {"holds": {}})["holds"].values() if h["action"] == action)
+                return v, v, False, left
             before = self._effective(entry)
-            del entry["holds"][hold_id]
+            del entry["holds"][key]
             after = self._effective(entry)
+            left = sum(1 for h in entry["holds"].values() if h["action"] == action)
             if not entry["holds"]:
                 del self._models[model]
             elif after != before:
                 entry["changed_at"] = self._clock()
             self._save()
-            return before, after, True
+            return before, after, True, left
 
     def clear(self, model: str) -> tuple[str, int]:
         """Drop every hold of ``model`` (operator reset); returns (variant before, holds dropped)."""
@@ -146,11 +185,12 @@ class RoutingState:
         with self._lock:
             models = {}
             for model, entry in self._models.items():
-                holds = sorted(entry["holds"].items(), key=lambda kv: kv[1]["seq"])
+                holds = sorted(entry["holds"].values(), key=lambda h: (h["seq"], h["since"]))
                 models[model] = {
                     "variant": self._effective(entry), "changed_at": entry["changed_at"],
-                    "holds": [{"alert_fingerprint": k, "variant": h["variant"], "since": h["since"],
-                               "rule": h["rule"], "reason": h["reason"]} for k, h in holds],
+                    "holds": [{"alert_fingerprint": h["fingerprint"], "action": h["action"],
+                               "variant": h["variant"], "since": h["since"], "rule": h["rule"],
+                               "reason": h["reason"]} for h in holds],
                 }
             doc = {"generation": self._generation, "default_variant": semconv.VARIANT_PRIMARY,
                    "models": models}

@@ -1,7 +1,8 @@
-"""Safety state: de-duplication of repeated notifications, cooldown and rate limit per (action, model).
+"""Safety state: de-duplication of repeated notifications, cooldown and rate limit per (action, model),
+and the alerts holding each reversible hook action (scale with an undo command) per (action, model).
 
 Pure bookkeeping with an injectable clock (tests control time); the caller persists
-``snapshot()`` so a restart neither repeats an action nor forgets a cooldown.
+``snapshot()`` so a restart neither repeats an action, forgets a cooldown nor loses a holder.
 Dry-run decisions are kept apart from live ones, so trying a policy in dry-run does
 not block the real actions once it goes live.
 """
@@ -36,7 +37,11 @@ class SafetyGate:
         self._max_dedup = max_dedup_keys
         self._seen: OrderedDict[str, float] = OrderedDict()  # dedup key -> expiry, oldest first
         self._done: dict[str, list[float]] = {}  # action key -> execution times, ascending
-        self._applied: OrderedDict[str, float] = OrderedDict()  # reversible hook runs not yet undone
+        #: "action|model" -> {alert fingerprint: since}: the alerts holding a reversible hook action
+        self._holders: dict[str, dict[str, float]] = {}
+        #: "rule|fingerprint" of hook runs recorded before holders existed (state files of older
+        #: versions); each still undoes once when its alert resolves
+        self._legacy_applied: OrderedDict[str, float] = OrderedDict()
 
     # --- de-duplication ---------------------------------------------------------------
     def is_duplicate(self, key: str) -> bool:
@@ -84,27 +89,49 @@ class SafetyGate:
         while stamps and (stamps[0] < cutoff or len(stamps) > _MAX_STAMPS_PER_KEY):
             stamps.pop(0)
 
-    # --- reversible hooks that ran (so a resolve undoes only what was done) -------------
-    def mark_applied(self, token: str) -> None:
-        self._applied[token] = self._clock()
-        while len(self._applied) > self._max_dedup:
-            self._applied.popitem(last=False)
+    # --- holders of reversible hook actions (undone when the last one resolves) ---------
+    def holders(self, action: str, model: str) -> list[str]:
+        return list(self._holders.get(f"{action}|{model}", {}))
 
-    def take_applied(self, token: str) -> bool:
-        """True (and forgets it) when ``token`` was marked applied."""
-        return self._applied.pop(token, None) is not None
+    def hold(self, action: str, model: str, holder: str) -> None:
+        """Add the alert ``holder`` to the holders of ``action`` on ``model``."""
+        self._holders.setdefault(f"{action}|{model}", {}).setdefault(holder, self._clock())
+        total = sum(len(h) for h in self._holders.values())
+        while total > self._max_dedup:  # bounded, like every other piece of state: oldest first
+            key, holders = min(self._holders.items(), key=lambda kv: min(kv[1].values()))
+            oldest = min(holders, key=holders.get)
+            del holders[oldest]
+            if not holders:
+                del self._holders[key]
+            total -= 1
 
-    def is_applied(self, token: str) -> bool:
-        return token in self._applied
+    def release(self, action: str, model: str, holder: str) -> tuple[bool, int]:
+        """Drop ``holder``; returns (whether it held the action, holders left)."""
+        key = f"{action}|{model}"
+        holders = self._holders.get(key, {})
+        found = holders.pop(holder, None) is not None
+        if not holders:
+            self._holders.pop(key, None)
+        return found, len(holders)
+
+    def take_legacy_applied(self, token: str) -> bool:
+        """True (once) for a ``rule|fingerprint`` hook run recorded by an older version."""
+        return self._legacy_applied.pop(token, None) is not None
+
+    def has_legacy_applied(self, token: str) -> bool:
+        return token in self._legacy_applied
 
     # --- persistence ------------------------------------------------------------------
     def snapshot(self) -> dict:
         return {"seen": list(self._seen.items()), "done": {k: list(v) for k, v in self._done.items()},
-                "applied": list(self._applied.items())}
+                "holders": {k: dict(v) for k, v in self._holders.items()},
+                "applied": list(self._legacy_applied.items())}
 
     def restore(self, data: dict) -> None:
         now = self._clock()
-        self._applied = OrderedDict((str(k), float(t)) for k, t in data.get("applied", []))
+        self._legacy_applied = OrderedDict((str(k), float(t)) for k, t in data.get("applied", []))
+        self._holders = {str(k): {str(h): float(t) for h, t in v.items()}
+                         for k, v in data.get("holders", {}).items() if v}
         self._seen = OrderedDict((str(k), float(e)) for k, e in data.get("seen", []) if float(e) > now)
         cutoff = now - self._retention
         self._done = {str(k): [float(t) for t in v if float(t) >= cutoff]

@@ -4,7 +4,8 @@
   is not a v4 payload (Alertmanager does not retry 4xx); 401 for missing or wrong credentials;
   413 for an oversized body; 500 only for a fault of ours (Alertmanager retries those).
 - ``GET /v1/routing``: the variant each model should serve, for the in-app ``RoutingClient``;
-  honours ``If-None-Match`` with the ``ETag`` it sends (304 when nothing changed).
+  honours ``If-None-Match`` with the ``ETag`` it sends (304 when nothing changed). The only
+  route the read-only routing token may use; with it, the others answer 403.
 - ``DELETE /v1/routing/<model>``: operator reset of a model to its primary (audited).
 - ``GET /-/healthy``, ``GET /-/ready``: unauthenticated probes.
 """
@@ -20,30 +21,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from otel_ml.errors import UserError
 from otel_ml.remediation.alerts import InvalidNotificationError, parse_notification
-from otel_ml.remediation.auth import Credentials
+from otel_ml.remediation.auth import ADMIN, READ, Credentials
 from otel_ml.remediation.remediator import Remediator
 from otel_ml.version import __version__
 
-__all__ = ["RemediationServer", "parse_listen", "is_loopback", "MAX_BODY_BYTES"]
+__all__ = ["RemediationServer", "is_loopback", "MAX_BODY_BYTES"]
 
 _log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 8 * 1024 * 1024
-
-
-def parse_listen(text: str, flag: str = "--listen") -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:9095`` for IPv6) -> (host, port); ``UserError`` naming the flag."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not host:
-        raise UserError(f"{flag} {text!r}: expected HOST:PORT, e.g. 127.0.0.1:9095")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    try:
-        number = int(port)
-    except ValueError:
-        number = -1
-    if not 0 <= number <= 65535:
-        raise UserError(f"{flag} {text!r}: port must be a number from 0 to 65535")
-    return host, number
 
 
 def is_loopback(host: str) -> bool:
@@ -88,15 +73,22 @@ class _Handler(BaseHTTPRequestHandler):
         if data and self.command != "HEAD":
             self.wfile.write(data)
 
-    def _authorized(self) -> bool:
+    def _authorized(self, *, read_only: bool = False) -> bool:
+        """Whether the request may go on; answers 401 / 403 (audited) when not. ``read_only``:
+        the routing token is enough; else admin credentials are needed."""
         app = self.server.app
         if not app.credentials.configured:
             return True
-        if app.credentials.check(self.headers.get("Authorization")):
+        scope = app.credentials.scope(self.headers.get("Authorization"))
+        if scope == ADMIN or (scope == READ and read_only):
             return True
+        where = {"path": self.path.split("?")[0], "method": self.command, "remote": self.client_address[0]}
+        if scope == READ:
+            app.remediator.rejected("read_only_credentials", where)
+            self._send(403, {"error": "the routing token may only read GET /v1/routing"})
+            return False
         reason = "missing_credentials" if not self.headers.get("Authorization") else "bad_credentials"
-        app.remediator.rejected(reason, {"path": self.path.split("?")[0], "method": self.command,
-                                         "remote": self.client_address[0]})
+        app.remediator.rejected(reason, where)
         challenges = []
         if app.credentials.token is not None:
             challenges.append('Bearer realm="otel-ml-remediate"')
@@ -131,7 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path in ("/-/healthy", "/-/ready"):
             return self._send(200, {"status": "ok"})
         if path == "/v1/routing":
-            if not self._authorized():
+            if not self._authorized(read_only=True):
                 return None
             etag, doc = self.server.app.remediator.routing.view()
             if self.headers.get("If-None-Match") == etag:
@@ -188,8 +180,9 @@ class RemediationServer:
                  port: int = 9095, *, allow_unauthenticated: bool = False):
         if not credentials.configured:
             if not allow_unauthenticated:
+                note = " (the routing token only reads)" if credentials.routing_token is not None else ""
                 raise UserError("no credentials: pass --bearer-token-file, set OTEL_ML_REMEDIATE_TOKEN "
-                                "or pass --basic-auth-file (or --no-auth on a loopback address)")
+                                f"or pass --basic-auth-file (or --no-auth on a loopback address){note}")
             if not is_loopback(host):
                 raise UserError(f"--no-auth is allowed on loopback addresses only, not {host}")
         self.remediator = remediator

@@ -11,7 +11,8 @@ from typing import Callable
 
 from opentelemetry.metrics import Meter
 
-from otel_ml.remediation.audit import AuditLog
+from otel_ml.errors import UserError
+from otel_ml.remediation.audit import AuditLog, AuditLogError
 from otel_ml.remediation.auth import Credentials
 from otel_ml.remediation.policy import Policy
 from otel_ml.remediation.remediator import Remediator
@@ -36,7 +37,11 @@ class RemediationService:
                  dry_run: bool = False, meter: Meter | None = None, allow_unauthenticated: bool = False,
                  clock: Callable[[], float] = time.time):
         self.state_dir = Path(state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"--state-dir: cannot create the folder {self.state_dir}: "
+                            f"{exc.strerror or exc}") from None
         self.audit_path = Path(audit_path) if audit_path else self.state_dir / AUDIT_FILE
         retention = max(max(r.cooldown_s, r.rate_limit.window_s) for r in policy.rules)
         safety = SafetyGate(dedup_ttl_s=policy.dedup_ttl_s, retention_s=retention, clock=clock)
@@ -49,7 +54,10 @@ class RemediationService:
                 raise StateFileError(f"state file {safety_file} is corrupt ({exc!r}); "
                                      "move it away to start afresh") from None
         routing = RoutingState(self.state_dir / ROUTING_FILE, max_models=policy.max_models, clock=clock)
-        self.audit = AuditLog(self.audit_path, clock=clock)
+        try:
+            self.audit = AuditLog(self.audit_path, clock=clock)
+        except AuditLogError as exc:
+            raise UserError(f"{'--audit-log' if audit_path else '--state-dir'}: {exc}") from None
         self.remediator = Remediator(
             policy, routing=routing, safety=safety, audit=self.audit,
             metrics=RemediationMetrics(meter) if meter is not None else None, dry_run=dry_run,

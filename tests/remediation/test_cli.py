@@ -23,10 +23,12 @@ def _run(capsys, *argv):
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    (["--policy", "/nonexistent/policy.yml"], "policy file /nonexistent/policy.yml not found"),
-    (["--policy", str(EXAMPLE), "--listen", "9095"], "--listen '9095': expected HOST:PORT"),
-    (["--policy", str(EXAMPLE), "--listen", "127.0.0.1:99999"], "port must be a number"),
+    (["--policy", "/nonexistent/policy.yml"], "policy file not found: /nonexistent/policy.yml"),
+    (["--policy", str(EXAMPLE), "--listen", "9095"], "--listen: must be 'host:port' (got '9095')"),
+    (["--policy", str(EXAMPLE), "--listen", "127.0.0.1:99999"], "--listen: port must be an integer 0..65535"),
+    (["--policy", str(EXAMPLE), "--metrics-endpoint", "::1:9"], "--metrics-endpoint: an IPv6 host must be"),
     (["--policy", str(EXAMPLE), "--bearer-token-file", "/nonexistent/token"], "bearer token file"),
+    (["--policy", str(EXAMPLE), "--routing-token-file", "/nonexistent/token"], "routing token file"),
     (["--policy", str(EXAMPLE), "--no-auth", "--listen", "0.0.0.0:0"], "loopback"),
 ])
 def test_user_mistakes_are_one_line_errors(capsys, monkeypatch, argv, fragment):
@@ -34,6 +36,46 @@ def test_user_mistakes_are_one_line_errors(capsys, monkeypatch, argv, fragment):
     code, err = _run(capsys, *argv)
     assert code == 2
     assert fragment in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def _serve_argv(tmp_path, *extra):
+    token = tmp_path / "token"
+    token.write_text("admin-token\n")
+    return ["--policy", str(EXAMPLE), "--listen", "127.0.0.1:0", "--metrics-endpoint", "none",
+            "--bearer-token-file", str(token), *extra]
+
+
+@pytest.mark.parametrize("flag, where, fragment", [
+    ("--state-dir", "a-file/state", "--state-dir: cannot create the folder {}: "),
+    ("--state-dir", "a-dir", "--state-dir: cannot open audit log {}/audit.jsonl"),
+    ("--audit-log", "/proc/nope/audit.jsonl", "--audit-log: cannot open audit log {}"),
+    ("--audit-log", "a-file/audit.jsonl", "--audit-log: cannot open audit log {}"),
+])
+def test_unusable_state_or_audit_paths_are_one_line_errors(capsys, tmp_path, flag, where, fragment):
+    (tmp_path / "a-file").write_text("not a folder")
+    (tmp_path / "a-dir").mkdir()
+    (tmp_path / "a-dir" / "audit.jsonl").mkdir()  # cannot be opened as a file
+    path = where if where.startswith("/") else str(tmp_path / where)
+    extra = [flag, path] if flag == "--state-dir" else [flag, path, "--state-dir", str(tmp_path / "state")]
+    code, err = _run(capsys, *_serve_argv(tmp_path, *extra))
+    assert code == 2, err
+    shown = str(tmp_path / "a-dir") if where == "a-dir" else path
+    assert fragment.format(shown) in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_yaml_error_in_the_policy_is_one_line_with_its_place(capsys, tmp_path):
+    bad = tmp_path / "p.yml"
+    bad.write_text("rules:\n  - name: a\n    matchers: ['x=\"1\"'\n    action: fallback\n")
+    code, err = _run(capsys, "--policy", str(bad))
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"otel-ml remediate: error: {bad}: line 4, column 5: invalid YAML: ")
+
+
+def test_the_routing_token_must_differ_from_the_admin_token(capsys, tmp_path):
+    same = tmp_path / "same"
+    same.write_text("admin-token\n")
+    code, err = _run(capsys, *_serve_argv(tmp_path, "--routing-token-file", str(same)))
+    assert code == 2 and "must differ from the bearer token" in err and err.count("\n") == 1
 
 
 def test_invalid_policy_names_the_file_and_key(capsys, tmp_path):
@@ -70,6 +112,13 @@ def test_credentials_sources(tmp_path):
     token.write_text("\n")
     with pytest.raises(UserError, match="empty"):
         load_credentials(str(token), env={})
+    token.write_text("abc\n")
+    routing = tmp_path / "r"
+    routing.write_text("read-only\n")
+    creds = load_credentials(str(token), env={"OTEL_ML_REMEDIATE_ROUTING_TOKEN": "from-env"},
+                             routing_token_file=str(routing))
+    assert (creds.token, creds.routing_token) == (b"abc", b"read-only")
+    assert load_credentials(None, env={"OTEL_ML_REMEDIATE_ROUTING_TOKEN": " r2 "}).routing_token == b"r2"
 
 
 def test_metrics_endpoint_serves_semconv_names_and_refuses_a_busy_port():

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from otel_ml import semconv
 from otel_ml.errors import ConfigError, UserError
-from otel_ml.remediation.policy import RateLimit, load_policy, parse_duration, parse_policy
+from otel_ml.remediation.policy import Policy, RateLimit, load_policy, parse_policy
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -48,15 +49,17 @@ def test_file_problems_are_user_errors(tmp_path):
         load_policy(tmp_path / "missing.yml")
     bad = tmp_path / "bad.yml"
     bad.write_text("rules: [unclosed\n")
-    with pytest.raises(UserError, match="not valid YAML"):
+    with pytest.raises(UserError) as info:
         load_policy(bad)
+    assert str(info.value).startswith(f"{bad}: line 2, column 1: invalid YAML: ")
+    assert "\n" not in str(info.value)
     empty = tmp_path / "empty.yml"
     empty.write_text("# nothing\n")
     with pytest.raises(UserError, match="empty"):
         load_policy(empty)
     listy = tmp_path / "list.yml"
     listy.write_text("- a\n- b\n")
-    with pytest.raises(ConfigError, match="must be a mapping"):
+    with pytest.raises(UserError, match="must be a YAML mapping, got list"):
         load_policy(listy)
 
 
@@ -65,14 +68,23 @@ def test_file_problems_are_user_errors(tmp_path):
     (42, 42), (0.5, 0.5), ("0s", 0),
 ])
 def test_durations(text, seconds):
-    assert parse_duration(text, "k") == pytest.approx(seconds)
+    policy = parse_policy({"defaults": {"cooldown": text}, "rules": [{"name": "a", "action": "fallback"}]})
+    assert policy.rules[0].cooldown_s == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["15 m", "m15", "1h-", "", "-5s", True, None, [1]])
+@pytest.mark.parametrize("text", ["15 m", "m15", "1h-", "", "-5s", "1.5h", "5", True, None, [1], -1])
 def test_bad_durations_name_the_key(text):
     with pytest.raises(ConfigError) as info:
-        parse_duration(text, "defaults.cooldown")
+        parse_policy({"defaults": {"cooldown": text}, "rules": [{"name": "a", "action": "fallback"}]})
     assert info.value.key == "defaults.cooldown"
+
+
+def test_model_and_version_labels_default_to_the_semconv_attributes():
+    policy = parse_policy({"rules": [{"name": "a", "action": "fallback"}]})
+    assert policy.model_label == semconv.prometheus_label(semconv.Attr.MODEL_NAME) == "ml_model_name"
+    assert policy.version_label == semconv.prometheus_label(semconv.Attr.MODEL_VERSION) == "ml_model_version"
+    assert (Policy(rules=()).model_label, Policy(rules=()).version_label) == (policy.model_label,
+                                                                              policy.version_label)
 
 
 def test_defaults_fill_rules_and_rules_override():

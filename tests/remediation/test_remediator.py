@@ -346,3 +346,153 @@ def test_service_start_and_stop_are_audited(tmp_path):
     svc.stop()
     events = [r["event"] for r in read_audit(tmp_path / "audit.jsonl")]
     assert events == ["service_started", "service_stopped"]
+
+
+# --- a decision put off is taken on a later repeat (only settled alerts are duplicates) ----------
+def test_a_firing_alert_put_off_by_the_cooldown_acts_on_the_repeat_after_it(harness):
+    h = harness({"rules": [{**FALLBACK["rules"][0], "cooldown": "2s"}]})
+    h.send(_err(starts="2024-05-01T10:00:00Z"))
+    h.send(_err("resolved", starts="2024-05-01T10:00:00Z"))
+    h.clock.advance(1)
+    second = _err(starts="2024-05-01T10:05:00Z")
+    h.send(second)  # in the cooldown: put off
+    assert h.rem.routing.variant("iris") == semconv.VARIANT_PRIMARY
+    h.clock.advance(3)
+    h.send(second)  # Alertmanager's repeat, after the cooldown: acted on, not a duplicate
+    assert h.rem.routing.variant("iris") == semconv.VARIANT_FALLBACK
+    h.send(second)  # now it is settled
+    assert [(r["outcome"], r["reason"]) for r in h.decisions()] == [
+        ("executed", "alert_firing"), ("undone", "alert_resolved"), ("skipped", "cooldown"),
+        ("executed", "alert_firing"), ("skipped", "duplicate")]
+
+
+def test_a_rate_limited_alert_is_decided_again_on_its_repeat(harness):
+    h = harness({"rules": [{**FALLBACK["rules"][0], "cooldown": 0,
+                            "rate_limit": {"max_actions": 1, "window": "1h"}}]})
+    h.send(_err())
+    h.send(_err("resolved"))
+    late = _err(starts="2024-05-01T10:30:00Z")
+    h.send(late)
+    h.send(late)
+    assert [r["reason"] for r in h.decisions()][-2:] == ["rate_limited", "rate_limited"]
+    h.clock.advance(3600)
+    h.send(late)
+    assert h.decisions()[-1]["reason"] == "alert_firing"
+
+
+def test_dedup_is_per_rule_so_a_put_off_rule_does_not_repeat_a_settled_one(harness, tmp_path):
+    out = tmp_path / "runs"
+    out.mkdir()
+    policy = {"rules": [
+        {"name": "fb", "alertname": "MLInferenceErrorRate", "action": "fallback", "cooldown": "1h",
+         "continue": True},
+        {"name": "rt", "alertname": "MLInferenceErrorRate", "action": "retrain", "cooldown": 0,
+         "command": recorder_command(out, 0)}]}
+    h = harness(policy)
+    h.rem.safety.record("fallback", "iris")  # a fallback a minute ago: this alert's is put off
+    h.clock.advance(60)
+    h.send(_err())
+    h.send(_err())
+    wait_until(lambda: h.decisions(event="result"), timeout=20, message="hook result")
+    assert [(r["rule"], r["reason"]) for r in h.decisions(event="decision")] == [
+        ("fb", "cooldown"), ("rt", "alert_firing"), ("fb", "cooldown"), ("rt", "duplicate")]
+    assert len(recorded_runs(out)) == 1
+
+
+def test_dedup_keys_of_older_state_files_still_count(harness, tmp_path):
+    h = harness(FALLBACK)
+    alert = _err()
+    legacy_key = f"{alert['fingerprint']}|firing|{alert['startsAt']}"
+    h.close()
+    (tmp_path / "safety.json").write_text(json.dumps(
+        {"seen": [[legacy_key, h.clock.now + 3600]], "done": {}, "applied": []}))
+    h.start()
+    h.send(alert)
+    assert [(r["outcome"], r["reason"]) for r in h.decisions()] == [("skipped", "duplicate")]
+
+
+# --- undo is reference-counted per (action, model) ------------------------------------------
+DRIFT_FALLBACK = {"rules": [{"name": "drift-fallback", "alertname": "MLFeatureDrift", "action": "fallback",
+                             "matchers": ['severity="critical"'], "cooldown": "10m"}]}
+
+
+def _drift(version, status="firing"):
+    return make_alert("MLFeatureDrift", status, ml_model_name="breast-cancer", ml_model_version=version,
+                      ml_feature_name="mean_texture", severity="critical")
+
+
+def test_fallback_is_undone_only_when_the_last_of_its_alerts_resolves(harness):
+    h = harness(DRIFT_FALLBACK)
+    h.send(_drift("2.1.0"))  # the primary's drift: switch
+    h.send(_drift("1.4.0"))  # the fallback version's own drift, same model: holds it too
+    h.restart()  # the holders survive a restart
+    h.send(_drift("2.1.0", "resolved"))  # the primary went stale and resolved: still drifted
+    assert h.rem.routing.variant("breast-cancer") == semconv.VARIANT_FALLBACK
+    h.restart()
+    h.send(_drift("1.4.0", "resolved"))
+    assert h.rem.routing.variant("breast-cancer") == semconv.VARIANT_PRIMARY
+    assert [(r["version"], r["outcome"], r["reason"]) for r in h.decisions()] == [
+        ("2.1.0", "executed", "alert_firing"), ("1.4.0", "skipped", "already_active"),
+        ("2.1.0", "skipped", "held_by_other_alert"), ("1.4.0", "undone", "alert_resolved")]
+    assert h.decisions()[1]["detail"]["holders"] == 2 and h.decisions()[2]["detail"]["holders"] == 1
+
+
+def test_a_fallback_shadowed_by_a_later_rollback_keeps_every_holder(harness):
+    policy = {"rules": [
+        {"name": "fb", "alertname": "MLFeatureDrift", "action": "fallback", "cooldown": "1h"},
+        {"name": "rb", "alertname": "MLAccuracyBelowThreshold", "action": "rollback", "cooldown": "1h"}]}
+    h = harness(policy)
+    h.send(_drift("2.1.0"))
+    h.send(make_alert("MLAccuracyBelowThreshold", ml_model_name="breast-cancer", ml_model_version="2.1.0"))
+    assert h.rem.routing.variant("breast-cancer") == semconv.VARIANT_PREVIOUS
+    h.send(_drift("1.4.0"))  # the fallback is held (shadowed): this alert joins its holders
+    assert h.decisions()[-1]["reason"] == "already_active"
+    assert h.rem.routing.variant("breast-cancer") == semconv.VARIANT_PREVIOUS
+    h.send(make_alert("MLAccuracyBelowThreshold", "resolved", ml_model_name="breast-cancer",
+                      ml_model_version="2.1.0"))
+    h.send(_drift("2.1.0", "resolved"))
+    assert h.rem.routing.variant("breast-cancer") == semconv.VARIANT_FALLBACK  # 1.4.0 still drifts
+    h.send(_drift("1.4.0", "resolved"))
+    assert h.rem.routing.variant("breast-cancer") == semconv.VARIANT_PRIMARY
+
+
+def test_scale_is_undone_when_its_last_holder_resolves(harness, tmp_path):
+    out = tmp_path / "runs"
+    out.mkdir()
+    policy = {"rules": [{"name": "sc", "alertname": ["MLInferenceLatencyP95", "MLServiceDown"],
+                         "action": "scale", "command": recorder_command(out, 0, "up", "{model}"),
+                         "undo_command": recorder_command(out, 0, "down", "{model}"),
+                         "undo_on_resolve": True, "cooldown": "1h"}]}
+    h = harness(policy)
+    lat = make_alert("MLInferenceLatencyP95", ml_model_name="iris")
+    down = make_alert("MLServiceDown", ml_model_name="iris")
+    h.send(lat)
+    h.send(down)  # scaled out already: holds it too
+    h.restart()
+    h.send({**lat, "status": "resolved"})  # the other alert still fires: stays scaled out
+    wait_until(lambda: len(h.decisions(event="result")) == 1, timeout=20, message="the scale-out result")
+    assert [r["args"][0] for r in recorded_runs(out)] == ["up"]
+    h.send({**down, "status": "resolved"})
+    wait_until(lambda: len(h.decisions(event="result")) == 2, timeout=20, message="the scale-in result")
+    assert sorted(r["args"][0] for r in recorded_runs(out)) == ["down", "up"]
+    assert [(r["alertname"], r["outcome"], r["reason"]) for r in h.decisions(event="decision")] == [
+        ("MLInferenceLatencyP95", "queued", "alert_firing"), ("MLServiceDown", "skipped", "already_active"),
+        ("MLInferenceLatencyP95", "skipped", "held_by_other_alert"), ("MLServiceDown", "queued", "alert_resolved")]
+
+
+def test_a_scale_up_recorded_by_an_older_version_is_still_undone(harness, tmp_path):
+    out = tmp_path / "runs"
+    out.mkdir()
+    policy = {"rules": [{"name": "sc", "alertname": "MLInferenceLatencyP95", "action": "scale",
+                         "command": recorder_command(out, 0, "up"), "undo_command": recorder_command(out, 0, "down"),
+                         "undo_on_resolve": True}]}
+    h = harness(policy)
+    lat = make_alert("MLInferenceLatencyP95", ml_model_name="iris")
+    h.close()
+    (tmp_path / "safety.json").write_text(json.dumps(
+        {"seen": [], "done": {}, "applied": [[f"sc|{lat['fingerprint']}", h.clock.now]]}))
+    h.start()
+    h.send({**lat, "status": "resolved"})
+    wait_until(lambda: h.decisions(event="result"), timeout=20, message="the scale-in result")
+    assert [r["args"][0] for r in recorded_runs(out)] == ["down"]
+    assert "applied" in read_json(tmp_path / "safety.json") and not read_json(tmp_path / "safety.json")["applied"]

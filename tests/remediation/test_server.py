@@ -164,3 +164,52 @@ def test_overlong_label_is_refused_but_an_overlong_annotation_is_cut(service_fac
     ok["annotations"]["description"] = huge
     assert http("POST", svc.url + "/v1/alerts", make_notification(ok))[0] == 200
     assert http("GET", svc.url + "/v1/routing")[2]["models"]["iris"]["variant"] == "fallback"
+
+
+ROUTING_TOKEN = "routing-read-only-5c1e"
+
+
+def test_the_routing_token_reads_the_routing_and_nothing_else(service_factory):
+    svc = service_factory(POLICY, credentials=Credentials(token=TOKEN.encode(), routing_token=ROUTING_TOKEN.encode()))
+    assert _fire(svc.url, token=ROUTING_TOKEN)[0] == 403  # an app cannot post alerts
+    assert http("GET", svc.url + "/v1/routing")[2]["models"] == {}
+    assert _fire(svc.url)[0] == 200  # Alertmanager's token can
+    status, _, doc = http("GET", svc.url + "/v1/routing", token=ROUTING_TOKEN)
+    assert status == 200 and doc["models"]["iris"]["variant"] == "fallback"
+    assert http("DELETE", svc.url + "/v1/routing/iris", token=ROUTING_TOKEN)[0] == 403  # nor reset
+    assert http("GET", svc.url + "/v1/routing", token=ROUTING_TOKEN)[2]["models"]["iris"]["variant"] == "fallback"
+    assert http("GET", svc.url + "/v1/routing", token=ROUTING_TOKEN + "x")[0] == 401
+    rejected = [(r["reason"], r["method"]) for r in read_audit(svc.audit_path) if r["event"] == "request_rejected"]
+    assert rejected == [("read_only_credentials", "POST"), ("read_only_credentials", "DELETE"),
+                        ("bad_credentials", "GET")]
+
+
+def test_a_routing_token_alone_does_not_start_the_service(tmp_path):
+    from otel_ml.remediation.policy import parse_policy
+    from otel_ml.remediation.service import RemediationService
+
+    with pytest.raises(UserError, match="no credentials.*only reads"):
+        RemediationService(parse_policy(POLICY), state_dir=tmp_path, credentials=Credentials(routing_token=b"r"),
+                           port=0)
+
+
+def test_compose_gives_the_example_app_the_read_only_token_only():
+    from tests.stack import shipped
+
+    services = shipped.load_yaml(shipped.COMPOSE_YML)["services"]
+
+    def flag(service, name):
+        values = [a.split("=", 1)[1] for a in services[service]["command"] if a.startswith(f"--{name}=")]
+        assert len(values) == 1, (service, name, values)
+        return values[0]
+
+    admin = flag("otel-ml-remediate", "bearer-token-file")
+    routing = flag("otel-ml-remediate", "routing-token-file")
+    assert routing != admin
+    assert flag("example-app", "routing-token-file") == routing
+    assert admin not in " ".join(services["example-app"]["command"])
+    init = services["stack-init"]
+    name = routing.rsplit("/", 1)[1]
+    assert f'put("{name}", "OTEL_ML_REMEDIATE_ROUTING_TOKEN", generate=True)' in init["command"][0]
+    assert init["environment"]["OTEL_ML_REMEDIATE_ROUTING_TOKEN"] == "${OTEL_ML_REMEDIATE_ROUTING_TOKEN:-}"
+    assert "OTEL_ML_REMEDIATE_ROUTING_TOKEN=" in (shipped.ROOT / ".env.example").read_text()

@@ -23,19 +23,54 @@ P, F, V = semconv.VARIANT_PRIMARY, semconv.VARIANT_FALLBACK, semconv.VARIANT_PRE
 # --- routing state ---------------------------------------------------------------------
 def test_latest_hold_wins_and_releasing_it_falls_back_to_the_one_before(tmp_path):
     r = RoutingState(tmp_path / "routing.json")
-    assert r.request("m", F, "a1", reason="x", rule="fb") == (P, F)
-    assert r.request("m", V, "a2", reason="y", rule="rb") == (F, V)
-    assert r.release("m", "a2") == (V, F, True)
-    assert r.release("m", "a2") == (F, F, False)
-    assert r.release("m", "a1") == (F, P, True)
+    assert r.request("m", F, "a1", action="fallback", reason="x", rule="fb") == (P, F)
+    assert r.request("m", V, "a2", action="rollback", reason="y", rule="rb") == (F, V)
+    assert r.release("m", "rollback", "a2") == (V, F, True, 0)
+    assert r.release("m", "rollback", "a2") == (F, F, False, 0)
+    assert r.release("m", "fallback", "a1") == (F, P, True, 0)
     assert r.view()[1]["models"] == {}
+
+
+def test_a_new_holder_of_a_held_action_joins_it_without_moving_the_routing(tmp_path):
+    r = RoutingState(tmp_path / "routing.json")
+    r.request("m", F, "a1", action="fallback", reason="x", rule="fb")
+    r.request("m", V, "b1", action="rollback", reason="y", rule="rb")
+    # a second fallback holder while the rollback (started later) serves: the rollback stays
+    assert r.request("m", F, "a2", action="fallback", reason="x", rule="fb") == (V, V)
+    assert sorted(r.holders("m", "fallback")) == ["a1", "a2"] and r.holders("m", "rollback") == ["b1"]
+    assert r.release("m", "rollback", "b1") == (V, F, True, 0)
+    assert r.release("m", "fallback", "a1") == (F, F, True, 1)
+    assert r.release("m", "fallback", "a2") == (F, P, True, 0)
+
+
+def test_one_alert_may_hold_two_actions(tmp_path):
+    r = RoutingState(tmp_path / "routing.json")
+    r.request("m", F, "a", action="fallback", reason="x", rule="fb")
+    r.request("m", V, "a", action="rollback", reason="x", rule="rb")
+    assert [h["action"] for h in r.view()[1]["models"]["m"]["holds"]] == ["fallback", "rollback"]
+    assert r.release("m", "rollback", "a") == (V, F, True, 0)
+    assert r.variant("m") == F
+
+
+def test_holds_of_older_state_files_are_read_with_their_action(tmp_path):
+    path = tmp_path / "routing.json"
+    path.write_text(json.dumps({"epoch": "e", "generation": 3, "seq": 2, "models": {"m": {
+        "changed_at": 1.0, "holds": {"fp1": {"variant": "fallback", "since": 1.0, "seq": 1, "reason": "r",
+                                             "rule": "fb"},
+                                     "fp2": {"variant": "previous", "since": 2.0, "seq": 2, "reason": "r",
+                                             "rule": "rb"}}}}}))
+    r = RoutingState(path)
+    assert r.variant("m") == V
+    assert r.holders("m", "fallback") == ["fp1"] and r.holders("m", "rollback") == ["fp2"]
+    assert r.view()[1]["models"]["m"]["holds"][0]["alert_fingerprint"] == "fp1"
+    assert r.release("m", "rollback", "fp2") == (V, F, True, 0)
 
 
 def test_routing_survives_reopening_and_etag_moves_on(tmp_path):
     path = tmp_path / "routing.json"
     r = RoutingState(path)
     etag0 = r.etag
-    r.request("m", F, "a1", reason="x", rule="fb")
+    r.request("m", F, "a1", action="fallback", reason="x", rule="fb")
     etag1 = r.etag
     assert etag1 != etag0
     assert RoutingState(path).variant("m") == P  # not flushed yet
@@ -59,11 +94,11 @@ def test_corrupt_routing_file_refuses_to_start(tmp_path, content):
 
 def test_model_cap(tmp_path):
     r = RoutingState(None, max_models=2)
-    r.request("a", F, "1", reason="", rule="r")
-    r.request("b", F, "2", reason="", rule="r")
+    r.request("a", F, "1", action="fallback", reason="", rule="r")
+    r.request("b", F, "2", action="fallback", reason="", rule="r")
     with pytest.raises(RoutingCapacityError):
-        r.request("c", F, "3", reason="", rule="r")
-    r.request("a", V, "4", reason="", rule="r")  # known models still change
+        r.request("c", F, "3", action="fallback", reason="", rule="r")
+    r.request("a", V, "4", action="rollback", reason="", rule="r")  # known models still change
 
 
 # --- safety ------------------------------------------------------------------------------
@@ -99,6 +134,25 @@ def test_cooldown_then_rate_limit_and_persistence():
     assert restored.check("fallback", "m", 60, rl) == RATE_LIMITED and restored.is_duplicate("dup")
     clock.advance(3600)
     assert restored.check("fallback", "m", 60, rl) is None
+
+
+def test_hook_holders_are_counted_bounded_and_persisted():
+    clock = FakeClock()
+    g = SafetyGate(dedup_ttl_s=100, retention_s=3600, clock=clock, max_dedup_keys=3)
+    g.hold("scale", "m", "a")
+    g.hold("scale", "m", "b")
+    g.hold("scale", "other", "a")
+    assert sorted(g.holders("scale", "m")) == ["a", "b"]
+    restored = SafetyGate(dedup_ttl_s=100, retention_s=3600, clock=clock, max_dedup_keys=3)
+    restored.restore(json.loads(json.dumps(g.snapshot())))
+    assert restored.release("scale", "m", "a") == (True, 1)
+    assert restored.release("scale", "m", "a") == (False, 1)
+    assert restored.release("scale", "m", "b") == (True, 0) and restored.holders("scale", "m") == []
+    clock.advance(1)
+    for holder in ("c", "d", "e"):
+        g.hold("scale", "n", holder)
+    assert sum(len(g.holders("scale", m)) for m in ("m", "n", "other")) == 3  # the oldest went first
+    assert g.holders("scale", "n") == ["c", "d", "e"]
 
 
 # --- argv templates -----------------------------------------------------------------------

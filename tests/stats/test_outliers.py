@@ -7,6 +7,7 @@ import pytest
 from scipy import stats as sst
 
 from otel_ml.processor import quality
+from otel_ml.semconv import QualityCheck
 from otel_ml.stats import EmptySampleError, iqr_bounds, outside_range
 from otel_ml.stats import outliers
 
@@ -59,4 +60,4 @@ def test_quality_flags_use_the_one_range_check(monkeypatch):
     flags = quality.numeric_flags(col, 0.0, 10.0, -2.0, 12.0)
     assert calls == [(0.0, 10.0), (-2.0, 12.0)]
     counts = dict(zip(quality.CHECKS, quality.flag_counts(flags).tolist()))
-    assert counts["out_of_range"] == 3 and counts["outlier"] == 1
+    assert counts[QualityCheck.OUT_OF_RANGE] == 3 and counts[QualityCheck.OUTLIER] == 1

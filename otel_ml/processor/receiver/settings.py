@@ -12,29 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from otel_ml.config_checks import check_bool, check_file, section
+from otel_ml.config_checks import check_bool, check_file, parse_endpoint, section
 from otel_ml.errors import ConfigError
 
 __all__ = ["ReceiverSettings", "parse_endpoint"]
 
 #: gRPC's own ceiling for a message size (a signed 32-bit length).
 _MAX_MESSAGE_BYTES = 2**31 - 1
-
-
-def parse_endpoint(value: str, key: str) -> tuple[str, int]:
-    """Split ``host:port`` (``[v6]:port`` for IPv6) into its parts; ``ConfigError(key, ...)`` if bad."""
-    if not isinstance(value, str) or ":" not in value:
-        raise ConfigError(key, f"must be 'host:port' (got {value!r})")
-    host, _, port_text = value.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        raise ConfigError(key, f"an IPv6 host must be in brackets, e.g. '[::1]:4317' (got {value!r})")
-    if not host:
-        raise ConfigError(key, f"host is missing (got {value!r})")
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ConfigError(key, f"port must be an integer 0..65535 (got {port_text!r})")
-    return host, int(port_text)
 
 
 @dataclass(frozen=True)
