@@ -1,12 +1,15 @@
 """The built-in alert evaluator, for machines without Prometheus and Alertmanager.
 
 It reads the shipped rule files and evaluates the rules it can express exactly: a selector
-(``name{label="v", label=~"re"}``), optionally aggregated (``max|min|sum|avg|count by (...)``),
-optionally compared with a number (``> 0.05``). That covers the drift, accuracy, data-quality
-and decay rules over the processor's gauges: their thresholds and ``for:`` durations come from
-the rule files (compressed by the demo's ``TimeScale``), never from numbers copied here. Rules
-that need PromQL beyond that (``rate()``, arithmetic between series, ``predict_linear``) are
-listed as skipped. Recording rules are evaluated first, in file order, so alerts can read them.
+(``name{label="v", label=~"re"}``), optionally aggregated (``max|min|sum|avg|count|group by
+(...)``), optionally scaled by a number (``0.6 * ...``), optionally compared with a number
+(``> 0.05``) or with a per-group series (``< on (model) group_left () floor:ratio``, the
+per-model targets of ml-model-targets.yml). That covers the drift, accuracy, data-quality and
+decay rules over the processor's gauges: their thresholds and ``for:`` durations come from the
+rule files (compressed by the demo's ``TimeScale``), never from numbers copied here. Rules that
+need PromQL beyond that (``rate()``, arithmetic between series, ``predict_linear``, a target
+with a per-model override) are listed as skipped. Recording rules are evaluated first, in file
+order, so alerts can read them.
 
 When an alert starts or stops firing, the evaluator calls ``on_change(alert)``; the demo turns
 that into an Alertmanager-style webhook (payload v4) for ``otel-ml remediate``.
@@ -33,12 +36,18 @@ __all__ = ["Matcher", "Expr", "parse_expr", "UnsupportedExpr", "RuleSet", "Activ
 
 _NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 _SELECTOR = re.compile(rf"^(?P<name>{_NAME})\s*(?:\{{(?P<matchers>[^}}]*)\}})?$")
-_AGG = re.compile(r"^(?P<op>sum|min|max|avg|count)\s+by\s*\((?P<by>[^)]*)\)\s*\((?P<inner>.*)\)$", re.S)
-_CMP = re.compile(r"^(?P<lhs>.+?)\s*(?P<cmp>>=|<=|==|!=|>|<)\s*(?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)$", re.S)
+_AGG = re.compile(r"^(?P<op>sum|min|max|avg|count|group)\s+by\s*\((?P<by>[^)]*)\)\s*\((?P<inner>.*)\)$", re.S)
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_CMP = re.compile(rf"^(?P<lhs>.+?)\s*(?P<cmp>>=|<=|==|!=|>|<)\s*(?P<num>{_NUM})$", re.S)
+# ``lhs <cmp> on (labels) group_left () rhs_selector``: compared with one series per group.
+_JOIN_CMP = re.compile(rf"^(?P<lhs>.+?)\s*(?P<cmp>>=|<=|==|!=|>|<)\s*on\s*\((?P<on>[^)]*)\)\s*"
+                       rf"group_left\s*\(\s*\)\s*(?P<rhs>{_NAME}\s*(?:\{{[^}}]*\}})?)$", re.S)
+_SCALE = re.compile(rf"^(?P<num>{_NUM})\s*\*\s*(?P<rest>.+)$", re.S)
 _MATCHER = re.compile(r'\s*(?P<label>[a-zA-Z_][a-zA-Z0-9_]*)\s*(?P<op>=~|!~|!=|=)\s*"(?P<value>(?:[^"\\]|\\.)*)"\s*(?:,|$)')
 _COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
             "==": operator.eq, "!=": operator.ne}
-_AGGREGATE = {"sum": sum, "min": min, "max": max, "avg": lambda v: sum(v) / len(v), "count": len}
+_AGGREGATE = {"sum": sum, "min": min, "max": max, "avg": lambda v: sum(v) / len(v), "count": len,
+              "group": lambda v: 1.0}
 
 
 class UnsupportedExpr(ValueError):
@@ -63,7 +72,7 @@ class Matcher:
 
 @dataclass(frozen=True)
 class Expr:
-    """``[agg by (by)] (name{matchers}) [cmp threshold]``."""
+    """``[scale *] [agg by (by)] (name{matchers}) [cmp threshold | cmp on (on) group_left () rhs]``."""
 
     name: str
     matchers: tuple[Matcher, ...] = ()
@@ -71,6 +80,14 @@ class Expr:
     by: tuple[str, ...] = ()
     cmp: str | None = None
     threshold: float | None = None
+    scale: float | None = None
+    on: tuple[str, ...] = ()
+    rhs: Expr | None = None  # compared per ``on`` group instead of with ``threshold``
+
+    @property
+    def names(self) -> set[str]:
+        """Every series name the expression reads."""
+        return {self.name} | (self.rhs.names if self.rhs is not None else set())
 
     def evaluate(self, series: Iterable[Sample]) -> list[Sample]:
         picked = [s for s in series if s.name == self.name and all(m.matches(s.labels) for m in self.matchers)]
@@ -83,7 +100,20 @@ class Expr:
                       for key, vals in groups.items()]
         else:
             picked = [Sample("", {k: v for k, v in s.labels.items() if k != "__name__"}, s.value) for s in picked]
-        if self.cmp is not None:
+        if self.scale is not None:
+            picked = [Sample("", s.labels, self.scale * s.value) for s in picked]
+        if self.rhs is not None:
+            # many-to-one, as ``on (...) group_left ()``: the left side's labels and values are kept.
+            # A group with several right-hand series is an error in PromQL: nothing matches here.
+            rhs: dict[tuple, float | None] = {}
+            for s in self.rhs.evaluate(series):
+                key = tuple(s.get(label) for label in self.on)
+                rhs[key] = None if key in rhs else s.value
+            test = _COMPARE[self.cmp]
+            picked = [s for s in picked
+                      if rhs.get(key := tuple(s.get(label) for label in self.on)) is not None
+                      and test(s.value, rhs[key])]
+        elif self.cmp is not None:
             test = _COMPARE[self.cmp]
             picked = [s for s in picked if test(s.value, self.threshold)]
         return picked
@@ -107,10 +137,20 @@ def _matchers(text: str | None) -> tuple[Matcher, ...]:
 def parse_expr(text: str) -> Expr:
     """Parse the supported subset; ``UnsupportedExpr`` for anything else."""
     expr = " ".join(str(text).split())
-    cmp = threshold = None
+    m = _JOIN_CMP.match(expr)
+    if m:
+        lhs, rhs = parse_expr(m.group("lhs")), parse_expr(m.group("rhs"))
+        on = tuple(b.strip() for b in m.group("on").split(",") if b.strip())
+        if lhs.cmp is not None:
+            raise UnsupportedExpr(text)
+        return Expr(lhs.name, lhs.matchers, lhs.agg, lhs.by, m.group("cmp"), None, lhs.scale, on, rhs)
+    cmp = threshold = scale = None
     m = _CMP.match(expr)
     if m:
         expr, cmp, threshold = m.group("lhs").strip(), m.group("cmp"), float(m.group("num"))
+    m = _SCALE.match(expr)
+    if m:
+        expr, scale = m.group("rest").strip(), float(m.group("num"))
     agg, by = None, ()
     m = _AGG.match(expr)
     if m:
@@ -121,7 +161,7 @@ def parse_expr(text: str) -> Expr:
     m = _SELECTOR.match(expr)
     if not m:
         raise UnsupportedExpr(text)
-    return Expr(m.group("name"), _matchers(m.group("matchers")), agg, by, cmp, threshold)
+    return Expr(m.group("name"), _matchers(m.group("matchers")), agg, by, cmp, threshold, scale)
 
 
 @dataclass(frozen=True)
@@ -166,14 +206,14 @@ def load_rules(paths: Iterable[Path], timescale: TimeScale = DEMO_TIMESCALE) -> 
     unusable = {raw["record"] for raw, expr in parsed if "record" in raw and expr is None}
     while True:  # recording rules that read an unusable one are unusable too
         more = {raw["record"] for raw, expr in parsed
-                if "record" in raw and expr is not None and expr.name in unusable} - unusable
+                if "record" in raw and expr is not None and expr.names & unusable} - unusable
         if not more:
             break
         unusable |= more
     rules, skipped = [], set()
     for raw, expr in parsed:
         name = raw.get("alert") or raw.get("record")
-        if expr is None or expr.name in unusable:
+        if expr is None or expr.names & unusable:
             skipped.add(name)
             continue
         for_s = timescale.for_seconds(parse_duration(str(raw["for"]))) if "for" in raw else 0.0

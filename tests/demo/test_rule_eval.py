@@ -45,13 +45,32 @@ def test_parse_supported_forms():
 @pytest.mark.parametrize("expr", [
     "sum by (a) (rate(x_total[5m]))",
     "(a - b) > 0.05",
-    "x > on (a) group_left () y",
+    "x > on (a) group_right () y",
+    "x > on (a) group_left () (y - z)",
+    'label_replace(vector(0.45), "m", "hard", "", "") or on (m) 0.6 * group by (m) (x)',
     'x{a="1" b="2"}',
     "predict_linear(x[1h], 3600) > 1",
 ])
 def test_unsupported_forms_are_refused(expr):
     with pytest.raises(UnsupportedExpr):
         parse_expr(expr)
+
+
+def test_per_group_target_compared_many_to_one():
+    """``0.6 * group by (m) (...)`` targets, compared ``on (m) group_left ()`` as the accuracy
+    floors of ml-model-targets.yml are; the left side keeps its labels and value."""
+    floor = parse_expr('0.6 * group by (m) (acc{s="all"})')
+    assert (floor.name, floor.agg, floor.by, floor.scale, floor.cmp) == ("acc", "group", ("m",), 0.6, None)
+    alert = parse_expr("m:acc:min < on (m) group_left () m:floor:ratio")
+    assert (alert.name, alert.cmp, alert.on, alert.rhs.name) == ("m:acc:min", "<", ("m",), "m:floor:ratio")
+    assert alert.names == {"m:acc:min", "m:floor:ratio"}
+    series = [Sample("acc", {"m": "a", "v": "1", "s": "all"}, 0.5), Sample("acc", {"m": "a", "v": "2", "s": "all"}, 0.8)]
+    floors = floor.evaluate(series)
+    assert [(f.labels, f.value) for f in floors] == [({"m": "a"}, 0.6)]
+    series += [Sample("m:floor:ratio", f.labels, f.value) for f in floors]
+    series += [Sample("m:acc:min", {"m": "a", "v": "1"}, 0.5), Sample("m:acc:min", {"m": "a", "v": "2"}, 0.8),
+               Sample("m:acc:min", {"m": "b", "v": "1"}, 0.1)]  # b has no floor: no match
+    assert [(s.labels, s.value) for s in alert.evaluate(series)] == [({"m": "a", "v": "1"}, 0.5)]
 
 
 def test_matchers_read_absent_labels_as_empty():

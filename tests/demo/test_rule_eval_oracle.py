@@ -118,10 +118,16 @@ scrape_configs:
     static_configs: [{{targets: ['127.0.0.1:{page.port}']}}]
 """, workdir=work)
     try:
-        wait_until(lambda: prom.query("ml_model:accuracy:realized") and prom.query("ml_model:drift_severity:max"),
-                   timeout=60, message="recording rules evaluated on the scraped page")
         target = {"job": "static", "instance": f"127.0.0.1:{page.port}"}
         samples = [Sample(s.name, {**s.labels, **target}, s.value) for s in parse(text)]
+        # Rule groups evaluate independently: wait until every series the built-in evaluator
+        # records (the accuracy views of ml-recording.yml, the floors of ml-model-targets.yml...)
+        # is there, so that alerts joining them read a complete picture.
+        recorded = ({s.name for s in RuleEvaluator(load_rules(stack.rule_files())).with_recorded(samples)}
+                    - {s.name for s in samples})
+        assert {"ml_model:accuracy:realized", "ml_model:drift_severity:max"} <= recorded
+        wait_until(lambda: all(prom.query(name) for name in sorted(recorded)),
+                   timeout=60, message="recording rules evaluated on the scraped page")
         yield prom, samples, stack
     finally:
         prom.stop()
