@@ -348,6 +348,13 @@ class DriftEngine:
                     self._by_model.pop(key[0], None)
 
     def _ingest_batch(self, st: _Version, batch: InferenceBatch, now: float) -> None:
+        if now - st.last_seen > self.settings.windows.stale_after_seconds and st.count.events:
+            # Back after a pause (e.g. the primary again after a fallback): the count window's
+            # events predate the pause, so judging the new traffic with them would re-raise the
+            # old drift. Start it afresh; the time window has expired on its own.
+            log.info("drift engine: model %r version %r serves again after %.0fs; count window restarted",
+                     st.model, st.version, now - st.last_seen)
+            st.count = CountWindow(self.settings.windows.count_size)
         st.last_seen = now
         stored = self.profiles.get(st.model, st.version)
         if stored is not None and stored is not st.profile:

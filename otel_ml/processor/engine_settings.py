@@ -60,8 +60,9 @@ class WindowSettings:
     seed: random seed of the reservoirs (None: fresh entropy).
     stale_after_seconds: a model version that has received no event for this long stops
     exporting drift and data-quality gauges — it no longer serves (e.g. after a fallback or a
-    rollout), and its last gauges would otherwise keep its alerts firing. Its windows are kept
-    (and resume with new traffic) until ``limits.version_idle_seconds`` releases them.
+    rollout), and its last gauges would otherwise keep its alerts firing. Its state is kept
+    until ``limits.version_idle_seconds`` releases it; when traffic resumes before that, the
+    count window starts afresh (its events predate the pause).
     """
 
     count_size: int = 1000
