@@ -23,7 +23,7 @@ from otel_ml.version import __version__
 __all__ = ["HookResult", "run_hook", "context_env", "SECRET_ENV_VARS", "ENV_VARS"]
 
 #: Environment variables of the service that a hook never inherits.
-SECRET_ENV_VARS = ("OTEL_ML_REMEDIATE_TOKEN",)
+SECRET_ENV_VARS = ("OTEL_ML_REMEDIATE_TOKEN", "OTEL_ML_REMEDIATE_ROUTING_TOKEN")
 #: Environment variable -> key of the template field values it carries.
 ENV_VARS = {
     "OTEL_ML_ALERT_NAME": "alertname",

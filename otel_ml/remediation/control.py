@@ -10,7 +10,7 @@ active variant as ``ml.routing.active`` and on every span and metric as ``ml.var
 
 Usage::
 
-    router = RoutingClient("http://otel-ml-remediate:9095", token=os.environ["OTEL_ML_REMEDIATE_TOKEN"])
+    router = RoutingClient("http://otel-ml-remediate:9095", token=os.environ["OTEL_ML_REMEDIATE_ROUTING_TOKEN"])
     router.start()
     model = InstrumentedModel(clf, name="iris", version="3", fallback=Variant(rules, "1"), router=router)
 

@@ -62,12 +62,14 @@ def test_option_like_value_is_fine_inside_a_name_value_element(tmp_path):
 
 def test_the_service_token_is_not_inherited(tmp_path, monkeypatch):
     monkeypatch.setenv("OTEL_ML_REMEDIATE_TOKEN", "top-secret")
+    monkeypatch.setenv("OTEL_ML_REMEDIATE_ROUTING_TOKEN", "read-secret")
     monkeypatch.setenv("OTEL_ML_SOMETHING_ELSE", "kept")
     out = tmp_path / "runs"
     out.mkdir()
     assert run_hook(_hook(recorder_command(out)), _values(), {}).ok
     env = recorded_runs(out)[0]["env"]
     assert "OTEL_ML_REMEDIATE_TOKEN" not in env and env["OTEL_ML_SOMETHING_ELSE"] == "kept"
+    assert "OTEL_ML_REMEDIATE_ROUTING_TOKEN" not in env
     assert env["OTEL_ML_ALERT_NAME"] == "MLFeatureDrift" and env["OTEL_ML_REMEDIATION_PHASE"] == "do"
 
 
