@@ -98,7 +98,10 @@ class StackFiles:
 def find_stack_dir(explicit: str | Path | None = None) -> StackFiles:
     """The shipped ``prometheus/`` directory: ``explicit``, else the source tree the package runs from."""
     if explicit:
-        return StackFiles(Path(explicit)).check()
+        try:
+            return StackFiles(Path(explicit)).check()
+        except OSError as exc:  # e.g. a path too long or a directory we may not read
+            raise UserError(f"--stack-dir {explicit}: {exc.strerror or exc}") from None
     candidate = Path(__file__).resolve().parents[2] / "prometheus"
     if not candidate.is_dir():
         raise UserError("cannot find the shipped prometheus/ directory (rules and routing) next to "

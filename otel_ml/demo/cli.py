@@ -22,8 +22,8 @@ drift per feature, realized and estimated accuracy, alerts and remediation; a su
 _SERVE_DESCRIPTION = """\
 The docker-compose example app: the demo's instrumented model under endless synthetic traffic
 (steady, drift, decay, repeating), OTLP to a Collector, RED metrics on a Prometheus endpoint,
-routing pulled from otel-ml remediate (bearer token from --routing-token-file or
-$OTEL_ML_REMEDIATE_TOKEN). Runs until SIGTERM or Ctrl-C.
+routing pulled from otel-ml remediate (its read-only routing token from --routing-token-file
+or $OTEL_ML_REMEDIATE_ROUTING_TOKEN). Runs until SIGTERM or Ctrl-C.
 """
 
 
@@ -86,7 +86,8 @@ def register(subparsers) -> None:
     s.add_argument("--routing-url", type=_url, metavar="URL",
                    help="otel-ml remediate base URL to pull routing from (default: none, primary only)")
     s.add_argument("--routing-token-file", metavar="FILE",
-                   help="bearer token for the routing API (default: $OTEL_ML_REMEDIATE_TOKEN)")
+                   help="file holding otel-ml remediate's read-only routing token (the one it was given "
+                        "with --routing-token-file) for GET /v1/routing (default: $OTEL_ML_REMEDIATE_ROUTING_TOKEN)")
     s.add_argument("--rate", type=_positive_float, default=10.0, metavar="N",
                    help="requests per second (default: %(default)s)")
     s.add_argument("--cycle", type=_positive_float, default=1800.0, metavar="S",

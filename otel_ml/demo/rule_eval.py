@@ -216,7 +216,7 @@ def load_rules(paths: Iterable[Path], timescale: TimeScale = DEMO_TIMESCALE) -> 
         if expr is None or expr.names & unusable:
             skipped.add(name)
             continue
-        for_s = timescale.for_seconds(parse_duration(str(raw["for"]))) if "for" in raw else 0.0
+        for_s = timescale.for_seconds(parse_duration(str(raw["for"]), f"rule {name}.for")) if "for" in raw else 0.0
         rules.append(Rule(name, expr, "alert" in raw, for_s, dict(raw.get("labels") or {}),
                           dict(raw.get("annotations") or {}), str(raw["expr"])))
     return RuleSet(rules, sorted(skipped))

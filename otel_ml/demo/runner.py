@@ -75,7 +75,11 @@ class DemoRun:
         self.stack_files = find_stack_dir(options.stack_dir)
         if options.run_dir:
             self.run_dir = Path(options.run_dir).resolve()
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            try:  # the secrets directory proves the run directory is one we can write in
+                (self.run_dir / "secrets").mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UserError(f"--run-dir {options.run_dir}: cannot use it as the run directory: "
+                                f"{exc.strerror or exc}") from None
             self.keep = True
         else:
             self.run_dir = Path(tempfile.mkdtemp(prefix="otel-ml-demo-"))
@@ -91,7 +95,8 @@ class DemoRun:
         self.app: DemoApp | None = None
         self.baseline: dict[str, float] = {}
         self.feature_names: list[str] = []
-        self.token = ""
+        self.token = ""  # admin: Alertmanager's (or the built-in evaluator's) webhook posts
+        self.routing_token = ""  # read-only: the app's RoutingClient (GET /v1/routing only)
         self.alert_path = ""
         self.monitor: Monitor | None = None
         self._stop = threading.Event()
@@ -109,17 +114,25 @@ class DemoRun:
         return {**os.environ, **_CHILD_ENV}
 
     # --- start-up -----------------------------------------------------------------------
-    def _write_secrets(self) -> Path:
+    @staticmethod
+    def _write_secret(path: Path, value: str) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # never readable by others
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value + "\n")
+
+    def _write_secrets(self) -> tuple[Path, Path]:
+        """The admin token file (webhook) and the read-only routing token file (the app)."""
         secrets_dir = self.run_dir / "secrets"
         secrets_dir.mkdir(exist_ok=True)
         token_file = secrets_dir / "remediate-token"
+        routing_token_file = secrets_dir / "remediate-routing-token"
         self.token = secrets.token_urlsafe(24)
-        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # never readable by others
-        with os.fdopen(fd, "w") as fh:
-            fh.write(self.token + "\n")
-        return token_file
+        self.routing_token = secrets.token_urlsafe(24)
+        self._write_secret(token_file, self.token)
+        self._write_secret(routing_token_file, self.routing_token)
+        return token_file, routing_token_file
 
-    def _start_remediate(self, token_file: Path) -> ManagedProcess:
+    def _start_remediate(self, token_file: Path, routing_token_file: Path) -> ManagedProcess:
         policy = self.run_dir / "remediation-policy.yml"
         policy.write_text(resources.files("otel_ml.demo").joinpath(POLICY_RESOURCE).read_text())
         proc = ManagedProcess(
@@ -127,7 +140,8 @@ class DemoRun:
             [sys.executable, "-m", "otel_ml.cli", "remediate", "--policy", str(policy),
              "--listen", f"127.0.0.1:{self.ports['remediate']}",
              "--metrics-endpoint", f"127.0.0.1:{self.ports['remediate_metrics']}",
-             "--state-dir", str(self.audit_path.parent), "--bearer-token-file", str(token_file)],
+             "--state-dir", str(self.audit_path.parent), "--bearer-token-file", str(token_file),
+             "--routing-token-file", str(routing_token_file)],
             self.run_dir / "remediate.log", lambda: http_ok(self.url("remediate", "/-/ready")),
             cwd=self.run_dir, env=self._child_env())
         self.processes.append(proc)
@@ -168,11 +182,11 @@ class DemoRun:
         """Everything up to the first request; each long step shows progress."""
         progress = _Progress(self.out, 6)
         print(f"otel-ml demo: run directory {self.run_dir}", file=self.out, flush=True)
-        token_file = self._write_secrets()
+        token_file, routing_token_file = self._write_secrets()
         self.sink = NotificationSink(self.run_dir / "notifications.jsonl")
 
         progress.step(f"starting otel-ml remediate (demo policy) on {self.url('remediate')}")
-        remediate = self._start_remediate(token_file)
+        remediate = self._start_remediate(token_file, routing_token_file)
 
         t = progress.step("training the models: HistGradientBoosting (primary, 10 features), "
                           "logistic regression (fallback, 6 shape features)")
@@ -193,7 +207,7 @@ class DemoRun:
         scenario = self.options.scenario(DRIFTING_FEATURES)
         self.app = DemoApp(models, scenario, AppSettings(
             otlp_endpoint=self.url("grpc"), metrics_port=self.ports["app"], routing_url=self.url("remediate"),
-            routing_token=self.token, rate=self.options.rate, label_delay_s=self.options.label_delay_s,
+            routing_token=self.routing_token, rate=self.options.rate, label_delay_s=self.options.label_delay_s,
             label_share=self.options.label_share))
         self.app.start_telemetry()  # its /metrics is up before Prometheus first scrapes it
         self.feature_names = models.feature_names

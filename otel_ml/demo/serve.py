@@ -22,7 +22,7 @@ from otel_ml.demo.app import AppSettings, DemoApp
 from otel_ml.demo.model import DRIFTING_FEATURES, MODEL_NAME, train
 from otel_ml.demo.options import DemoOptions
 from otel_ml.errors import ConfigError, UserError
-from otel_ml.remediation.auth import TOKEN_ENV
+from otel_ml.remediation.auth import ROUTING_TOKEN_ENV
 
 __all__ = ["ServeOptions", "serve"]
 
@@ -46,16 +46,19 @@ class ServeOptions:
             raise ConfigError("cycle", f"must be at least 60 seconds, got {self.cycle_s!r}")
 
     def routing_token(self) -> str | None:
-        """The bearer token for GET /v1/routing: the file, else $OTEL_ML_REMEDIATE_TOKEN, else none."""
+        """The read-only routing token for GET /v1/routing: the file, else
+        $OTEL_ML_REMEDIATE_ROUTING_TOKEN, else none."""
         if self.routing_token_file:
             try:
-                token = Path(self.routing_token_file).read_text().strip()
+                token = Path(self.routing_token_file).read_text(encoding="utf-8").strip()
             except OSError as exc:
                 raise UserError(f"--routing-token-file {self.routing_token_file}: {exc.strerror or exc}") from None
+            except UnicodeDecodeError:
+                raise UserError(f"--routing-token-file {self.routing_token_file}: not a UTF-8 text file") from None
             if not token:
                 raise UserError(f"--routing-token-file {self.routing_token_file} is empty")
             return token
-        return os.environ.get(TOKEN_ENV, "").strip() or None
+        return os.environ.get(ROUTING_TOKEN_ENV, "").strip() or None
 
 
 def serve(options: ServeOptions, out: TextIO | None = None, stop: threading.Event | None = None) -> int:

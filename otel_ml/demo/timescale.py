@@ -36,20 +36,18 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from otel_ml.config_checks import parse_duration
 from otel_ml.errors import ConfigError, UserError
 
 __all__ = [
     "TimeScale",
-    "parse_duration",
+    "parse_duration",  # re-exported from otel_ml.config_checks (rule_eval and the stack tests import it here)
     "format_duration",
     "compress_rule_group_file",
     "compress_alertmanager_timings",
     "DEMO_TIMESCALE",
 ]
 
-_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000,
-             "w": 7 * 86_400_000, "y": 365 * 86_400_000}
-_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
 #: String literals ("...", '...', `...`) and ``#`` comments of a PromQL expression.
 _LITERAL = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|`[^`]*`|#[^\n]*')
 #: A range selector or subquery: ``[5m]``, ``[1h:1m]``, ``[1h:]``.
@@ -62,22 +60,6 @@ _PRODUCT = re.compile(rf"\s*{_NUMBER}(?:\s*\*\s*{_NUMBER})*\s*")
 #: Alertmanager's route timings, with the defaults the root route gets when it leaves one out.
 _AM_ROUTE_DEFAULTS = {"group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h"}
 _AM_RESOLVE_TIMEOUT_DEFAULT = "5m"
-
-
-def parse_duration(text: str) -> float:
-    """Seconds of a Prometheus duration (``1h30m``, ``90s``, ``500ms``)."""
-    if not isinstance(text, str) or not text.strip():
-        raise ConfigError("duration", f"expected a duration such as 5m, got {text!r}")
-    text = text.strip()
-    pos, total_ms = 0, 0
-    for m in _PART.finditer(text):
-        if m.start() != pos:
-            break
-        total_ms += int(m.group(1)) * _UNITS_MS[m.group(2)]
-        pos = m.end()
-    if pos != len(text) or pos == 0:
-        raise ConfigError("duration", f"expected a duration such as 5m, got {text!r}")
-    return total_ms / 1000.0
 
 
 def format_duration(seconds: float) -> str:
@@ -169,8 +151,9 @@ class TimeScale:
         """A subquery's resolution, compressed."""
         return max(self.step_min_s, seconds / self.range_factor)
 
-    def scale_for(self, text: str) -> str:
-        return format_duration(self.for_seconds(parse_duration(text)))
+    def scale_for(self, text: str, key: str = "duration") -> str:
+        """``text`` (a ``for:`` or an Alertmanager timing; ``key`` names it in errors), compressed."""
+        return format_duration(self.for_seconds(parse_duration(text, key)))
 
     # --- expressions --------------------------------------------------------------------
     def scale_expr(self, expr: str) -> str:
@@ -249,12 +232,12 @@ def compress_rule_group_file(doc: Any, timescale: TimeScale = DEMO_TIMESCALE) ->
         if not isinstance(group, dict):
             raise UserError("rule file: every group must be a mapping")
         if "interval" in group:
-            group["interval"] = timescale.scale_for(str(group["interval"]))
+            group["interval"] = timescale.scale_for(str(group["interval"]), f"group {group.get('name', '?')}.interval")
         for rule in group.get("rules") or []:
+            name = rule.get("alert") or rule.get("record") or "?"
             for key in ("for", "keep_firing_for"):
                 if key in rule:
-                    rule[key] = timescale.scale_for(str(rule[key]))
-            name = rule.get("alert") or rule.get("record") or "?"
+                    rule[key] = timescale.scale_for(str(rule[key]), f"rule {name}.{key}")
             try:
                 rule["expr"] = timescale.scale_expr(str(rule["expr"]))
             except ConfigError as exc:
@@ -265,7 +248,7 @@ def compress_rule_group_file(doc: Any, timescale: TimeScale = DEMO_TIMESCALE) ->
 def _compress_route(route: dict, timescale: TimeScale) -> None:
     for key in _AM_ROUTE_DEFAULTS:
         if key in route:
-            route[key] = timescale.scale_for(str(route[key]))
+            route[key] = timescale.scale_for(str(route[key]), f"route.{key}")
     for child in route.get("routes") or []:
         _compress_route(child, timescale)
 
@@ -280,7 +263,8 @@ def compress_alertmanager_timings(config: Any, timescale: TimeScale = DEMO_TIMES
     glob = out.get("global")
     if glob is None:
         glob = out["global"] = {}
-    glob["resolve_timeout"] = timescale.scale_for(str(glob.get("resolve_timeout", _AM_RESOLVE_TIMEOUT_DEFAULT)))
+    glob["resolve_timeout"] = timescale.scale_for(str(glob.get("resolve_timeout", _AM_RESOLVE_TIMEOUT_DEFAULT)),
+                                                  "global.resolve_timeout")
     root = out["route"]
     for key, default in _AM_ROUTE_DEFAULTS.items():
         root.setdefault(key, default)

@@ -54,3 +54,62 @@ def test_the_installed_command_prints_no_traceback():
                             text=True, timeout=60, cwd=ROOT)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0, result.stderr
+
+
+@pytest.fixture
+def no_demo_start(monkeypatch):
+    """Should a bad path get past the checks, fail at once rather than run a whole demo."""
+    from otel_ml.demo import runner
+
+    def start(self):
+        raise AssertionError(f"the demo started in {self.run_dir}")
+    monkeypatch.setattr(runner.DemoRun, "start", start)
+
+
+def assert_one_line(status: int, err: str, *fragments: str) -> None:
+    assert status == 2, err
+    assert "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("otel-ml demo: error: "), err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "a_file", "name_too_long", "secrets_is_a_file"])
+def test_unusable_run_dir_is_one_line(capsys, tmp_path, no_demo_start, where):
+    afile = tmp_path / "afile"
+    afile.write_text("not a directory\n")
+    if where == "secrets_is_a_file":  # an existing directory the demo cannot write its secrets into
+        run_dir = tmp_path / "run"
+        run_dir.mkdir()
+        (run_dir / "secrets").write_text("")
+    else:
+        run_dir = {"under_a_file": afile / "x", "a_file": afile, "name_too_long": tmp_path / ("x" * 300)}[where]
+    status, _, err = run_cli(capsys, "demo", "--run-dir", str(run_dir), "--no-alerting-binaries")
+    assert_one_line(status, err, f"--run-dir {run_dir}")
+    assert not (tmp_path / "afile").is_dir()
+
+
+def test_unreadable_stack_dir_is_one_line(capsys, tmp_path, no_demo_start):
+    stack_dir = tmp_path / ("x" * 300)  # the kernel refuses the name: OSError, not "not found"
+    status, _, err = run_cli(capsys, "demo", "--stack-dir", str(stack_dir), "--run-dir", str(tmp_path / "run"))
+    assert_one_line(status, err, f"--stack-dir {stack_dir}", "too long")
+    assert not (tmp_path / "run").exists(), "no run directory for a demo that cannot start"
+
+
+@pytest.mark.parametrize("kind", ["directory", "binary"])
+def test_unreadable_routing_token_file_is_one_line(capsys, tmp_path, kind):
+    path = tmp_path / "token"
+    if kind == "directory":
+        path.mkdir()
+    else:
+        path.write_bytes(b"\xff\xfe\x00token")
+    status, _, err = run_cli(capsys, "demo", "serve", "--routing-token-file", str(path))
+    assert_one_line(status, err, f"--routing-token-file {path}")
+
+
+def test_serve_help_names_the_routing_token_variable(capsys):
+    status, out, _ = run_cli(capsys, "demo", "serve", "--help")
+    flat = " ".join(out.split())
+    assert status == 0 and "$OTEL_ML_REMEDIATE_ROUTING_TOKEN" in flat
+    assert "$OTEL_ML_REMEDIATE_TOKEN" not in flat  # the admin token is no app's business

@@ -22,6 +22,7 @@ import pytest
 
 from otel_ml.demo.model import FALLBACK_VERSION, MODEL_NAME
 from otel_ml.demo.scrape import scrape, select
+from otel_ml.demo.serve import ServeOptions
 from otel_ml.remediation.auth import Credentials
 from otel_ml.remediation.policy import load_policy
 from otel_ml.remediation.service import RemediationService
@@ -30,7 +31,8 @@ from tests.support.otlp_http_sink import OtlpHttpSink, any_value, attributes
 from tests.support.waiting import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "serve-test-token"
+TOKEN = "serve-test-token"  # admin: posts the alerts
+ROUTING_TOKEN = "serve-test-routing-token"  # read-only: all the app gets
 
 
 @pytest.fixture
@@ -38,7 +40,7 @@ def remediate(tmp_path):
     policy = tmp_path / "policy.yml"
     policy.write_text(resources.files("otel_ml.demo").joinpath("remediation-policy.yaml").read_text())
     svc = RemediationService(load_policy(policy), state_dir=tmp_path / "state",
-                             credentials=Credentials(token=TOKEN.encode()), host="127.0.0.1", port=0).start()
+                             credentials=Credentials(token=TOKEN.encode(), routing_token=ROUTING_TOKEN.encode()), host="127.0.0.1", port=0).start()
     yield svc
     svc.stop()
 
@@ -66,7 +68,7 @@ def inference_events(sink: OtlpHttpSink) -> list:
 def test_serve_exports_otlp_serves_metrics_and_follows_routing(tmp_path, remediate):
     metrics_port = free_port()
     token_file = tmp_path / "token"
-    token_file.write_text(TOKEN)
+    token_file.write_text(ROUTING_TOKEN + "\n")
     with OtlpHttpSink() as sink:
         log = open(tmp_path / "serve.log", "wb")
         proc = subprocess.Popen(
@@ -120,3 +122,16 @@ def test_serve_exports_otlp_serves_metrics_and_follows_routing(tmp_path, remedia
             log.close()
     output = (tmp_path / "serve.log").read_text()
     assert "otel-ml demo serve: serving breast-cancer" in output and "Traceback" not in output
+
+
+def test_routing_token_comes_from_the_file_else_the_routing_token_variable(tmp_path, monkeypatch):
+    monkeypatch.delenv("OTEL_ML_REMEDIATE_ROUTING_TOKEN", raising=False)
+    monkeypatch.setenv("OTEL_ML_REMEDIATE_TOKEN", "admin-token")
+    options = ServeOptions(otlp_endpoint="http://localhost:4317")
+    assert options.routing_token() is None  # never the admin token
+    monkeypatch.setenv("OTEL_ML_REMEDIATE_ROUTING_TOKEN", " read-only \n")
+    assert options.routing_token() == "read-only"
+    token_file = tmp_path / "token"
+    token_file.write_text("from-file\n")
+    assert ServeOptions(otlp_endpoint="http://localhost:4317", routing_token_file=str(token_file)).routing_token() \
+        == "from-file"

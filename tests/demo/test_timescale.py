@@ -14,6 +14,8 @@ import subprocess
 import pytest
 import yaml
 
+from otel_ml import config_checks
+from otel_ml.demo import timescale as timescale_module
 from otel_ml.demo.alerting import find_stack_dir
 from otel_ml.demo.timescale import (
     DEMO_TIMESCALE, TimeScale, compress_alertmanager_timings, compress_rule_group_file, format_duration,
@@ -134,6 +136,20 @@ def test_a_rule_whose_expression_cannot_be_compressed_is_named():
         compress_rule_group_file(doc)
     with pytest.raises(UserError, match="groups"):
         compress_rule_group_file({"rules": []})
+
+
+def test_durations_are_the_shared_parser_and_a_bad_timing_names_its_rule():
+    assert timescale_module.parse_duration is config_checks.parse_duration  # one parser, re-exported here
+    bad_for = {"groups": [{"name": "g", "rules": [{"alert": "Slow", "expr": "x > 1", "for": "1.5h"}]}]}
+    with pytest.raises(ConfigError) as info:
+        compress_rule_group_file(bad_for)
+    assert info.value.key == "rule Slow.for" and "'1.5h'" in info.value.problem
+    with pytest.raises(ConfigError) as info:
+        compress_rule_group_file({"groups": [{"name": "g", "interval": "soon", "rules": []}]})
+    assert info.value.key == "group g.interval"
+    with pytest.raises(ConfigError) as info:
+        compress_alertmanager_timings({"route": {"receiver": "r", "routes": [{"group_wait": "5"}]}})
+    assert info.value.key == "route.group_wait"
 
 
 @pytest.mark.real

@@ -83,7 +83,7 @@ def audit(run: DemoRun, **where) -> list[dict]:
 
 def routing(run: DemoRun) -> dict:
     req = urllib.request.Request(run.url("remediate", "/v1/routing"),
-                                 headers={"Authorization": f"Bearer {run.token}"})
+                                 headers={"Authorization": f"Bearer {run.routing_token}"})
     with urllib.request.urlopen(req, timeout=5) as resp:
         return json.loads(resp.read())["models"]
 
@@ -93,6 +93,8 @@ def test_drift_to_fallback_and_back_through_the_real_alert_path(demo):
     app = run.app
     drift_alert = {"alertname": "MLFeatureDrift", "severity": "critical",
                    "ml_model_name": MODEL_NAME, "ml_model_version": PRIMARY_VERSION}
+    # the app polls the routing with the read-only token, not the one Alertmanager posts with
+    assert app.settings.routing_token == run.routing_token and run.routing_token != run.token
 
     # steady traffic first: the primary serves, nothing fires
     app.hold_phase(STEADY)
