@@ -47,7 +47,7 @@ class DemoOptions:
     label_delay_s: float = 2.0
     label_share: float = 0.9
     #: Seconds a model version may go without traffic before the processor stops exporting its
-    #: gauges (``windows.stale_after_seconds``, ``accuracy.window.stale_after_s``), so the alerts
+    #: gauges (``windows.stale_after_s``, ``accuracy.window.stale_after_s``), so the alerts
     #: of a version that no longer serves resolve; its state is kept.
     stale_after_s: float = DEMO_STALE_AFTER_S
 
@@ -95,8 +95,8 @@ def processor_config(options: DemoOptions, *, grpc_port: int, http_port: int, me
     labelled = _clamp(options.predictions_per_s * options.label_share * 4, 200, 5000)
     return {
         "receiver": {"grpc_endpoint": f"127.0.0.1:{grpc_port}", "http_endpoint": f"127.0.0.1:{http_port}"},
-        "windows": {"count_size": count, "time_seconds": DRIFT_WINDOW_S, "time_panes": 5,
-                    "min_events": min(100, count // 2), "seed": 0, "stale_after_seconds": options.stale_after_s},
+        "windows": {"count_size": count, "time_s": DRIFT_WINDOW_S, "time_panes": 5,
+                    "min_events": min(100, count // 2), "seed": 0, "stale_after_s": options.stale_after_s},
         "profiles": {"learn_from_first_n": 0},
         "accuracy": {"window": {"count": labelled, "time_s": ACCURACY_WINDOW_S, "min_labels": min(100, labelled // 2),
                                 "min_predictions": min(100, labelled // 2),

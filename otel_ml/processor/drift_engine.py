@@ -211,7 +211,7 @@ class _Version:
         # Keys reaching a pane are already folded by the per-column CappedSet; the pane's own cap
         # (reference categories + novel ones + the overflow key) is a second, never-binding bound.
         cap = max(ref_categories, self.settings.limits.max_categories) + 1
-        return TimeWindow(w.time_seconds, w.time_panes, w.reservoir_size, w.sketch_k, cap)
+        return TimeWindow(w.time_s, w.time_panes, w.reservoir_size, w.sketch_k, cap)
 
     def set_profile(self, profile: Profile, learned: bool) -> None:
         """Adopt a profile; windows restart because what they are compared with changed."""
@@ -337,7 +337,7 @@ class DriftEngine:
         return st
 
     def _evict_idle(self, now: float) -> None:
-        idle = self.settings.limits.version_idle_seconds
+        idle = self.settings.limits.version_idle_s
         for key, st in list(self._versions.items()):
             if now - st.last_seen > idle:
                 log.info("drift engine: model %r version %r idle for %.0fs, state released", *key, now - st.last_seen)
@@ -348,7 +348,7 @@ class DriftEngine:
                     self._by_model.pop(key[0], None)
 
     def _ingest_batch(self, st: _Version, batch: InferenceBatch, now: float) -> None:
-        if now - st.last_seen > self.settings.windows.stale_after_seconds and st.count.events:
+        if now - st.last_seen > self.settings.windows.stale_after_s and st.count.events:
             # Back after a pause (e.g. the primary again after a fallback): the count window's
             # events predate the pause, so judging the new traffic with them would re-raise the
             # old drift. Start it afresh; the time window has expired on its own.
@@ -471,10 +471,10 @@ class DriftEngine:
 
     def evaluate(self, now: float) -> list[Point]:
         """Gauges for every model version with a profile that is still serving (an event within
-        ``windows.stale_after_seconds``), both windows. Window contents are copied under the lock;
+        ``windows.stale_after_s``), both windows. Window contents are copied under the lock;
         the statistics run after it is released."""
         jobs = []
-        stale_after = self.settings.windows.stale_after_seconds
+        stale_after = self.settings.windows.stale_after_s
         with self._lock:
             self._evict_idle(now)
             for st in self._versions.values():

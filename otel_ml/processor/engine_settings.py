@@ -8,13 +8,13 @@ rejecting unknown keys and bad values with a ``ConfigError`` naming the full key
 
 YAML shape (every key optional)::
 
-    windows:   {count_size: 1000, time_seconds: 300, time_panes: 5, min_events: 100,
-                reservoir_size: 1024, sketch_k: 200, seed: null}
+    windows:   {count_size: 1000, time_s: 300, time_panes: 5, min_events: 100,
+                reservoir_size: 1024, sketch_k: 200, seed: null, stale_after_s: 900}
     drift:     {alpha: 0.05, correction: bh, low_confidence_threshold: 0.7,
                 tiers: {ks: {info: 0.10, warning: 0.15, critical: 0.25}, psi: [0.10, 0.20, 0.25]}}
     profiles:  {learn_from_first_n: 1000, bins: 10}
     limits:    {max_models: 50, max_versions_per_model: 5, max_features: 200,
-                max_categories: 100, version_idle_seconds: 86400}
+                max_categories: 100, version_idle_s: 86400}
 """
 
 from __future__ import annotations
@@ -52,44 +52,44 @@ class WindowSettings:
     """Window shapes and memory bounds.
 
     count_size: the count window holds the last ``count_size`` events exactly (sliding).
-    time_seconds / time_panes: the time window covers the last ``time_seconds`` at the
-    granularity of one pane (``time_seconds / time_panes``); a whole pane expires at a time.
+    time_s / time_panes: the time window covers the last ``time_s`` at the
+    granularity of one pane (``time_s / time_panes``); a whole pane expires at a time.
     min_events: no drift gauge for a column with fewer valid values in the window.
     reservoir_size: uniform-sample size per column and time pane (KS on the time window).
     sketch_k: KLL ``k`` per numeric column and time pane (PSI / Wasserstein / JS on the time window).
     seed: random seed of the reservoirs (None: fresh entropy).
-    stale_after_seconds: a model version that has received no event for this long stops
+    stale_after_s: a model version that has received no event for this long stops
     exporting drift and data-quality gauges — it no longer serves (e.g. after a fallback or a
     rollout), and its last gauges would otherwise keep its alerts firing. Its state is kept
-    until ``limits.version_idle_seconds`` releases it; when traffic resumes before that, the
+    until ``limits.version_idle_s`` releases it; when traffic resumes before that, the
     count window starts afresh (its events predate the pause).
     """
 
     count_size: int = 1000
-    time_seconds: float = 300.0
+    time_s: float = 300.0
     time_panes: int = 5
     min_events: int = 100
     reservoir_size: int = 1024
     sketch_k: int = 200
     seed: int | None = None
-    stale_after_seconds: float = 900.0
+    stale_after_s: float = 900.0
 
     def __post_init__(self) -> None:
         check_int("windows.count_size", self.count_size, 1, MAX_COUNT_WINDOW)
-        check_number("windows.time_seconds", self.time_seconds, 0, lo_open=True)
+        check_number("windows.time_s", self.time_s, 0, lo_open=True)
         check_int("windows.time_panes", self.time_panes, 1, 1000)
         check_int("windows.min_events", self.min_events, 1)
         check_int("windows.reservoir_size", self.reservoir_size, 8, _MAX_RESERVOIR)
         check_int("windows.sketch_k", self.sketch_k, 8, 65535)
         check_int("windows.seed", self.seed, 0, allow_none=True)
-        check_number("windows.stale_after_seconds", self.stale_after_seconds, 0, lo_open=True)
+        check_number("windows.stale_after_s", self.stale_after_s, 0, lo_open=True)
         if self.min_events > self.count_size:
             raise ConfigError("windows.min_events",
                               f"must be <= count_size ({self.count_size}), got {self.min_events}")
 
     @property
     def pane_seconds(self) -> float:
-        return self.time_seconds / self.time_panes
+        return self.time_s / self.time_panes
 
     @classmethod
     def from_mapping(cls, data: Any, prefix: str = "windows") -> "WindowSettings":
@@ -182,20 +182,20 @@ class ProfileSettings:
 class LimitSettings:
     """Cardinality caps. Past them values fold into ``semconv.OVERFLOW_VALUE`` (features,
     categories) or are not tracked (models, versions), counted by
-    ``ml.processor.cardinality.overflow``. A version idle for ``version_idle_seconds`` frees its slot."""
+    ``ml.processor.cardinality.overflow``. A version idle for ``version_idle_s`` frees its slot."""
 
     max_models: int = 50
     max_versions_per_model: int = 5
     max_features: int = 200
     max_categories: int = 100
-    version_idle_seconds: float = 86400.0
+    version_idle_s: float = 86400.0
 
     def __post_init__(self) -> None:
         check_int("limits.max_models", self.max_models, 1)
         check_int("limits.max_versions_per_model", self.max_versions_per_model, 1)
         check_int("limits.max_features", self.max_features, 1)
         check_int("limits.max_categories", self.max_categories, 2)
-        check_number("limits.version_idle_seconds", self.version_idle_seconds, 0, lo_open=True)
+        check_number("limits.version_idle_s", self.version_idle_s, 0, lo_open=True)
 
     @classmethod
     def from_mapping(cls, data: Any, prefix: str = "limits") -> "LimitSettings":
@@ -215,14 +215,14 @@ class EngineSettings:
     def default(cls) -> "EngineSettings":
         """Every default, explicitly."""
         return cls(
-            windows=WindowSettings(count_size=1000, time_seconds=300.0, time_panes=5, min_events=100,
+            windows=WindowSettings(count_size=1000, time_s=300.0, time_panes=5, min_events=100,
                                    reservoir_size=1024, sketch_k=200, seed=None,
-                                   stale_after_seconds=900.0),
+                                   stale_after_s=900.0),
             drift=DriftSettings(tiers=_default_tiers(), alpha=0.05, correction="bh",
                                 low_confidence_threshold=0.7),
             profiles=ProfileSettings(learn_from_first_n=1000, bins=10),
             limits=LimitSettings(max_models=50, max_versions_per_model=5, max_features=200,
-                                 max_categories=100, version_idle_seconds=86400.0),
+                                 max_categories=100, version_idle_s=86400.0),
         )
 
     @classmethod

@@ -72,13 +72,13 @@ def test_a_version_that_stops_serving_goes_stale_on_the_compressed_timescale(tmp
     cfg = ProcessorConfig.from_mapping(processor_config(DemoOptions(), grpc_port=1, http_port=2, metrics_port=3,
                                                         profiles=[], state_dir=tmp_path))
     assert DEMO_STALE_AFTER_S == 30.0
-    assert cfg.engine.windows.stale_after_seconds == DEMO_STALE_AFTER_S
+    assert cfg.engine.windows.stale_after_s == DEMO_STALE_AFTER_S
     assert cfg.accuracy.window.stale_after_s == DEMO_STALE_AFTER_S
-    assert cfg.engine.windows.stale_after_seconds >= cfg.engine.windows.time_seconds
-    assert cfg.engine.limits.version_idle_seconds == 86400  # not a workaround any more
+    assert cfg.engine.windows.stale_after_s >= cfg.engine.windows.time_s
+    assert cfg.engine.limits.version_idle_s == 86400  # not a workaround any more
     quick = ProcessorConfig.from_mapping(processor_config(DemoOptions(stale_after_s=5), grpc_port=1, http_port=2,
                                                           metrics_port=3, profiles=[], state_dir=tmp_path))
-    assert (quick.engine.windows.stale_after_seconds, quick.accuracy.window.stale_after_s) == (5, 5)
+    assert (quick.engine.windows.stale_after_s, quick.accuracy.window.stale_after_s) == (5, 5)
 
 
 @pytest.mark.parametrize("kwargs,key", [({"duration_s": 10}, "duration"), ({"rate": 0}, "rate"),

@@ -8,7 +8,7 @@ OTLP with the OTel SDK. The test holds the traffic's phase by hand and follows t
 drift injected -> processor gauge (seen in Prometheus) -> Prometheus rule MLFeatureDrift fires
 -> Alertmanager routes it to the webhook -> otel-ml remediate switches the model (audit log)
 -> the app serves the fallback (its /metrics, by ml_variant) -> drift stops, the primary, no
-longer served, goes stale (the processor's ``windows.stale_after_seconds``: its gauges end) ->
+longer served, goes stale (the processor's ``windows.stale_after_s``: its gauges end) ->
 the alert resolves -> the policy undoes the switch -> the app serves the primary.
 """
 

@@ -35,7 +35,7 @@ class Clock:
 
 
 def make_settings(**overrides):
-    base = {"windows": {"count_size": 1000, "time_seconds": 300, "time_panes": 5, "min_events": 100,
+    base = {"windows": {"count_size": 1000, "time_s": 300, "time_panes": 5, "min_events": 100,
                         "reservoir_size": 1024, "sketch_k": 200, "seed": 11},
             "profiles": {"learn_from_first_n": 0}}
     for section, values in overrides.items():
@@ -319,7 +319,7 @@ def test_idle_versions_free_their_slot(profile):
     store = ProfileStore()
     store.add(reference_profile(np.random.default_rng(7), n=300, model="m", version="*"))
     clock = Clock()
-    eng = DriftEngine(make_settings(limits={"max_versions_per_model": 1, "version_idle_seconds": 60}),
+    eng = DriftEngine(make_settings(limits={"max_versions_per_model": 1, "version_idle_s": 60}),
                       store, clock=clock)
     rng = np.random.default_rng(9)
     eng.ingest([make_batch(rng, 5, version="1")])
@@ -486,11 +486,11 @@ def test_a_version_that_stops_serving_stops_exporting_and_restarts_its_count_win
     clock = Clock()
     store = ProfileStore()
     store.add(reference_profile(rng))
-    eng = DriftEngine(make_settings(windows={"stale_after_seconds": 60}), store, clock=clock)
+    eng = DriftEngine(make_settings(windows={"stale_after_s": 60}), store, clock=clock)
     eng.ingest([make_batch(rng, 300, shift={"f0": 2.0})])
     assert score(index(eng.evaluate(clock.t)), "count", "f0", "ks", metric=Metric.DRIFT_SEVERITY) == 3
 
-    clock.t += 61  # no traffic for longer than stale_after_seconds (e.g. routed to the fallback)
+    clock.t += 61  # no traffic for longer than stale_after_s (e.g. routed to the fallback)
     assert index(eng.evaluate(clock.t)) == {}
     assert eng.window_events("m", "1")[0] == 300  # state kept, only the export stops
 

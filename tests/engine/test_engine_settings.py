@@ -16,13 +16,13 @@ def test_default_matches_dataclass_defaults_and_seed_tiers():
     assert d.drift.tiers[METHOD_KS] == Tiers(0.10, 0.15, 0.25)
     assert d.drift.tiers[METHOD_PSI] == Tiers(0.10, 0.20, 0.25)
     assert d.drift.alpha == 0.05 and d.drift.correction == "bh"
-    assert d.windows.count_size == 1000 and d.windows.time_seconds == 300.0
+    assert d.windows.count_size == 1000 and d.windows.time_s == 300.0
     assert d.profiles.learn_from_first_n == 1000
 
 
 def test_from_mapping_reads_every_section():
     text = """
-    windows: {count_size: 500, time_seconds: 60, time_panes: 6, min_events: 50, reservoir_size: 256,
+    windows: {count_size: 500, time_s: 60, time_panes: 6, min_events: 50, reservoir_size: 256,
               sketch_k: 100, seed: 7}
     drift:
       alpha: 0.01
@@ -33,7 +33,7 @@ def test_from_mapping_reads_every_section():
         psi: [0.1, 0.15, 0.3]
     profiles: {learn_from_first_n: 0, bins: 20}
     limits: {max_models: 3, max_versions_per_model: 2, max_features: 10, max_categories: 5,
-             version_idle_seconds: 60}
+             version_idle_s: 60}
     """
     s = EngineSettings.from_mapping(yaml.safe_load(text))
     assert s.windows == WindowSettings(500, 60.0, 6, 50, 256, 100, 7)
@@ -63,8 +63,8 @@ def test_empty_and_none_sections_give_defaults():
     ({"windows": {"count_size": 1.5}}, "engine.windows.count_size"),
     ({"windows": {"count_size": True}}, "engine.windows.count_size"),
     ({"windows": {"count_size": 200_000}}, "engine.windows.count_size"),
-    ({"windows": {"time_seconds": 0}}, "engine.windows.time_seconds"),
-    ({"windows": {"time_seconds": "5m"}}, "engine.windows.time_seconds"),
+    ({"windows": {"time_s": 0}}, "engine.windows.time_s"),
+    ({"windows": {"time_s": "5m"}}, "engine.windows.time_s"),
     ({"windows": {"min_events": 2000}}, "engine.windows.min_events"),
     ({"windows": {"reservoir_size": 2}}, "engine.windows.reservoir_size"),
     ({"windows": {"seed": -1}}, "engine.windows.seed"),
@@ -84,7 +84,7 @@ def test_empty_and_none_sections_give_defaults():
     ({"profiles": {"bins": 1}}, "engine.profiles.bins"),
     ({"limits": {"max_models": 0}}, "engine.limits.max_models"),
     ({"limits": {"max_categories": 1}}, "engine.limits.max_categories"),
-    ({"limits": {"version_idle_seconds": -5}}, "engine.limits.version_idle_seconds"),
+    ({"limits": {"version_idle_s": -5}}, "engine.limits.version_idle_s"),
     ({"limits": {"max_feature": 5}}, "engine.limits.max_feature"),
 ])
 def test_invalid_values_name_the_key(data, key):
@@ -92,6 +92,20 @@ def test_invalid_values_name_the_key(data, key):
         EngineSettings.from_mapping(data, prefix="engine")
     assert err.value.key == key
     assert str(err.value).startswith(key + ": ")
+
+
+@pytest.mark.parametrize("section, old, new", [
+    ("windows", "time_seconds", "time_s"),
+    ("windows", "stale_after_seconds", "stale_after_s"),
+    ("limits", "version_idle_seconds", "version_idle_s"),
+])
+def test_former_seconds_keys_are_rejected_with_the_new_name(section, old, new):
+    # durations are `_s` throughout the processor configuration; the former spelling is an
+    # unknown key whose error points at the current one
+    with pytest.raises(ConfigError) as err:
+        EngineSettings.from_mapping({section: {old: 60}}, prefix="engine")
+    assert err.value.key == f"engine.{section}.{old}"
+    assert f"did you mean '{new}'?" in str(err.value)
 
 
 def test_direct_construction_validates_too():

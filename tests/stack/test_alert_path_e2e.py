@@ -118,7 +118,7 @@ def processor_config(grpc_port: int, metrics_port: int) -> str:
     """A processor that decides quickly: 1000-event windows, evaluation every second."""
     return yaml.safe_dump({
         "receiver": {"grpc_endpoint": f"127.0.0.1:{grpc_port}", "http_endpoint": ""},
-        "windows": {"count_size": 1000, "time_seconds": 10, "time_panes": 5, "min_events": 200},
+        "windows": {"count_size": 1000, "time_s": 10, "time_panes": 5, "min_events": 200},
         "profiles": {"learn_from_first_n": 1000},
         "accuracy": {"window": {"count": 1000, "time_s": 30, "min_labels": 100, "min_predictions": 100},
                      "baseline": {"source": "auto", "labels": 500}},
