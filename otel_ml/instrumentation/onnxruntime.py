@@ -51,11 +51,7 @@ class OnnxRuntimeInstrumentor(BaseInstrumentor):
             return
         import onnxruntime
 
-        self._auto = AutoCall(tracer_provider=kwargs.get("tracer_provider"),
-                              meter_provider=kwargs.get("meter_provider"),
-                              logger_provider=kwargs.get("logger_provider"),
-                              settings=kwargs.get("settings"),
-                              model_name_hook=kwargs.get("model_name_hook"))
+        self._auto = AutoCall.from_instrument_kwargs(kwargs)
         self._names: "weakref.WeakKeyDictionary[Any, tuple[str, str]]" = weakref.WeakKeyDictionary()
         self._patcher = Patcher()
         owner = next(c for c in onnxruntime.InferenceSession.__mro__ if "run" in c.__dict__)

@@ -102,6 +102,16 @@ class AutoCall:
         self.telemetry = telemetry_for(tracer_provider, meter_provider, logger_provider)
         self.model_name_hook = model_name_hook
 
+    @classmethod
+    def from_instrument_kwargs(cls, kwargs: dict) -> "AutoCall":
+        """The options every instrumentor's ``instrument(**kwargs)`` accepts (providers, settings,
+        ``model_name_hook``); absent ones fall back to the globals and the environment."""
+        return cls(tracer_provider=kwargs.get("tracer_provider"),
+                   meter_provider=kwargs.get("meter_provider"),
+                   logger_provider=kwargs.get("logger_provider"),
+                   settings=kwargs.get("settings"),
+                   model_name_hook=kwargs.get("model_name_hook"))
+
     def names(self, instance: Any) -> tuple[str, str]:
         """Model name and version: the hook's answer, else OTEL_ML_MODEL_NAME / _VERSION, else
         the class name and the default version."""

@@ -64,11 +64,7 @@ class SklearnInstrumentor(BaseInstrumentor):
             return
         from sklearn import base
 
-        self._auto = AutoCall(tracer_provider=kwargs.get("tracer_provider"),
-                              meter_provider=kwargs.get("meter_provider"),
-                              logger_provider=kwargs.get("logger_provider"),
-                              settings=kwargs.get("settings"),
-                              model_name_hook=kwargs.get("model_name_hook"))
+        self._auto = AutoCall.from_instrument_kwargs(kwargs)
         self._methods = tuple(kwargs.get("methods") or DEFAULT_METHODS)
         self._patcher = Patcher()
         self._base = base.BaseEstimator

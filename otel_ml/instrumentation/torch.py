@@ -46,11 +46,7 @@ class TorchInstrumentor(BaseInstrumentor):
         import torch
 
         self._torch = torch
-        self._auto = AutoCall(tracer_provider=kwargs.get("tracer_provider"),
-                              meter_provider=kwargs.get("meter_provider"),
-                              logger_provider=kwargs.get("logger_provider"),
-                              settings=kwargs.get("settings"),
-                              model_name_hook=kwargs.get("model_name_hook"))
+        self._auto = AutoCall.from_instrument_kwargs(kwargs)
         self._output_hook = kwargs.get("output_hook")
         self._patcher = Patcher()
         self._patcher.patch(torch.nn.Module, "__call__", self._handle)
