@@ -16,8 +16,6 @@ panel query of every shipped dashboard returns data from this Prometheus.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +25,8 @@ import yaml
 
 from tests.stack import shipped
 from tests.support.http_sink import HttpSink
-from tests.support.procs import Alertmanager, Prometheus
-from tests.support.waiting import PollAborted, free_port, wait_until
+from tests.support.procs import Alertmanager, ManagedProcess, Prometheus
+from tests.support.waiting import free_port, wait_until
 
 pytestmark = pytest.mark.real
 
@@ -40,43 +38,14 @@ PAGER, SLACK_CRITICAL, HOOK = ("/pagerduty/pager-and-slack-critical", "/slack/pa
 SEL = f'ml_model_name="{MODEL}",ml_model_version="{VERSION}"'
 
 
-class Subprocess:
-    """A child process with its output in a log file; stopped with SIGTERM, then SIGKILL."""
-
-    def __init__(self, argv: list[str], log: Path, env: dict | None = None):
-        self.log_path = log
-        self._log = open(log, "wb")
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, cwd=shipped.ROOT,
-                                     env={**os.environ, **(env or {})})
-
-    def alive(self) -> bool:
-        if self.proc.poll() is not None:
-            raise PollAborted(f"{self.proc.args[:3]} exited: {self.log()[-3000:]}")
-        return True
-
-    def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-
-
 @dataclass
 class Stack:
     prometheus: Prometheus
     alertmanager: Alertmanager
     sink: HttpSink
     control: Path
-    app: Subprocess
-    processor: Subprocess
+    app: ManagedProcess
+    processor: ManagedProcess
 
     def set_traffic(self, **control):
         tmp = self.control.with_suffix(".tmp")
@@ -135,15 +104,15 @@ def stack(tmp_path_factory):
     try:
         grpc_port, processor_metrics, app_metrics = free_port(), free_port(), free_port()
         (work / "processor.yml").write_text(processor_config(grpc_port, processor_metrics))
-        processor = Subprocess([sys.executable, "-m", "otel_ml.cli", "processor", "--config",
-                                str(work / "processor.yml")], work / "processor.log")
+        processor = ManagedProcess([sys.executable, "-m", "otel_ml.cli", "processor", "--config",
+                                    str(work / "processor.yml")], work, "processor.log", cwd=shipped.ROOT)
         started.append(processor)
         control = work / "control.json"
         control.write_text("{}")
-        app = Subprocess([sys.executable, str(Path(__file__).with_name("e2e_app.py")),
-                          "--otlp-endpoint", f"http://127.0.0.1:{grpc_port}", "--metrics-port", str(app_metrics),
-                          "--control", str(control), "--model", MODEL, "--version", VERSION],
-                         work / "app.log", env={"PYTHONPATH": str(shipped.ROOT)})
+        app = ManagedProcess([sys.executable, str(Path(__file__).with_name("e2e_app.py")),
+                              "--otlp-endpoint", f"http://127.0.0.1:{grpc_port}", "--metrics-port", str(app_metrics),
+                              "--control", str(control), "--model", MODEL, "--version", VERSION],
+                             work, "app.log", cwd=shipped.ROOT, env={"PYTHONPATH": str(shipped.ROOT)})
         started.append(app)
 
         token = work / "remediate-token"

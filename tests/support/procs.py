@@ -7,6 +7,7 @@ because CI must prove the real alert path.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -38,11 +39,21 @@ def amtool() -> str:
     return binary("amtool")
 
 
-class _Process:
-    def __init__(self, argv: list[str], workdir: Path, log_name: str):
-        self.log_path = workdir / log_name
+class ManagedProcess:
+    """A child process with its output in a log file; stopped with SIGTERM, then SIGKILL."""
+
+    def __init__(self, argv: list[str], workdir: Path, log_name: str, *, cwd: Path | None = None,
+                 env: dict | None = None):
+        self.log_path = Path(workdir) / log_name
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, cwd=workdir)
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, cwd=cwd or workdir,
+                                     env={**os.environ, **(env or {})})
+
+    def alive(self) -> bool:
+        """A ``wait_until`` predicate piece: aborts the wait at once when the process has exited."""
+        if self.proc.poll() is not None:
+            raise PollAborted(f"{self.proc.args[:3]} exited: {self.log()[-3000:]}")
+        return True
 
     def log(self) -> str:
         if not self._log.closed:
@@ -78,7 +89,7 @@ def http_json(url: str, data: bytes | None = None, timeout: float = 5.0):
         return json.loads(resp.read() or b"null")
 
 
-class Prometheus(_Process):
+class Prometheus(ManagedProcess):
     """A real Prometheus on 127.0.0.1 with the given configuration text."""
 
     def __init__(self, config_text: str, workdir: Path | None = None, extra_args: list[str] = ()):
@@ -119,7 +130,7 @@ class Prometheus(_Process):
         return bool(active) and all(t["health"] == "up" for t in active)
 
 
-class Alertmanager(_Process):
+class Alertmanager(ManagedProcess):
     """A real Alertmanager on 127.0.0.1 with the given configuration text."""
 
     def __init__(self, config_text: str, workdir: Path | None = None, extra_args: list[str] = ()):

@@ -88,6 +88,12 @@ class _Refused(Exception):
         self.close = close
         super().__init__(message)
 
+    @classmethod
+    def overloaded(cls, exc: Overloaded, delay_s: float) -> "_Refused":
+        """503 with Retry-After in whole seconds (the sink counts the rejection itself)."""
+        return cls(503, f"processor overloaded: {exc}",
+                   headers={"Retry-After": str(max(1, math.ceil(delay_s)))})
+
 
 # path -> (signal, request type, handler method name)
 _OTLP_ROUTES: dict[str, tuple[str, type[Message], str]] = {
@@ -559,9 +565,7 @@ def _make_handler(handler: ExportHandler, auth: BearerAuth | None, max_bytes: in
                     try:
                         response = getattr(handler, method)(request)
                     except Overloaded as exc:
-                        delay = handler.retry_delay(exc)
-                        raise _Refused(503, f"processor overloaded: {exc}",
-                                       headers={"Retry-After": str(max(1, math.ceil(delay)))}) from None
+                        raise _Refused.overloaded(exc, handler.retry_delay(exc)) from None
             except _Refused as refused:
                 if refused.reason:
                     stats.rejected(signal, refused.reason, 1)
@@ -607,9 +611,7 @@ def _make_handler(handler: ExportHandler, auth: BearerAuth | None, max_bytes: in
                 try:
                     handler.submit(SIGNAL_LABELS, result.events, len(result.events))
                 except Overloaded as exc:
-                    delay = handler.retry_delay(exc)
-                    raise _Refused(503, f"processor overloaded: {exc}",
-                                   headers={"Retry-After": str(max(1, math.ceil(delay)))}) from None
+                    raise _Refused.overloaded(exc, handler.retry_delay(exc)) from None
             except _Refused as refused:
                 if refused.reason:
                     stats.rejected(SIGNAL_LABELS, refused.reason, 1)
