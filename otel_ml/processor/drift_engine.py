@@ -52,14 +52,10 @@ from otel_ml.processor.windows import (
     ColumnKey, CountView, CountWindow, NumericSummary, TimeView, TimeWindow,
 )
 from otel_ml.semconv import OVERFLOW_VALUE, Attr, DriftSubject, Metric, QualityCheck, WindowKind
-from otel_ml.stats.multitest import adjust
-from otel_ml.stats.severity import (
-    CATEGORICAL_METHODS, METHOD_WASSERSTEIN, METHODS_WITH_P_VALUE, NUMERIC_METHODS, SEVERITY_NONE,
-    SEVERITY_WARNING, severity,
-)
 from otel_ml.stats.categorical import CategoricalDrift, categorical_drift
 from otel_ml.stats.divergence import PSI_EPS, jensen_shannon, psi
 from otel_ml.stats.numeric import NumericDrift, numeric_drift_many
+from otel_ml.stats.verdict import column_verdicts
 
 __all__ = ["DriftEngine", "SnapshotError", "SNAPSHOT_FORMAT"]
 
@@ -569,26 +565,18 @@ class DriftEngine:
         if not results:
             return []
         drift = self.settings.drift
-        family = [(key, m) for key, res in results.items() for m in _methods(res)
-                  if m in METHODS_WITH_P_VALUE]
-        raw_p = [results[key].p_value(m) for key, m in family]
-        adjusted = dict(zip(family, adjust(raw_p, drift.correction).tolist())) if family else {}
+        verdicts = column_verdicts(results, drift.tiers, drift.correction, drift.alpha)
         out: list[Point] = []
         drifted = 0
-        for key, res in results.items():
-            subject, name = key
-            worst = SEVERITY_NONE
-            for method in _methods(res):
+        for (subject, name), verdict in verdicts.items():
+            for method, v in verdict.methods.items():
                 attrs = {**base, Attr.FEATURE_NAME: name, Attr.DRIFT_SUBJECT: subject, Attr.DRIFT_METHOD: method}
-                p_adj = adjusted.get((key, method))
-                sev = severity(res.score(method), drift.tiers[method], p_adj, drift.alpha)
-                worst = max(worst, sev)
-                out.append(Point(Metric.DRIFT_SCORE, _raw_score(res, method), attrs))
-                if p_adj is not None:
-                    out.append(Point(Metric.DRIFT_P_VALUE, float(res.p_value(method)), attrs))
-                    out.append(Point(Metric.DRIFT_P_VALUE_ADJUSTED, float(p_adj), attrs))
-                out.append(Point(Metric.DRIFT_SEVERITY, float(sev), attrs))
-            if subject == DriftSubject.FEATURE and worst >= SEVERITY_WARNING:
+                out.append(Point(Metric.DRIFT_SCORE, v.score, attrs))
+                if v.p_value_adjusted is not None:
+                    out.append(Point(Metric.DRIFT_P_VALUE, v.p_value, attrs))
+                    out.append(Point(Metric.DRIFT_P_VALUE_ADJUSTED, v.p_value_adjusted, attrs))
+                out.append(Point(Metric.DRIFT_SEVERITY, float(v.severity), attrs))
+            if subject == DriftSubject.FEATURE and verdict.drifted:
                 drifted += 1
         if any(k[0] == DriftSubject.FEATURE for k in results):
             out.append(Point(Metric.DRIFTED_FEATURES, float(drifted), dict(base)))
@@ -687,17 +675,6 @@ class DriftEngine:
 def _finite_or_nan(x: np.ndarray) -> np.ndarray:
     finite = np.isfinite(x)
     return x if finite.all() else np.where(finite, x, np.nan)
-
-
-def _methods(res: NumericDrift | CategoricalDrift) -> tuple[str, ...]:
-    return NUMERIC_METHODS if isinstance(res, NumericDrift) else CATEGORICAL_METHODS
-
-
-def _raw_score(res: NumericDrift | CategoricalDrift, method: str) -> float:
-    """What ``ml.drift.score`` shows: the tiered score, except Wasserstein in the feature's units."""
-    if isinstance(res, NumericDrift) and method == METHOD_WASSERSTEIN:
-        return float(res.wasserstein)
-    return float(res.score(method))
 
 
 def _with_sketch_divergences(res: NumericDrift, ref, summary: NumericSummary) -> NumericDrift:
