@@ -18,6 +18,7 @@ from otel_ml.version import __version__
 _SUBCOMMANDS = {
     "processor": "otel_ml.processor.cli",
     "reference": "otel_ml.processor.reference_cli",
+    "report": "otel_ml.report.cli",
     "remediate": "otel_ml.remediation.cli",
     "demo": "otel_ml.demo.cli",
 }

@@ -17,7 +17,7 @@ from otel_ml.stats.numeric import NumericDrift
 from otel_ml.stats.severity import SEVERITY_NAMES
 from otel_ml.stats.verdict import ColumnVerdict
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "ColumnReport", "DriftReport"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "ColumnReport", "DriftReport", "write_text"]
 
 FORMAT = "otel-ml-drift-report"
 FORMAT_VERSION = 1
@@ -136,7 +136,7 @@ class DriftReport:
         """The JSON text; written atomically to ``path`` when given."""
         text = json.dumps(self.to_dict(), indent=indent, allow_nan=False) + "\n"
         if path is not None:
-            _write(path, text)
+            write_text(path, text)
         return text
 
     def to_html(self, path: str | os.PathLike | None = None) -> str:
@@ -145,7 +145,7 @@ class DriftReport:
 
         text = render(self)
         if path is not None:
-            _write(path, text)
+            write_text(path, text)
         return text
 
     def __repr__(self) -> str:
@@ -189,7 +189,7 @@ def _plain(x: Any) -> Any:
     return x
 
 
-def _write(path: str | os.PathLike, text: str) -> None:
+def write_text(path: str | os.PathLike, text: str) -> None:
     target = Path(path)
     if not target.parent.exists():
         raise UserError(f"{target}: directory {target.parent} does not exist")

@@ -11,6 +11,7 @@ import re
 
 import numpy as np
 
+from otel_ml.errors import UserError
 from otel_ml.report.columns import CategoricalPlot, NumericPlot
 
 __all__ = ["numeric_svg", "categorical_svg", "REFERENCE_COLOR", "CURRENT_COLOR", "UNSEEN_COLOR"]
@@ -24,12 +25,23 @@ _ID = re.compile(r'id="([^"]+)"')
 
 
 def _figure(width: float, height: float):
-    from matplotlib.backends.backend_svg import FigureCanvasSVG
-    from matplotlib.figure import Figure
+    try:
+        from matplotlib.backends.backend_svg import FigureCanvasSVG
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise UserError("the HTML report draws with matplotlib: pip install 'otel-ml[report]'") from None
 
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasSVG(fig)
     return fig
+
+
+def _matplotlib():
+    try:
+        import matplotlib
+    except ImportError:
+        raise UserError("the HTML report draws with matplotlib: pip install 'otel-ml[report]'") from None
+    return matplotlib
 
 
 def _svg(fig, prefix: str) -> str:
@@ -47,7 +59,7 @@ def _svg(fig, prefix: str) -> str:
 
 def numeric_svg(plot: NumericPlot, prefix: str) -> str:
     """Overlaid step densities of reference and current."""
-    import matplotlib
+    matplotlib = _matplotlib()
 
     with matplotlib.rc_context(_RC):
         fig = _figure(6.4, 2.3)
@@ -63,7 +75,7 @@ def numeric_svg(plot: NumericPlot, prefix: str) -> str:
 
 def categorical_svg(plot: CategoricalPlot, prefix: str) -> str:
     """Paired horizontal bars of category shares; unseen categories hatched and labelled."""
-    import matplotlib
+    matplotlib = _matplotlib()
 
     with matplotlib.rc_context(_RC):
         n = len(plot.labels)
