@@ -74,6 +74,10 @@ def register(subparsers) -> None:
                        help="keep at most this many values per numeric column for KS / Wasserstein "
                             "(uniform subsample; default 5000)")
     build.add_argument("--quiet", action="store_true", help="print nothing on success")
+    build.add_argument("--report-against", metavar="CURRENT", default=None,
+                       help="also write the drift report of CURRENT against this data (otel-ml report)")
+    build.add_argument("--report", metavar="HTML", default=None,
+                       help="where --report-against writes (default: PROFILE with .report.html)")
     build.set_defaults(func=_build)
 
     show = sub.add_parser("show", help="summarise a profile file",
@@ -91,6 +95,8 @@ def _build(args: argparse.Namespace) -> int:
     from otel_ml.processor.reference_build import build_reference, describe
 
     out = Path(args.output)
+    if args.report and not args.report_against:
+        raise UserError("--report: needs --report-against CURRENT (the data to compare with)")
     if not out.parent.exists():
         raise UserError(f"-o {out}: directory {out.parent} does not exist")
     profile, roles = build_reference(
@@ -101,6 +107,9 @@ def _build(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(describe(profile, roles))
         print(f"wrote {out}")
+    if args.report_against:
+        from otel_ml.report.cli import report_against_reference
+        return report_against_reference(args, roles, out)
     return 0
 
 

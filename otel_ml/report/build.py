@@ -9,6 +9,7 @@ converts a batch; statistics come from ``otel_ml.stats`` and the verdicts from
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence
 
@@ -81,7 +82,7 @@ def drift_report(reference: Any, current: Any, *, features: Sequence[str] | None
     return DriftReport(
         features={n: reports[(DriftSubject.FEATURE, n)] for n in names},
         predictions={k[0]: r for k, r in reports.items() if k[0] != DriftSubject.FEATURE},
-        reference=_describe_reference(ref),
+        reference=_describe_reference(ref, reference),
         current={"source": cur.source, "rows": cur.rows},
         settings={"correction": settings.correction, "alpha": settings.alpha, "bins": bins,
                   "drifted_from": DRIFTED_SEVERITY,
@@ -233,10 +234,13 @@ def _numeric_summary(s: np.ndarray, mean: float | None = None, std: float | None
             "max": float(s[-1]) if hi is None else hi}
 
 
-def _describe_reference(ref: Table | Profile) -> dict[str, Any]:
+def _describe_reference(ref: Table | Profile, given: Any) -> dict[str, Any]:
     if isinstance(ref, Profile):
         sampled = any(isinstance(c, NumericProfile) and c.reference.sorted_values.size < c.reference.count
                       for c in ref.features.values())
-        return {"source": ref.source or f"profile of {ref.model!r}", "rows": ref.rows, "kind": "profile",
+        source = f"profile of {ref.source or repr(ref.model)}"
+        if isinstance(given, (str, os.PathLike)):
+            source = f"{given} ({source})"
+        return {"source": source, "rows": ref.rows, "kind": "profile",
                 "model": ref.model, "version": ref.version, "sampled": sampled}
     return {"source": ref.source, "rows": ref.rows, "kind": "data", "sampled": False}

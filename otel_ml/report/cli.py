@@ -95,3 +95,22 @@ def write_report(reference, current, args: argparse.Namespace, prefix: str) -> i
         print(f"{prefix}a feature reached severity {args.fail_on} or above (--fail-on)", file=sys.stderr)
         return 1
     return 0
+
+
+def report_against_reference(args: argparse.Namespace, roles, profile_path) -> int:
+    """``reference build --report-against CURRENT``: the report of CURRENT against the full
+    reference data, with the roles the build used (those CURRENT lacks are left out)."""
+    from pathlib import Path
+
+    from otel_ml.report.inputs import load_data
+
+    current = load_data(args.report_against, "current")
+    has = current.columns.keys()
+    html = args.report or str(Path(profile_path).with_suffix("")) + ".report.html"
+    ns = argparse.Namespace(
+        output=html, json=None, features=[f for f in roles.features if f in has] or None,
+        target=roles.target if roles.target in has else None,
+        prediction=roles.prediction if roles.prediction in has else None, proba=None,
+        confidence=roles.confidence if roles.confidence in has else None, categorical=args.categorical,
+        fail_on=None, quiet=args.quiet)
+    return write_report(args.data if len(args.data) > 1 else args.data[0], current, ns, "otel-ml reference: ")
