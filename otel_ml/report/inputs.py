@@ -89,11 +89,8 @@ def _as_column(values: Any, where: str) -> np.ndarray:
         raise UserError(f"{where}: expected a sequence of values, got {type(values).__name__}") from None
     if arr.ndim != 1:
         raise UserError(f"{where}: expected one value per row, got shape {arr.shape}")
-    if arr.dtype == object and arr.size:
-        # A list of plain numbers (with None for missing) is a numeric column.
-        types = set(map(type, arr))
-        if types <= {int, float, type(None)} and types - {type(None)}:
-            return np.array(arr, dtype=np.float64)  # None becomes NaN
+    if arr.dtype == object and arr.size and set(map(type, arr)) <= {int, float}:
+        return arr.astype(np.float64)  # plain numbers; with None they stay objects (None is "missing")
     return arr
 
 
