@@ -31,7 +31,7 @@ def _figure(width: float, height: float):
     except ImportError:
         raise UserError("the HTML report draws with matplotlib: pip install 'otel-ml[report]'") from None
 
-    fig = Figure(figsize=(width, height), layout="constrained")
+    fig = Figure(figsize=(width, height))  # fixed margins: a layout engine would double the cost
     FigureCanvasSVG(fig)
     return fig
 
@@ -62,7 +62,8 @@ def numeric_svg(plot: NumericPlot, prefix: str) -> str:
     matplotlib = _matplotlib()
 
     with matplotlib.rc_context(_RC):
-        fig = _figure(6.4, 2.3)
+        fig = _figure(5.8, 2.3)
+        fig.subplots_adjust(left=0.09, right=0.98, bottom=0.2, top=0.96)
         ax = fig.add_subplot()
         ax.stairs(plot.reference, plot.edges, fill=True, alpha=0.45, color=REFERENCE_COLOR, label="reference")
         ax.stairs(plot.current, plot.edges, fill=True, alpha=0.45, color=CURRENT_COLOR, label="current")
@@ -79,10 +80,13 @@ def categorical_svg(plot: CategoricalPlot, prefix: str) -> str:
 
     with matplotlib.rc_context(_RC):
         n = len(plot.labels)
-        fig = _figure(6.4, max(1.4, 0.32 * n + 0.7))
+        height = max(1.4, 0.32 * n + 0.7)
+        fig = _figure(6.4, height)
+        labels = [(f"{lab[:28]} (unseen)" if unseen else lab[:36]) for lab, unseen in zip(plot.labels, plot.unseen)]
+        left = min(0.45, 0.05 + 0.0105 * max(map(len, labels), default=1))
+        fig.subplots_adjust(left=left, right=0.8, bottom=0.5 / height, top=1 - 0.15 / height)
         ax = fig.add_subplot()
         y = np.arange(n)
-        labels = [(f"{lab[:28]} (unseen)" if unseen else lab[:36]) for lab, unseen in zip(plot.labels, plot.unseen)]
         ax.barh(y - 0.2, plot.reference, height=0.4, color=REFERENCE_COLOR, label="reference")
         bars = ax.barh(y + 0.2, plot.current, height=0.4, color=CURRENT_COLOR, label="current")
         for bar, unseen in zip(bars, plot.unseen):
