@@ -91,6 +91,8 @@ def drift_report(reference: Any, current: Any, *, features: Sequence[str] | None
                   "methods": {"numeric": NUMERIC_METHODS, "categorical": CATEGORICAL_METHODS}},
         created_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         performance=performance,
+        # multivariate=...: the drift of all features together (otel_ml.stats.multivariate) goes here,
+        # as {"method", "score", "severity"}; the JSON key exists already (null).
         columns={"roles": [c for c in roles.columns()],
                  "only_in_reference": [c for c in ref_cols if c not in cur.columns and c not in roles.columns()],
                  "only_in_current": [c for c in cur.columns if c not in ref_cols and c not in roles.columns()]},

@@ -23,6 +23,7 @@ from otel_ml.stats.numeric import (
     wasserstein_sorted,
 )
 from otel_ml.stats.outliers import iqr_bounds, outside_range
+from otel_ml.stats.verdict import DRIFTED_SEVERITY, ColumnVerdict, MethodVerdict, column_verdicts
 from otel_ml.stats.references import DEFAULT_BINS, CategoricalReference, NumericReference
 from otel_ml.stats.sample_errors import EmptySampleError, InvalidReferenceError
 from otel_ml.stats.severity import (
@@ -50,6 +51,8 @@ __all__ = [
     "NUMERIC_METHODS", "CATEGORICAL_METHODS", "METHODS_WITH_P_VALUE",
     "SEVERITY_NONE", "SEVERITY_INFO", "SEVERITY_WARNING", "SEVERITY_CRITICAL", "SEVERITY_NAMES",
     "DEFAULT_ALPHA", "Tiers", "DEFAULT_TIERS", "severity", "severities",
+    # verdicts (the processor's and the report's)
+    "column_verdicts", "ColumnVerdict", "MethodVerdict", "DRIFTED_SEVERITY",
     # outliers
     "iqr_bounds", "outside_range",
 ]

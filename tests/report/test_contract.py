@@ -157,3 +157,18 @@ def test_text_summary_lists_drifted_features_first(data):
     named = [ln.split()[1] for ln in lines[1:]]
     assert named == rep.ranking() and named[: len(rep.drifted)] == rep.drifted
     assert lines[-1].split()[0] == "none"
+
+
+def test_a_feature_without_usable_current_values_is_reported_not_compared():
+    rng = np.random.default_rng(6)
+    ref = {"a": rng.normal(size=300), "b": rng.normal(size=300), "c": rng.choice(["u", "v"], size=300)}
+    cur = {"a": rng.normal(size=200), "b": [None] * 200, "c": [None] * 200}
+    rep = drift_report(ref, cur)
+    d = rep.to_dict()["features"]
+    for name in ("b", "c"):
+        assert d[name]["compared"] is False and d[name]["severity"] == 0 and d[name]["n_current"] == 0
+        assert d[name]["quality"]["missing"] == 1.0
+    assert "ks_statistic" not in d["b"] and "chi2_statistic" not in d["c"]
+    assert rep.to_dict()["summary"]["compared"] == 1
+    assert "no usable current value" in repr(rep)
+    assert rep.to_html().count("<svg") == 1
