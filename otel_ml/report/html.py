@@ -16,10 +16,12 @@ from otel_ml.report.model import ColumnReport, DriftReport
 from otel_ml.report.plots import CURRENT_COLOR, REFERENCE_COLOR, categorical_svg, numeric_svg
 from otel_ml.stats.severity import SEVERITY_NAMES
 
-__all__ = ["render", "OPEN_SECTIONS"]
+__all__ = ["render", "OPEN_SECTIONS", "TABLE_ROWS"]
 
 #: Feature sections open when the page loads: the worst drifted ones, at most this many.
 OPEN_SECTIONS = 5
+#: Rows of the summary and quality tables shown at once; the rest sit in a collapsed block.
+TABLE_ROWS = 30
 
 _CSS = f"""
 body{{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:1100px;
@@ -111,10 +113,20 @@ def _main_p(col: ColumnReport) -> float | None:
     return col.verdict.methods[col.main_method].p_value_adjusted if col.verdict else None
 
 
+def _table(header: str, rows: list[str], what: str) -> str:
+    """A table of the first ``TABLE_ROWS`` rows; the others in a collapsed second table."""
+    out = f"<table>{header}{''.join(rows[:TABLE_ROWS])}</table>"
+    if len(rows) > TABLE_ROWS:
+        out += (f"<details><summary>{len(rows) - TABLE_ROWS} more {what}</summary>"
+                f"<table>{header}{''.join(rows[TABLE_ROWS:])}</table></details>")
+    return out
+
+
 def _summary_table(report: DriftReport, ranking: list[str], anchors: dict[str, str]) -> str:
-    rows = ["<h2>Summary</h2><table><tr><th class=l>feature</th><th class=l>kind</th><th>severity</th>"
-            "<th>KS D / Cramér's V</th><th>p adjusted</th><th>PSI</th><th>Jensen-Shannon</th>"
-            "<th>missing</th></tr>"]
+    header = ("<tr><th class=l>feature</th><th class=l>kind</th><th>severity</th>"
+              "<th>KS D / Cramér's V</th><th>p adjusted</th><th>PSI</th><th>Jensen-Shannon</th>"
+              "<th>missing</th></tr>")
+    rows = []
     for name in ranking:
         c = report.features[name]
         d = c.drift
@@ -122,8 +134,7 @@ def _summary_table(report: DriftReport, ranking: list[str], anchors: dict[str, s
                     f"<td>{_badge(c.severity)}</td><td>{_f(c.main_score if d else None)}</td>"
                     f"<td>{_f(_main_p(c))}</td><td>{_f(d.psi if d else None)}</td>"
                     f"<td>{_f(d.jensen_shannon if d else None)}</td><td>{_pct(c.quality.get('missing'))}</td></tr>")
-    rows.append("</table>")
-    return "".join(rows)
+    return "<h2>Summary</h2>" + _table(header, rows, "features (less drifted)")
 
 
 def _performance(perf: dict) -> str:
@@ -156,23 +167,25 @@ def _quality_table(report: DriftReport, ranking: list[str], anchors: dict[str, s
     checks: list[str] = []
     for c in report.features.values():
         checks += [k for k in c.quality if k not in checks]
-    flagged = [n for n in ranking if any(report.features[n].quality.values())]
+    worst = {n: max(report.features[n].quality.values(), default=0.0) for n in ranking}
+    flagged = sorted((n for n in ranking if worst[n] > 0), key=lambda n: -worst[n])
     out = ["<h2>Data quality</h2><p class=note>Share of current rows failing each check against the reference "
-           "(as <code>ml.data_quality.ratio</code>); features with no finding are left out.</p>"]
+           "(as <code>ml.data_quality.ratio</code>), worst first; features with no finding are left out.</p>"]
     if not flagged:
         out.append("<p class=muted>No finding.</p>")
         return "".join(out)
-    out.append("<table><tr><th class=l>feature</th>" + "".join(f"<th>{escape(k)}</th>" for k in checks) + "</tr>")
+    header = "<tr><th class=l>feature</th>" + "".join(f"<th>{escape(k)}</th>" for k in checks) + "</tr>"
+    rows = []
     for n in flagged:
         q = report.features[n].quality
-        out.append(f"<tr><td><a href='#{anchors[n]}'>{escape(n)}</a></td>"
-                   + "".join(f"<td>{_pct(q[k]) if k in q else ''}</td>" for k in checks) + "</tr>")
-    out.append("</table>")
+        rows.append(f"<tr><td><a href='#{anchors[n]}'>{escape(n)}</a></td>"
+                    + "".join(f"<td>{_pct(q[k]) if k in q else ''}</td>" for k in checks) + "</tr>")
+    out.append(_table(header, rows, "features with findings"))
     return "".join(out)
 
 
 def _section(col: ColumnReport, anchor: str, prefix: str, open_: bool) -> str:
-    head = (f"<details id='{anchor}'{' open' if open_ else ''}><summary>{escape(col.name)} "
+    head = (f"<details{' open' if open_ else ''}><summary>{escape(col.name)} "
             f"{_badge(col.severity)} <span class=muted>{col.kind}")
     if col.drift is not None:
         label = "KS D" if col.kind == "numeric" else "Cramér's V"
@@ -184,7 +197,8 @@ def _section(col: ColumnReport, anchor: str, prefix: str, open_: bool) -> str:
         pic = categorical_svg(col.plot, prefix)
     else:
         pic = "<p class=muted>No usable current value to draw.</p>"
-    return head + f"<div class=grid><div>{pic}</div><div>{_stats_table(col)}</div></div></details>"
+    # The anchor sits inside the collapsed part: following a link to it opens the section.
+    return head + f"<div id='{anchor}' class=grid><div>{pic}</div><div>{_stats_table(col)}</div></div></details>"
 
 
 def _stats_table(col: ColumnReport) -> str:

@@ -85,3 +85,24 @@ def _distinct_colours(png: bytes) -> int:
     pixels = {raw[r * stride + 1 + i: r * stride + 1 + i + channels]
               for r in range(rows) for i in range(0, width * channels, channels * 7)}
     return len(pixels)
+
+
+def test_wide_page_keeps_tables_short_and_links_open_collapsed_sections(page, tmp_path):
+    rng = np.random.default_rng(3)
+    ref = {f"f{i:02d}": rng.normal(size=2000) for i in range(45)}
+    cur = {f"f{i:02d}": rng.normal(0.6 if i < 3 else 0.0, size=1500) for i in range(45)}
+    rep = drift_report(ref, cur)
+    path = tmp_path / "wide.html"
+    rep.to_html(path)
+    page.events.clear()
+    page.open(path.as_uri())
+    first_table_rows = page.evaluate("document.querySelectorAll('h2 + table tr').length")
+    assert first_table_rows == 1 + 30
+    assert "15 more features" in page.evaluate("document.body.innerText")
+    last = rep.ranking()[-1]
+    anchor = f"feature-{list(rep.features).index(last)}"
+    section = f"document.getElementById('{anchor}').closest('details')"
+    assert page.evaluate(f"{section}.open") is False
+    page.evaluate(f"document.querySelector('a[href=\"#{anchor}\"]').click()")
+    assert page.evaluate(f"{section}.open") is True  # the link opens its section
+    assert page.errors() == [] and page.requests() == [path.as_uri()]
