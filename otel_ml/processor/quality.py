@@ -256,5 +256,7 @@ def flag_counts(flags: np.ndarray) -> np.ndarray:
     """Number of values failing each check, in ``CHECKS`` order (int64, len(CHECKS))."""
     if flags.size == 0:
         return np.zeros(len(CHECKS), dtype=np.int64)
-    shifts = np.arange(len(CHECKS), dtype=np.uint16)
-    return ((flags[:, None] >> shifts) & 1).sum(axis=0, dtype=np.int64)
+    # One pass: count each distinct bit set, then add the sets' counts per bit.
+    per_set = np.bincount(flags, minlength=1 << len(CHECKS))
+    has_bit = (np.arange(per_set.size)[:, None] >> np.arange(len(CHECKS))) & 1
+    return (per_set @ has_bit).astype(np.int64)
