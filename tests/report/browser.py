@@ -15,7 +15,7 @@ import websocket
 
 from tests.support.waiting import PollAborted, wait_until
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage",
          "--disable-component-update", "--disable-sync", "--disable-extensions", "--no-first-run",
          "--no-default-browser-check", "--disable-default-apps", "--mute-audio", "--remote-debugging-port=0"]
 

@@ -172,3 +172,17 @@ def test_a_feature_without_usable_current_values_is_reported_not_compared():
     assert rep.to_dict()["summary"]["compared"] == 1
     assert "no usable current value" in repr(rep)
     assert rep.to_html().count("<svg") == 1
+
+
+@pytest.mark.parametrize("columns, known, expected", [
+    (["proba_0", "proba_1"], set(), {"0": "proba_0", "1": "proba_1"}),
+    (["p0", "p1"], {"0", "1"}, {"0": "p0", "1": "p1"}),
+    (["prob_setosa", "prob_versicolor"], {"setosa", "versicolor"}, {"setosa": "prob_setosa",
+                                                                    "versicolor": "prob_versicolor"}),
+    (["0=p_neg", "1=p_pos"], set(), {"0": "p_neg", "1": "p_pos"}),
+    (["cat", "dog"], set(), {"cat": "cat", "dog": "dog"}),
+])
+def test_probability_columns_map_to_classes(columns, known, expected):
+    from otel_ml.report.accuracy import probability_classes
+
+    assert probability_classes(columns, known) == expected
