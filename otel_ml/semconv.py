@@ -86,8 +86,7 @@ class WindowKind:
 class QualityCheck:
     """Values of ``ml.data_quality.check`` (P5)."""
 
-    MISSING = "missing"  # None / null
-    NAN = "nan"
+    MISSING = "missing"  # None / null / NaN / a blank CSV cell
     INF = "inf"
     OUT_OF_RANGE = "out_of_range"  # outside the reference min..max
     UNSEEN_CATEGORY = "unseen_category"
@@ -398,7 +397,7 @@ class Metric:
     DATA_QUALITY_RATIO = MetricSpec(
         "ml.data_quality.ratio", MetricKind.GAUGE, "1",
         "Share of the window's events failing a data-quality check for a feature "
-        "(missing, nan, inf, out_of_range, unseen_category, type_mismatch, outlier, "
+        "(missing, inf, out_of_range, unseen_category, type_mismatch, outlier, "
         "missing_feature, extra_feature).",
         (*_MV, _A.FEATURE_NAME, _A.DATA_QUALITY_CHECK, _A.WINDOW))
     DATA_QUALITY_COUNT = MetricSpec(

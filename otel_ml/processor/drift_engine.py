@@ -57,7 +57,7 @@ from otel_ml.stats.severity import (
     CATEGORICAL_METHODS, METHOD_WASSERSTEIN, METHODS_WITH_P_VALUE, NUMERIC_METHODS, SEVERITY_NONE,
     SEVERITY_WARNING, severity,
 )
-from otel_ml.stats.categorical import CategoricalDrift, categorical_drift
+from otel_ml.stats.categorical import CategoricalDrift, categorical_drift, categorical_drift_counts
 from otel_ml.stats.divergence import PSI_EPS, jensen_shannon, psi
 from otel_ml.stats.numeric import NumericDrift, numeric_drift_many
 
@@ -545,23 +545,10 @@ class DriftEngine:
 
     def _categorical_from_counts(self, ref: CategoricalProfile, counts: dict[str, int],
                                  total: int) -> CategoricalDrift:
-        """chi2 / Cramer's V on a uniform sample drawn from the exact counts; PSI, JS and the
-        unseen share from the exact counts themselves."""
-        keys = list(counts)
-        c = np.fromiter(counts.values(), dtype=np.int64, count=len(keys))
-        size = min(total, self.settings.windows.reservoir_size)
-        drawn = c if size == total else self._eval_rng.multivariate_hypergeometric(c, size)
-        sample = np.repeat(np.array(keys, dtype=object), drawn)
-        res = categorical_drift(ref.reference, sample)
-        index = {cat: i for i, cat in enumerate(ref.reference.categories)}
-        cells = np.zeros(len(index) + 1)
-        for cat, cnt in counts.items():  # per distinct category (capped), not per value
-            cells[index.get(cat, len(index))] += cnt
-        ref_cells = np.append(ref.reference.fractions, 0.0)
-        cur_cells = cells / total
-        return dataclasses.replace(res, psi=psi(ref_cells, cur_cells, PSI_EPS),
-                                   jensen_shannon=jensen_shannon(ref_cells, cur_cells),
-                                   unseen_ratio=float(cells[-1] / total))
+        """Drift from the time window's exact counts; chi2 on a subsample of at most
+        ``windows.reservoir_size`` values, so its power matches the numeric tests' reservoir."""
+        return categorical_drift_counts(ref.reference, counts, max_test_n=self.settings.windows.reservoir_size,
+                                        rng=self._eval_rng)
 
     def _drift_points(self, schema: _Schema, kind: str, view: CountView | TimeView,
                       base: Mapping[str, str]) -> list[Point]:
