@@ -127,8 +127,9 @@ class NumericProfile:
     """A numeric column: its stats reference and the numbers the quality checks use.
 
     ``min``/``max`` bound the reference values (out_of_range); ``iqr_low``/``iqr_high`` are
-    Tukey's far-out fences Q1 - 3 IQR / Q3 + 3 IQR (outlier: see ``OUTLIER_IQR_K``); ``count`` is the number of rows, ``missing_rate`` the share of them
-    that were None, NaN, inf or not a number.
+    Tukey's far-out fences Q1 - 3 IQR / Q3 + 3 IQR (outlier: see ``OUTLIER_IQR_K``); ``count``
+    is the number of rows, ``missing_rate`` the share of them that were missing (None, NaN, a
+    blank cell); ``rates`` the reference's own rate per data-quality check.
     """
 
     reference: NumericReference
@@ -138,6 +139,7 @@ class NumericProfile:
     iqr_low: float
     iqr_high: float
     count: int
+    rates: Mapping[str, float] = field(default_factory=dict)
 
     kind = NUMERIC
 

@@ -65,7 +65,7 @@ def _json_scores(scores: Scores) -> dict:
             for name, avgs in scores.items()}
 
 
-def classclass_names(values) -> list[str | None]:
+def class_names(values) -> list[str | None]:
     """Canonical class name of each value (None where it is no usable label)."""
     return [canonical_class(v.item() if isinstance(v, np.generic) else v) for v in values]
 
