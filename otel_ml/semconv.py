@@ -404,6 +404,11 @@ class Metric:
         "ml.data_quality.failing_values", MetricKind.GAUGE, "{value}",
         "Number of the window's values failing a data-quality check for a feature.",
         (*_MV, _A.FEATURE_NAME, _A.DATA_QUALITY_CHECK, _A.WINDOW))
+    DATA_QUALITY_REFERENCE_RATIO = MetricSpec(
+        "ml.data_quality.reference_ratio", MetricKind.GAUGE, "1",
+        "Share of the reference profile's values failing a data-quality check for a feature: "
+        "the baseline the data-quality alerts compare ml.data_quality.ratio with.",
+        (*_MV, _A.FEATURE_NAME, _A.DATA_QUALITY_CHECK))
     # --- processor: accuracy (P6, P7) -----------------------------------------------
     _PERF = (*_MV, _A.METRIC_NAME, _A.METRIC_AVERAGE, _A.SEGMENT, _A.WINDOW)
     PERFORMANCE = MetricSpec(

@@ -44,6 +44,7 @@ __all__ = [
     "categorical_flags",
     "constant_flags",
     "flag_counts",
+    "outside_probability",
     "VALUE_STRING",
     "VALUE_NUMBER",
 ]
@@ -244,6 +245,13 @@ def categorical_flags(col: CategoricalColumn, categories: frozenset[str],
     wrong = col.numbers if value_type == VALUE_STRING else col.strings
     flags[wrong] |= _B_TYPE
     return flags
+
+
+def outside_probability(x: np.ndarray, floor: float = 0.0, tolerance: float = 1e-9) -> np.ndarray:
+    """Which values cannot be a top-class probability: outside [floor, 1] (floor = 1/k for k
+    classes), +-inf included; NaN (missing) is not flagged."""
+    with np.errstate(invalid="ignore"):
+        return (x < floor - tolerance) | (x > 1.0 + tolerance)
 
 
 def constant_flags(n: int, check: str) -> np.ndarray:
