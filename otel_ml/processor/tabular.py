@@ -3,7 +3,7 @@
 ``read_table`` is the one reader every command uses (``reference build``, ``report``). Missing
 values are the same whatever the format: a blank CSV cell (any column type), a Parquet null, a
 NaN in a numeric column. In a numeric CSV column the spellings NA, N/A, NaN, nan, null, NULL and
-None are missing too; in a string column only a blank cell is (``"NA"`` may be a real category).
+None are missing too; in a string column only an empty cell is (``"NA"`` may be a real category).
 Numeric columns come back as float64 with NaN where missing, the others as object arrays of
 strings (or bools) with None where missing.
 """
@@ -41,18 +41,20 @@ class Table:
 
 
 def _csv_column(cells: np.ndarray) -> tuple[np.ndarray, str]:
-    """One CSV column (object array of str): float64 if every non-blank cell is a number."""
-    stripped = np.char.strip(cells.astype(str))
-    blank = stripped == ""
-    na = blank | np.isin(stripped, list(CSV_NA_VALUES))
-    try:
-        numbers = np.full(cells.size, np.nan)
-        numbers[~na] = stripped[~na].astype(np.float64)
-        return numbers, NUMERIC
-    except ValueError:
-        out = cells.astype(object)
-        out[blank] = None
-        return out, CATEGORICAL
+    """One CSV column (object array of str): float64 if every non-missing cell is a number."""
+    blank = cells == ""
+    for missing in (blank, None):
+        if missing is None:  # second try: the NA spellings are missing too
+            missing = blank | np.isin(cells, sorted(CSV_NA_VALUES))
+        try:
+            numbers = np.full(cells.size, np.nan)
+            numbers[~missing] = np.array(cells[~missing].tolist(), dtype=np.float64)
+            return numbers, NUMERIC
+        except ValueError:
+            continue
+    out = cells.copy()
+    out[blank] = None
+    return out, CATEGORICAL
 
 
 def _from_csv(path: Path) -> Table:

@@ -90,3 +90,20 @@ def test_multiclass_profile_from_the_cli_estimates_precision_recall_f1(cli_profi
         realized = perf(after, Metric.PERFORMANCE, metric, avg)
         estimate = perf(after, Metric.PERFORMANCE_ESTIMATED, metric, avg)
         assert abs(estimate - realized) < 0.08, (metric, estimate, realized)
+
+
+def test_confidences_below_1_over_k_are_left_out_of_the_estimate(cli_profile):
+    # P(one class) sent as the confidence of a 10-class model: values below 0.1 cannot be the
+    # predicted class's probability; the estimate uses only the rows whose confidence can be.
+    model, store, _p_ref, _y_ref, x_prod, _y_prod = cli_profile
+    conf = np.round(model.predict_proba(x_prod), 6)
+    pred = conf.argmax(1)
+    sent = conf.max(1)
+    sent[::3] = 0.05  # not a top-class probability of 10 classes
+    estimates = []
+    for rows in (np.ones(len(pred), bool), sent >= 0.1):
+        tracker, _, clock = make_tracker(SETTINGS, profiles=store)
+        ids = [f"c{i}" for i in range(int(rows.sum()))]
+        tracker.ingest([batch("digits", ids, pred[rows].tolist(), conf=sent[rows])])
+        estimates.append(perf(tracker.evaluate(clock.t), Metric.PERFORMANCE_ESTIMATED, "accuracy", "none"))
+    assert estimates[0] is not None and estimates[0] == pytest.approx(estimates[1], abs=1e-12)

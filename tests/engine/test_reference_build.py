@@ -260,7 +260,7 @@ def test_csv_and_parquet_profiles_of_the_same_frame_are_equal(tmp_path):
 
 def test_csv_reader_needs_no_pyarrow_and_reads_na_spellings(tmp_path):
     path = tmp_path / "na.csv"
-    path.write_text("a,b,c\n1,NA,x\n,2.5,NA\n3,null, \n")
+    path.write_text("a,b,c\n1,NA,x\n,2.5,NA\n3,null,\n")
     run = subprocess.run([sys.executable, "-c", (
         "import sys; sys.modules['pyarrow'] = None\n"  # as if pyarrow were not installed
         "from otel_ml.processor.tabular import read_table\n"
