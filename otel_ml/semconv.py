@@ -86,8 +86,7 @@ class WindowKind:
 class QualityCheck:
     """Values of ``ml.data_quality.check`` (P5)."""
 
-    MISSING = "missing"  # None / null
-    NAN = "nan"
+    MISSING = "missing"  # None / null / NaN / a blank CSV cell
     INF = "inf"
     OUT_OF_RANGE = "out_of_range"  # outside the reference min..max
     UNSEEN_CATEGORY = "unseen_category"
@@ -398,13 +397,18 @@ class Metric:
     DATA_QUALITY_RATIO = MetricSpec(
         "ml.data_quality.ratio", MetricKind.GAUGE, "1",
         "Share of the window's events failing a data-quality check for a feature "
-        "(missing, nan, inf, out_of_range, unseen_category, type_mismatch, outlier, "
+        "(missing, inf, out_of_range, unseen_category, type_mismatch, outlier, "
         "missing_feature, extra_feature).",
         (*_MV, _A.FEATURE_NAME, _A.DATA_QUALITY_CHECK, _A.WINDOW))
     DATA_QUALITY_COUNT = MetricSpec(
         "ml.data_quality.failing_values", MetricKind.GAUGE, "{value}",
         "Number of the window's values failing a data-quality check for a feature.",
         (*_MV, _A.FEATURE_NAME, _A.DATA_QUALITY_CHECK, _A.WINDOW))
+    DATA_QUALITY_REFERENCE_RATIO = MetricSpec(
+        "ml.data_quality.reference_ratio", MetricKind.GAUGE, "1",
+        "Share of the reference profile's values failing a data-quality check for a feature: "
+        "the baseline the data-quality alerts compare ml.data_quality.ratio with.",
+        (*_MV, _A.FEATURE_NAME, _A.DATA_QUALITY_CHECK))
     # --- processor: accuracy (P6, P7) -----------------------------------------------
     _PERF = (*_MV, _A.METRIC_NAME, _A.METRIC_AVERAGE, _A.SEGMENT, _A.WINDOW)
     PERFORMANCE = MetricSpec(

@@ -6,7 +6,13 @@ window (``windows``), and on ``evaluate`` returns gauges:
 * ``ml.drift.score`` / ``.p_value`` / ``.p_value.adjusted`` / ``.severity`` per column (feature,
   prediction, confidence), method and window; ``ml.drift.drifted_features``;
 * ``ml.prediction.low_confidence.ratio``; ``ml.data_quality.ratio`` / ``.count`` per feature and
-  check; ``ml.processor.window.fill`` (count window).
+  check, and ``ml.data_quality.reference_ratio`` (the profile's own rate per check);
+  ``ml.processor.window.fill`` (count window).
+
+Confidences are top-class probabilities, in [1/k, 1] for a classifier with k classes (k from the
+profile's performance classes, else its prediction categories; [0, 1] for learned profiles):
+a value outside is counted as ``out_of_range`` under the data-quality feature name
+``confidence`` and left out of the confidence drift and the low-confidence ratio.
 
 Reference: the ``ProfileStore``'s profile for (model, version) or (model, "*"); without one the
 version's first ``profiles.learn_from_first_n`` events become a learned profile (one log line).
@@ -52,7 +58,7 @@ from otel_ml.processor.windows import (
     ColumnKey, CountView, CountWindow, NumericSummary, TimeView, TimeWindow,
 )
 from otel_ml.semconv import OVERFLOW_VALUE, Attr, DriftSubject, Metric, QualityCheck, WindowKind
-from otel_ml.stats.categorical import CategoricalDrift, categorical_drift
+from otel_ml.stats.categorical import CategoricalDrift, categorical_drift, categorical_drift_counts
 from otel_ml.stats.divergence import PSI_EPS, jensen_shannon, psi
 from otel_ml.stats.numeric import NumericDrift, numeric_drift_many
 from otel_ml.stats.verdict import column_verdicts
@@ -65,6 +71,9 @@ SNAPSHOT_FORMAT = 1
 _PRED: ColumnKey = (DriftSubject.PREDICTION, "prediction")
 _CONF: ColumnKey = (DriftSubject.CONFIDENCE, "confidence")
 _REJECT_INVALID = "invalid_event"
+#: Data-quality feature name of the confidence checks (when no schema feature has the name).
+_CONF_QUALITY = "confidence"
+_CONF_CHECKS = (QualityCheck.OUT_OF_RANGE,)
 
 
 class SnapshotError(OtelMlError, ValueError):
@@ -87,6 +96,7 @@ class _Schema:
     categorical: dict[str, CategoricalProfile]
     untracked: frozenset[str]  # schema features past limits.max_features
     names: frozenset[str]  # every schema feature, tracked or not
+    confidence_floor: float = 0.0  # 1/k: the least top-class probability of k classes
 
     @classmethod
     def of(cls, profile: Profile, max_features: int) -> "_Schema":
@@ -97,6 +107,7 @@ class _Schema:
             categorical={n: c for n, c in tracked if isinstance(c, CategoricalProfile)},
             untracked=frozenset(list(profile.features)[max_features:]),
             names=frozenset(profile.features),
+            confidence_floor=_confidence_floor(profile),
         )
 
     def references(self) -> dict[ColumnKey, ColumnProfile]:
@@ -441,7 +452,11 @@ class DriftEngine:
             categorical[_PRED] = self._fold(st, _PRED, quality.categorical_column(batch.predictions).keys)
         low = (0, 0)
         if batch.confidences is not None:
-            conf = _finite_or_nan(quality.numeric_column(batch.confidences).x)
+            raw_conf = quality.numeric_column(batch.confidences).x
+            invalid = quality.outside_probability(raw_conf, schema.confidence_floor)
+            if _CONF_QUALITY not in schema.names:
+                flags[_CONF_QUALITY] = np.where(invalid, quality.bit(QualityCheck.OUT_OF_RANGE), 0).astype(np.uint16)
+            conf = _finite_or_nan(np.where(invalid, np.nan, raw_conf))
             numeric[_CONF] = conf
             valid = np.isfinite(conf)
             low = (int(np.count_nonzero(conf[valid] < self.settings.drift.low_confidence_threshold)),
@@ -497,6 +512,8 @@ class DriftEngine:
             ratio = self._low_confidence_ratio(view)
             if ratio is not None:
                 out.append(Point(Metric.LOW_CONFIDENCE_RATIO, ratio, base))
+        if cv.events or tv.events:
+            out.extend(_reference_quality_points(schema, {Attr.MODEL_NAME: model, Attr.MODEL_VERSION: version}))
         return out
 
     def _low_confidence_ratio(self, view: CountView | TimeView) -> float | None:
@@ -541,23 +558,10 @@ class DriftEngine:
 
     def _categorical_from_counts(self, ref: CategoricalProfile, counts: dict[str, int],
                                  total: int) -> CategoricalDrift:
-        """chi2 / Cramer's V on a uniform sample drawn from the exact counts; PSI, JS and the
-        unseen share from the exact counts themselves."""
-        keys = list(counts)
-        c = np.fromiter(counts.values(), dtype=np.int64, count=len(keys))
-        size = min(total, self.settings.windows.reservoir_size)
-        drawn = c if size == total else self._eval_rng.multivariate_hypergeometric(c, size)
-        sample = np.repeat(np.array(keys, dtype=object), drawn)
-        res = categorical_drift(ref.reference, sample)
-        index = {cat: i for i, cat in enumerate(ref.reference.categories)}
-        cells = np.zeros(len(index) + 1)
-        for cat, cnt in counts.items():  # per distinct category (capped), not per value
-            cells[index.get(cat, len(index))] += cnt
-        ref_cells = np.append(ref.reference.fractions, 0.0)
-        cur_cells = cells / total
-        return dataclasses.replace(res, psi=psi(ref_cells, cur_cells, PSI_EPS),
-                                   jensen_shannon=jensen_shannon(ref_cells, cur_cells),
-                                   unseen_ratio=float(cells[-1] / total))
+        """Drift from the time window's exact counts; chi2 on a subsample of at most
+        ``windows.reservoir_size`` values, so its power matches the numeric tests' reservoir."""
+        return categorical_drift_counts(ref.reference, counts, max_test_n=self.settings.windows.reservoir_size,
+                                        rng=self._eval_rng)
 
     def _drift_points(self, schema: _Schema, kind: str, view: CountView | TimeView,
                       base: Mapping[str, str]) -> list[Point]:
@@ -659,7 +663,8 @@ class DriftEngine:
         for name in d.get("extras", []):
             st.extras.admit(name)
         keep_cols = set(st.schema.references()) | {_CONF}
-        keep_flags = set(st.schema.numeric) | set(st.schema.categorical) | set(st.extras.values()) | {OVERFLOW_VALUE}
+        keep_flags = (set(st.schema.numeric) | set(st.schema.categorical) | set(st.extras.values())
+                      | {OVERFLOW_VALUE, _CONF_QUALITY})
         if d.get("count") is not None:
             st.count = CountWindow.from_dict(d["count"], self.settings.windows.count_size)
             st.count.drop_columns(keep_cols, keep_cols, keep_flags)
@@ -690,11 +695,14 @@ def _quality_points(schema: _Schema, view: CountView | TimeView, base: Mapping[s
     overflow bucket) are the flagged names outside the schema."""
     out: list[Point] = []
     total = view.events
+    conf = _CONF_QUALITY if _CONF_QUALITY not in schema.names else None
     extras = sorted(name for name in view.check_counts
-                    if name not in schema.numeric and name not in schema.categorical)
+                    if name not in schema.numeric and name not in schema.categorical and name != conf)
     rows = [(name, quality.NUMERIC_CHECKS) for name in schema.numeric]
     rows += [(name, quality.CATEGORICAL_CHECKS) for name in schema.categorical]
     rows += [(name, quality.EXTRA_CHECKS) for name in extras]
+    if conf is not None and conf in view.check_counts:
+        rows.append((conf, _CONF_CHECKS))
     empty = np.zeros(len(quality.CHECKS), dtype=np.int64)
     for name, checks in rows:
         counts = view.check_counts.get(name, empty)
@@ -704,6 +712,28 @@ def _quality_points(schema: _Schema, view: CountView | TimeView, base: Mapping[s
             out.append(Point(Metric.DATA_QUALITY_COUNT, float(c), attrs))
             out.append(Point(Metric.DATA_QUALITY_RATIO, c / total, attrs))
     return out
+
+
+def _reference_quality_points(schema: _Schema, base: Mapping[str, str]) -> list[Point]:
+    """The profile's own rate per feature and check (``ml.data_quality.reference_ratio``)."""
+    out: list[Point] = []
+    for name, col in [*schema.numeric.items(), *schema.categorical.items()]:
+        for check, rate in col.rates.items():
+            attrs = {**base, Attr.FEATURE_NAME: name, Attr.DATA_QUALITY_CHECK: check}
+            out.append(Point(Metric.DATA_QUALITY_REFERENCE_RATIO, float(rate), attrs))
+    return out
+
+
+def _confidence_floor(profile: Profile) -> float:
+    """1/k for a classifier of k >= 2 known classes (performance classes, else the categories of
+    a built profile's prediction reference); 0 when k is unknown (learned profiles, regression)."""
+    classes = (profile.performance or {}).get("classes")
+    if isinstance(classes, list) and len(classes) >= 2:
+        return 1.0 / len(classes)
+    pred = profile.prediction
+    if isinstance(pred, CategoricalProfile) and not profile.learned and len(pred.categories) >= 2:
+        return 1.0 / len(pred.categories)
+    return 0.0
 
 
 def _batch_problem(batch: InferenceBatch) -> str | None:

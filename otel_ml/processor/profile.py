@@ -8,9 +8,15 @@ mean/std, IQR fences, the type of categorical values). It is stored as a version
      "created_at": "2025-01-01T00:00:00+00:00", "rows": 150, "source": "train.csv",
      "learned": false,
      "features": {"petal_length": {"kind": "numeric", "missing_rate": 0.0, "min": 1.0, ...,
+                                   "quality": {"missing": 0.0, "inf": 0.0, "outlier": 0.007, ...},
                                    "reference": {...NumericReference.to_dict()}}, ...},
      "prediction": {...column...} | null, "confidence": {...column...} | null,
      "performance": {...free-form, defined by the accuracy tracker...} | null}
+
+``quality`` holds the reference data's own rate for each data-quality check, under the names of
+the runtime checks (``quality.NUMERIC_CHECKS`` / ``CATEGORICAL_CHECKS``) and computed by the same
+functions, so the processor can export it beside the live rate (``missing_rate`` is its
+``missing`` entry). Profiles without it read as ``{"missing": missing_rate}``.
 
 ``ProfileStore`` maps (model, version) to profiles, falling back from (model, version) to
 (model, "*") when a profile was registered for every version of a model.
@@ -33,6 +39,7 @@ import numpy as np
 from otel_ml.atomic_file import write_atomic
 from otel_ml.errors import UserError
 from otel_ml.processor import quality
+from otel_ml.semconv import QualityCheck
 from otel_ml.stats.outliers import iqr_bounds
 from otel_ml.stats.references import CategoricalReference, NumericReference
 from otel_ml.stats.sample_errors import EmptySampleError, InvalidReferenceError
@@ -88,13 +95,41 @@ def _count(value: Any, where: str) -> int:
     return value
 
 
+def _rates(d: Mapping[str, Any], where: str) -> dict[str, float]:
+    """The ``quality`` mapping of a stored column (absent: the missing rate only)."""
+    raw = d.get("quality")
+    if raw is None:
+        return {QualityCheck.MISSING: _finite(d.get("missing_rate"), f"{where}.missing_rate")}
+    if not isinstance(raw, Mapping):
+        raise ProfileFormatError(f"{where}.quality: expected an object check -> rate")
+    out = {}
+    for check, rate in raw.items():
+        if check not in quality.CHECKS or check.startswith("_"):
+            raise ProfileFormatError(f"{where}.quality.{check}: not a data-quality check")
+        value = _finite(rate, f"{where}.quality.{check}")
+        if not 0.0 <= value <= 1.0:
+            raise ProfileFormatError(f"{where}.quality.{check}: expected a rate in [0, 1], got {value!r}")
+        out[str(check)] = value
+    return out
+
+
+def _reference_rates(flags: np.ndarray, checks: Sequence[str]) -> dict[str, float]:
+    """Share of the reference values failing each runtime check (missing_feature excluded: a
+    reference column is never absent)."""
+    counts = quality.flag_counts(flags)
+    n = max(flags.size, 1)
+    return {c: float(counts[quality.CHECKS.index(c)] / n) for c in checks
+            if c != QualityCheck.MISSING_FEATURE}
+
+
 @dataclass(frozen=True, eq=False)
 class NumericProfile:
     """A numeric column: its stats reference and the numbers the quality checks use.
 
     ``min``/``max`` bound the reference values (out_of_range); ``iqr_low``/``iqr_high`` are
-    Tukey's far-out fences Q1 - 3 IQR / Q3 + 3 IQR (outlier: see ``OUTLIER_IQR_K``); ``count`` is the number of rows, ``missing_rate`` the share of them
-    that were None, NaN, inf or not a number.
+    Tukey's far-out fences Q1 - 3 IQR / Q3 + 3 IQR (outlier: see ``OUTLIER_IQR_K``); ``count``
+    is the number of rows, ``missing_rate`` the share of them that were missing (None, NaN, a
+    blank cell); ``rates`` the reference's own rate per data-quality check.
     """
 
     reference: NumericReference
@@ -104,6 +139,7 @@ class NumericProfile:
     iqr_low: float
     iqr_high: float
     count: int
+    rates: Mapping[str, float] = field(default_factory=dict)
 
     kind = NUMERIC
 
@@ -119,6 +155,7 @@ class NumericProfile:
         return {"kind": NUMERIC, "count": self.count, "missing_rate": self.missing_rate,
                 "min": self.min, "max": self.max, "mean": self.mean, "std": self.std,
                 "iqr_low": self.iqr_low, "iqr_high": self.iqr_high,
+                "quality": dict(self.rates) or {QualityCheck.MISSING: self.missing_rate},
                 "reference": self.reference.to_dict()}
 
     @classmethod
@@ -133,7 +170,7 @@ class NumericProfile:
                    max=_finite(d.get("max"), f"{where}.max"),
                    iqr_low=_finite(d.get("iqr_low"), f"{where}.iqr_low"),
                    iqr_high=_finite(d.get("iqr_high"), f"{where}.iqr_high"),
-                   count=_count(d.get("count"), f"{where}.count"))
+                   count=_count(d.get("count"), f"{where}.count"), rates=_rates(d, where))
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,6 +182,7 @@ class CategoricalProfile:
     missing_rate: float
     value_type: str
     count: int
+    rates: Mapping[str, float] = field(default_factory=dict)
     categories: frozenset[str] = field(init=False, repr=False)
 
     kind = CATEGORICAL
@@ -154,7 +192,9 @@ class CategoricalProfile:
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": CATEGORICAL, "count": self.count, "missing_rate": self.missing_rate,
-                "value_type": self.value_type, "reference": self.reference.to_dict()}
+                "value_type": self.value_type,
+                "quality": dict(self.rates) or {QualityCheck.MISSING: self.missing_rate},
+                "reference": self.reference.to_dict()}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str) -> "CategoricalProfile":
@@ -168,7 +208,7 @@ class CategoricalProfile:
         return cls(reference=ref,
                    missing_rate=_finite(d.get("missing_rate"), f"{where}.missing_rate"),
                    value_type=value_type,
-                   count=_count(d.get("count"), f"{where}.count"))
+                   count=_count(d.get("count"), f"{where}.count"), rates=_rates(d, where))
 
 
 ColumnProfile = Union[NumericProfile, CategoricalProfile]
@@ -327,9 +367,11 @@ def build_column_profile(values: Sequence[Any] | np.ndarray, kind: str, bins: in
         data = np.sort(finite)
         ref = NumericReference.from_values(data, bins=bins, max_sample=max_sample, rng=rng)
         lo, hi = iqr_bounds(data, k=OUTLIER_IQR_K)
-        return NumericProfile(reference=ref, missing_rate=float(1.0 - data.size / n),
+        rates = _reference_rates(quality.numeric_flags(col, float(data[0]), float(data[-1]), lo, hi),
+                                 quality.NUMERIC_CHECKS)
+        return NumericProfile(reference=ref, missing_rate=rates[QualityCheck.MISSING],
                               min=float(data[0]), max=float(data[-1]),
-                              iqr_low=float(lo), iqr_high=float(hi), count=n)
+                              iqr_low=float(lo), iqr_high=float(hi), count=n, rates=rates)
     if kind == CATEGORICAL:
         col = quality.categorical_column(values)
         keys = col.keys[col.valid]
@@ -337,8 +379,10 @@ def build_column_profile(values: Sequence[Any] | np.ndarray, kind: str, bins: in
             raise EmptySampleError(f"{name}: no category value")
         value_type = quality.VALUE_NUMBER if col.numbers.sum() > col.strings.sum() else quality.VALUE_STRING
         ref = CategoricalReference.from_values(keys)
-        return CategoricalProfile(reference=ref, missing_rate=float(1.0 - keys.size / n),
-                                  value_type=value_type, count=n)
+        rates = _reference_rates(quality.categorical_flags(col, frozenset(ref.categories), value_type),
+                                 quality.CATEGORICAL_CHECKS)
+        return CategoricalProfile(reference=ref, missing_rate=rates[QualityCheck.MISSING],
+                                  value_type=value_type, count=n, rates=rates)
     raise ValueError(f"kind: expected {NUMERIC!r} or {CATEGORICAL!r}, got {kind!r}")
 
 

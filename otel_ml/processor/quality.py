@@ -7,8 +7,9 @@ and ``categorical_column`` turn it into numpy arrays plus masks in a handful of 
 and count them with ``flag_counts``.
 
 Check semantics (per value of a feature in the reference schema):
-  missing          None / null (NaN in a categorical column counts as missing too)
-  nan, inf         in a numeric column
+  missing          None / null / NaN, in every column: the app's null, pandas' NaN, a blank CSV
+                   cell and a Parquet null are all one "missing" (the profile's missing_rate)
+  inf              +-inf in a numeric column
   type_mismatch    a string in a numeric column; a number in a column whose reference values are
                    strings, or a string in one whose reference values are numbers (bools count
                    as the strings "True" / "False")
@@ -43,14 +44,16 @@ __all__ = [
     "categorical_flags",
     "constant_flags",
     "flag_counts",
+    "outside_probability",
     "VALUE_STRING",
     "VALUE_NUMBER",
 ]
 
-#: Every check, in bit order (bit i of a flag set is CHECKS[i]).
+#: Every check, in bit order (bit i of a flag set is CHECKS[i]). Bit 1 once held a separate
+#: "nan" check, now counted as missing; it stays reserved so checkpointed flags keep their meaning.
 CHECKS: tuple[str, ...] = (
     QualityCheck.MISSING,
-    QualityCheck.NAN,
+    "_reserved",
     QualityCheck.INF,
     QualityCheck.OUT_OF_RANGE,
     QualityCheck.UNSEEN_CATEGORY,
@@ -62,7 +65,7 @@ CHECKS: tuple[str, ...] = (
 _INDEX = {name: i for i, name in enumerate(CHECKS)}
 
 #: Checks reported for a numeric / categorical schema feature and for an extra feature.
-NUMERIC_CHECKS = (QualityCheck.MISSING, QualityCheck.NAN, QualityCheck.INF, QualityCheck.TYPE_MISMATCH,
+NUMERIC_CHECKS = (QualityCheck.MISSING, QualityCheck.INF, QualityCheck.TYPE_MISMATCH,
                   QualityCheck.OUT_OF_RANGE, QualityCheck.OUTLIER, QualityCheck.MISSING_FEATURE)
 CATEGORICAL_CHECKS = (QualityCheck.MISSING, QualityCheck.TYPE_MISMATCH, QualityCheck.UNSEEN_CATEGORY,
                       QualityCheck.MISSING_FEATURE)
@@ -86,7 +89,6 @@ def bit(check: str) -> int:
 
 
 _B_MISSING = bit(QualityCheck.MISSING)
-_B_NAN = bit(QualityCheck.NAN)
 _B_INF = bit(QualityCheck.INF)
 _B_RANGE = bit(QualityCheck.OUT_OF_RANGE)
 _B_UNSEEN = bit(QualityCheck.UNSEEN_CATEGORY)
@@ -224,10 +226,8 @@ def numeric_flags(col: NumericColumn, lo: float, hi: float, fence_lo: float,
     reference [min, max] and IQR fences, by ``stats.outliers.outside_range``)."""
     x = col.x
     flags = np.zeros(len(x), dtype=np.uint16)
-    flags[col.missing] |= _B_MISSING
+    flags[col.missing | (np.isnan(x) & ~col.mismatch)] |= _B_MISSING
     flags[col.mismatch] |= _B_TYPE
-    nan = np.isnan(x) & ~col.missing & ~col.mismatch
-    flags[nan] |= _B_NAN
     flags[np.isinf(x)] |= _B_INF
     flags[outside_range(x, lo, hi)] |= _B_RANGE
     flags[outside_range(x, fence_lo, fence_hi)] |= _B_OUTLIER
@@ -245,6 +245,13 @@ def categorical_flags(col: CategoricalColumn, categories: frozenset[str],
     wrong = col.numbers if value_type == VALUE_STRING else col.strings
     flags[wrong] |= _B_TYPE
     return flags
+
+
+def outside_probability(x: np.ndarray, floor: float = 0.0, tolerance: float = 1e-9) -> np.ndarray:
+    """Which values cannot be a top-class probability: outside [floor, 1] (floor = 1/k for k
+    classes), +-inf included; NaN (missing) is not flagged."""
+    with np.errstate(invalid="ignore"):
+        return (x < floor - tolerance) | (x > 1.0 + tolerance)
 
 
 def constant_flags(n: int, check: str) -> np.ndarray:

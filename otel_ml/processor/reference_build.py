@@ -1,14 +1,20 @@
 """Build a reference profile from training (or first-week production) data files (P2).
 
-Reads CSV and Parquet (via pyarrow) and NumPy ``.npy`` files (structured arrays: field names are
-column names; plain 1-D / 2-D arrays: ``columns=`` names them, else x0, x1, ...). Several files
-are concatenated; they must hold the same columns.
+Reads CSV, Parquet and NumPy ``.npy`` files with ``tabular.read_table`` (blank cells, nulls and
+NaN are missing values). Several files are concatenated; they must hold the same columns.
 
 Column roles are inferred from names and can be overridden:
   prediction  prediction, predictions, pred, y_pred, predicted
-  confidence  confidence, conf, proba, probability, score
+  confidence  confidence, conf
   target      target, label, labels, y, y_true, ground_truth
+  proba       only given (``proba=``): one probability column per class, in class order
   features    every other column (or exactly ``features=``)
+Columns named like a model score (proba, probability, score, ...) are not guessed: they usually
+hold P(positive class), which is no confidence; they must be given a role or left out by
+``features=``. A confidence is the probability of the predicted class, in [1/k, 1] for k
+classes; a column with values below 1/k is refused, or converted with
+``confidence_from_positive`` (binary models: max(p, 1 - p)). Without a confidence column the
+row maximum of the ``proba`` columns is the confidence.
 With no prediction column but a target, the target's distribution serves as the prediction
 reference (a model's predictions should follow the label distribution it was trained on).
 Kinds: numeric columns are numeric, string / bool columns categorical, ``categorical=`` forces it.
@@ -18,7 +24,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -27,11 +32,13 @@ from otel_ml.errors import UserError
 from otel_ml.processor.profile import (
     ALL_VERSIONS, CATEGORICAL, NUMERIC, Profile, build_profile, infer_kind,
 )
+from otel_ml.processor.tabular import SUPPORTED_SUFFIXES, Table, read_table, read_tables
 from otel_ml.stats.sample_errors import EmptySampleError
 
 __all__ = [
     "PREDICTION_NAMES",
     "CONFIDENCE_NAMES",
+    "SCORE_NAMES",
     "TARGET_NAMES",
     "SUPPORTED_SUFFIXES",
     "Table",
@@ -44,19 +51,15 @@ __all__ = [
 ]
 
 PREDICTION_NAMES = ("prediction", "predictions", "pred", "y_pred", "predicted")
-CONFIDENCE_NAMES = ("confidence", "conf", "proba", "probability", "score")
+CONFIDENCE_NAMES = ("confidence", "conf")
+#: Names that look like a model score but usually hold P(positive class): never guessed.
+SCORE_NAMES = ("proba", "probability", "prob", "score", "scores", "y_proba", "y_score")
 TARGET_NAMES = ("target", "label", "labels", "y", "y_true", "ground_truth")
-SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq", ".npy")
+#: Share of rows whose prediction must be the argmax of the ``proba`` columns (their order check).
+MIN_ARGMAX_AGREEMENT = 0.5
 
-
-@dataclass
-class Table:
-    """Columns of one data set: name -> 1-D array (float64 with NaN for numbers, object otherwise)."""
-
-    columns: dict[str, np.ndarray]
-    kinds: dict[str, str]  # name -> numeric | categorical, from the storage type
-    rows: int
-    source: str
+load_table = read_table
+load_tables = read_tables
 
 
 @dataclass(frozen=True)
@@ -65,121 +68,7 @@ class Roles:
     prediction: str | None
     confidence: str | None
     target: str | None
-
-
-def _arrow_table(path: Path):
-    if path.suffix.lower() == ".csv":
-        from pyarrow import csv
-        return csv.read_csv(path)
-    from pyarrow import parquet
-    return parquet.read_table(path)
-
-
-def _from_arrow(path: Path) -> Table:
-    try:
-        import pyarrow as pa
-    except ImportError:
-        raise UserError(f"{path}: reading {path.suffix} files needs pyarrow: pip install 'otel-ml[parquet]'") from None
-    try:
-        table = _arrow_table(path)
-    except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{path}: cannot read as {path.suffix.lstrip('.')} ({first})") from None
-    columns: dict[str, np.ndarray] = {}
-    kinds: dict[str, str] = {}
-    for name in table.column_names:
-        col = table.column(name)
-        t = col.type
-        if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-            columns[name] = np.asarray(col.cast(pa.float64()).to_numpy(), dtype=np.float64)
-            kinds[name] = NUMERIC
-        elif pa.types.is_null(t):
-            columns[name] = np.full(len(col), None, dtype=object)
-            kinds[name] = NUMERIC
-        else:
-            arr = np.empty(len(col), dtype=object)
-            arr[:] = col.to_pylist()
-            columns[name] = arr
-            kinds[name] = CATEGORICAL
-    return Table(columns, kinds, table.num_rows, str(path))
-
-
-def _from_npy(path: Path, names: Sequence[str] | None) -> Table:
-    try:
-        data = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise UserError(f"{path}: cannot read as .npy ({str(exc).splitlines()[0]}; object arrays "
-                        "are not loaded: save numbers or a structured array)") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read ({exc})") from None
-    if not isinstance(data, np.ndarray):
-        raise UserError(f"{path}: expected one array, got {type(data).__name__}")
-    if data.dtype.names:
-        cols = {n: data[n] for n in data.dtype.names}
-    else:
-        if data.ndim == 1:
-            data = data[:, None]
-        if data.ndim != 2:
-            raise UserError(f"{path}: expected a 1-D or 2-D array, got {data.ndim} dimensions")
-        width = data.shape[1]
-        if names:
-            if len(names) != width:
-                raise UserError(f"{path}: --columns names {len(names)} columns, the array has {width}")
-            col_names = list(names)
-        else:
-            col_names = [f"x{i}" for i in range(width)]
-        cols = {n: data[:, i] for i, n in enumerate(col_names)}
-    columns: dict[str, np.ndarray] = {}
-    kinds: dict[str, str] = {}
-    for name, col in cols.items():
-        if col.dtype.kind in "fiu":
-            columns[name] = col.astype(np.float64)
-            kinds[name] = NUMERIC
-        elif col.dtype.kind in "bUS":
-            columns[name] = col.astype(str).astype(object) if col.dtype.kind != "b" else col.astype(object)
-            kinds[name] = CATEGORICAL
-        else:
-            raise UserError(f"{path}: column {name!r} has unsupported dtype {col.dtype}")
-    rows = len(next(iter(columns.values()))) if columns else 0
-    return Table(columns, kinds, rows, str(path))
-
-
-def load_table(path: str | os.PathLike, columns: Sequence[str] | None = None) -> Table:
-    """Read one data file; any problem is a one-line ``UserError`` naming the file."""
-    p = Path(path)
-    if not p.exists():
-        raise UserError(f"{p}: no such file")
-    if not p.is_file():
-        raise UserError(f"{p}: not a file")
-    suffix = p.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise UserError(f"{p}: unsupported file type {suffix or '(none)'} (expected {', '.join(SUPPORTED_SUFFIXES)})")
-    table = _from_npy(p, columns) if suffix == ".npy" else _from_arrow(p)
-    if table.rows == 0:
-        raise UserError(f"{p}: no rows")
-    return table
-
-
-def load_tables(paths: Sequence[str | os.PathLike], columns: Sequence[str] | None = None) -> Table:
-    """Read and concatenate several files with the same columns."""
-    if not paths:
-        raise UserError("no data file given")
-    tables = [load_table(p, columns) for p in paths]
-    first = tables[0]
-    for t in tables[1:]:
-        if list(t.columns) != list(first.columns):
-            raise UserError(f"{t.source}: columns {list(t.columns)} differ from {first.source}'s {list(first.columns)}")
-    if len(tables) == 1:
-        return first
-    merged = {}
-    kinds = dict(first.kinds)
-    for name in first.columns:
-        parts = [t.columns[name] for t in tables]
-        if any(t.kinds[name] != first.kinds[name] for t in tables):
-            kinds[name] = CATEGORICAL
-            parts = [p.astype(object) for p in parts]
-        merged[name] = np.concatenate(parts)
-    return Table(merged, kinds, sum(t.rows for t in tables), ", ".join(t.source for t in tables))
+    proba: tuple[str, ...] = ()
 
 
 def _pick(names: Sequence[str], candidates: Sequence[str]) -> str | None:
@@ -192,40 +81,57 @@ def _pick(names: Sequence[str], candidates: Sequence[str]) -> str | None:
 
 def infer_roles(columns: Sequence[str], features: Sequence[str] | None = None,
                 prediction: str | None = None, confidence: str | None = None,
-                target: str | None = None) -> Roles:
+                target: str | None = None, proba: Sequence[str] | None = None) -> Roles:
     """Assign roles to columns: explicit arguments win, names decide the rest (see module docs)."""
     available = list(columns)
     for flag, value in (("--prediction", prediction), ("--confidence", confidence), ("--target", target)):
         if value is not None and value not in available:
             raise UserError(f"{flag} {value!r}: no such column (columns: {', '.join(available)})")
-    for name in features or ():
-        if name not in available:
-            raise UserError(f"--features: no column {name!r} (columns: {', '.join(available)})")
-    taken = set(features or ())
+    for flag, names in (("--features", features), ("--proba", proba)):
+        for name in names or ():
+            if name not in available:
+                raise UserError(f"{flag}: no column {name!r} (columns: {', '.join(available)})")
+    proba = tuple(proba or ())
+    if len(set(proba)) != len(proba):
+        raise UserError(f"--proba: a column is named twice ({', '.join(proba)})")
+    if proba and len(proba) < 2:
+        raise UserError(f"--proba: needs one column per class (at least 2), got {proba[0]!r}")
+    taken = set(features or ()) | set(proba)
+    free = [c for c in available if c not in taken]
     if prediction is None:
-        prediction = _pick([c for c in available if c not in taken], PREDICTION_NAMES)
+        prediction = _pick(free, PREDICTION_NAMES)
     if confidence is None:
-        confidence = _pick([c for c in available if c not in taken], CONFIDENCE_NAMES)
+        confidence = _pick(free, CONFIDENCE_NAMES)
     if target is None:
-        target = _pick([c for c in available if c not in taken], TARGET_NAMES)
-    roles = [r for r in (prediction, confidence, target) if r is not None]
+        target = _pick(free, TARGET_NAMES)
+    roles = [r for r in (prediction, confidence, target, *proba) if r is not None]
     if len(set(roles)) != len(roles):
-        raise UserError(f"one column has two roles (prediction={prediction}, confidence={confidence}, target={target})")
+        raise UserError(f"one column has two roles (prediction={prediction}, confidence={confidence}, "
+                        f"target={target}, proba={','.join(proba) or None})")
     if features:
         clash = set(features) & set(roles)
         if clash:
-            raise UserError(f"--features: {', '.join(sorted(clash))} also has the prediction/confidence/target role")
+            raise UserError(f"--features: {', '.join(sorted(clash))} also has the "
+                            "prediction/confidence/target/proba role")
         feats = tuple(features)
     else:
         feats = tuple(c for c in available if c not in roles)
+        score = _pick(list(feats), SCORE_NAMES)
+        if score is not None:
+            raise UserError(
+                f"column {score!r} looks like a model score, not a feature, and is not taken as the "
+                "confidence (it usually holds P(positive class)): give it a role with --confidence COL "
+                "(top-class probability), --confidence COL --confidence-from-positive (binary P(positive)) "
+                "or --proba COL,... (one column per class), or list the features with --features")
     if not feats:
         raise UserError("no feature column left after assigning prediction/confidence/target roles")
-    return Roles(feats, prediction, confidence, target)
+    return Roles(feats, prediction, confidence, target, proba)
 
 
 def build_reference(paths: Sequence[str | os.PathLike], model: str, version: str | None = None, *,
                     features: Sequence[str] | None = None, prediction: str | None = None,
                     confidence: str | None = None, target: str | None = None,
+                    proba: Sequence[str] | None = None, confidence_from_positive: bool = False,
                     categorical: Sequence[str] = (), columns: Sequence[str] | None = None,
                     bins: int = 10, sample: int | None = 5000, seed: int = 0) -> tuple[Profile, Roles]:
     """Load ``paths`` and build the profile of ``model`` (``version`` None: every version)."""
@@ -235,11 +141,13 @@ def build_reference(paths: Sequence[str | os.PathLike], model: str, version: str
         raise UserError(f"--bins must be >= 2, got {bins}")
     if sample is not None and sample < 1:
         raise UserError(f"--sample must be >= 1, got {sample}")
-    table = load_tables(paths, columns)
-    roles = infer_roles(list(table.columns), features, prediction, confidence, target)
+    table = read_tables(paths, columns)
+    roles = infer_roles(list(table.columns), features, prediction, confidence, target, proba)
     for name in categorical:
         if name not in table.columns:
             raise UserError(f"--categorical: no column {name!r} (columns: {', '.join(table.columns)})")
+    if confidence_from_positive and roles.confidence is None:
+        raise UserError("--confidence-from-positive: no confidence column to convert (name it with --confidence)")
     forced = set(categorical)
     kinds = {f: (CATEGORICAL if f in forced else table.kinds[f]) for f in roles.features}
     pred_col = roles.prediction or roles.target
@@ -247,9 +155,15 @@ def build_reference(paths: Sequence[str | os.PathLike], model: str, version: str
     pred_kind = None
     if pred_col is not None:
         pred_kind = CATEGORICAL if pred_col in forced else infer_kind(pred_values, prediction=True)
-    conf_values = table.columns[roles.confidence] if roles.confidence else None
-    if conf_values is not None:
-        _check_confidences(table, roles.confidence)
+    classes = _classes(table, roles) if pred_kind == CATEGORICAL else None
+    proba_matrix = _proba_matrix(table, roles, classes) if roles.proba else None
+    conf_values = None
+    if roles.confidence is not None:
+        conf_values = _confidences(table, roles.confidence, classes, confidence_from_positive)
+    elif proba_matrix is not None:
+        with np.errstate(all="ignore"):
+            conf_values = np.where(np.isnan(proba_matrix).all(axis=1), np.nan,
+                                   np.nanmax(np.where(np.isnan(proba_matrix), -np.inf, proba_matrix), axis=1))
     rng = np.random.default_rng(seed)
     try:
         profile = build_profile(
@@ -259,43 +173,107 @@ def build_reference(paths: Sequence[str | os.PathLike], model: str, version: str
     except EmptySampleError as exc:
         raise UserError(f"{table.source}: {exc}") from None
     if roles.prediction is not None and roles.target is not None:
-        profile.performance = _performance(table, roles, pred_kind, conf_values)
+        profile.performance = _performance(table, roles, pred_kind, conf_values, proba_matrix, classes)
     return profile, roles
 
 
-def _check_confidences(table: Table, name: str) -> None:
-    """A confidence is a probability: numbers in [0, 1], NaN / null for a missing one."""
+def _classes(table: Table, roles: Roles) -> list[str]:
+    """Class names of a classifier, in the order of its probability columns (see class_order)."""
+    from otel_ml.processor.accuracy.reference import class_order
+
+    values: list = []
+    for name in (roles.target, roles.prediction):
+        if name is not None:
+            values.extend(table.columns[name].tolist())
+    return class_order(values)
+
+
+def _numeric_probabilities(table: Table, name: str, what: str) -> np.ndarray:
+    """A column of probabilities: numeric, every present value in [0, 1]."""
     if table.kinds[name] != NUMERIC:
-        raise UserError(f"confidence column {name!r} is not numeric")
+        raise UserError(f"{table.source}: {what} column {name!r} is not numeric")
     values = np.asarray(table.columns[name], dtype=np.float64)  # an all-null column: all NaN
     bad = (values < 0.0) | (values > 1.0)  # NaN compares false: missing is fine; inf is not
     if bad.any():
         present = values[~np.isnan(values)]
         raise UserError(
-            f"{table.source}: confidence column {name!r} ranges {present.min():g}..{present.max():g}"
-            f" ({int(bad.sum())} of {values.size} values outside [0, 1]); confidences must be "
-            "probabilities in [0, 1] (NaN for a missing one): pick the right column with "
-            "--confidence or rename this one")
+            f"{table.source}: {what} column {name!r} ranges {present.min():g}..{present.max():g}"
+            f" ({int(bad.sum())} of {values.size} values outside [0, 1]); it must hold "
+            "probabilities in [0, 1] (blank / NaN for a missing one): pick the right column")
+    return values
 
 
-def _performance(table: Any, roles: Roles, pred_kind: str | None, conf_values: Any) -> dict:
+def _confidences(table: Table, name: str, classes: list[str] | None, from_positive: bool) -> np.ndarray:
+    """The confidence column checked against its meaning: top-class probability in [1/k, 1]."""
+    values = _numeric_probabilities(table, name, "confidence")
+    k = len(classes) if classes else None
+    if from_positive:
+        if k != 2:
+            raise UserError(f"--confidence-from-positive: converts P(positive class) of a binary model; "
+                            f"the target / prediction hold {k or 'no'} classes")
+        return np.maximum(values, 1.0 - values)  # NaN stays NaN
+    if k is None or k < 2:
+        return values
+    floor = 1.0 / k
+    low = values < floor - 1e-9
+    if low.any():
+        like = "P(positive class)" if k == 2 else "the probability of one fixed class"
+        fix = ("--confidence-from-positive to convert it" if k == 2 else "--proba COL,... with one column per class")
+        raise UserError(
+            f"{table.source}: confidence column {name!r} looks like {like}, not the probability of the "
+            f"predicted class: {int(low.sum())} of {values.size} values are below 1/k = {floor:.3g} "
+            f"(k = {k} classes; min {np.nanmin(values):.3g}); a confidence lies in [1/k, 1]: pass {fix}, "
+            "or pick another column with --confidence")
+    return values
+
+
+def _proba_matrix(table: Table, roles: Roles, classes: list[str] | None) -> np.ndarray:
+    """The ``--proba`` columns as an (n, k) matrix, checked against the classes and predictions."""
+    if classes is None:
+        raise UserError("--proba: needs a classifier's class labels in a prediction or target column")
+    names = roles.proba
+    if len(names) != len(classes):
+        raise UserError(f"--proba: names {len(names)} columns, but the target / prediction hold {len(classes)} "
+                        f"classes ({', '.join(classes)}): give one column per class, in that order")
+    matrix = np.column_stack([_numeric_probabilities(table, n, "--proba") for n in names])
+    if roles.prediction is not None:
+        from otel_ml.processor.accuracy.reference import class_names
+
+        code = {c: i for i, c in enumerate(classes)}
+        pred = np.array([code.get(c, -1) for c in class_names(table.columns[roles.prediction].tolist())])
+        rows = (pred >= 0) & ~np.isnan(matrix).any(axis=1)
+        if rows.any():
+            agree = float(np.mean(np.argmax(matrix[rows], axis=1) == pred[rows]))
+            if agree < MIN_ARGMAX_AGREEMENT:
+                raise UserError(
+                    f"--proba: the largest of {', '.join(names)} is the predicted class in only {agree:.0%} "
+                    f"of rows: the columns must follow the class order {', '.join(classes)}")
+    return matrix
+
+
+def _performance(table: Any, roles: Roles, pred_kind: str | None, conf_values: Any,
+                 proba_matrix: np.ndarray | None, classes: list[str] | None) -> dict:
     """Baseline metrics (and CBPE calibration data) from labelled reference predictions."""
     from otel_ml.processor.accuracy.reference import performance_section
     from otel_ml.processor.accuracy.settings import TASK_CLASSIFICATION, TASK_REGRESSION
 
     task = TASK_CLASSIFICATION if pred_kind == CATEGORICAL else TASK_REGRESSION
+    classification = task == TASK_CLASSIFICATION
     try:
         return performance_section(
             table.columns[roles.target], table.columns[roles.prediction],
-            confidences=conf_values if task == TASK_CLASSIFICATION else None, task=task)
+            confidences=conf_values if classification else None,
+            probabilities=proba_matrix if classification else None,
+            classes=classes if classification and proba_matrix is not None else None, task=task)
     except UserError as exc:
         raise UserError(f"{table.source}: target {roles.target!r}: {exc}") from None
 
 
 def describe(profile: Profile, roles: Roles | None = None) -> str:
-    """A few human-readable lines about a profile (printed by the CLI)."""
+    """Every section of a profile as human-readable lines (printed by ``reference build`` / ``show``)."""
     lines = [f"profile of model {profile.model!r} version {profile.version!r}: {profile.rows} rows "
-             f"from {profile.source or '?'}"]
+             f"from {profile.source or '?'}" + (" (learned from live traffic)" if profile.learned else ""),
+             f"  created {profile.created_at or '?'}"]
     for name, col in profile.features.items():
         lines.append(f"  feature {name}: {_describe_col(col)}")
     if profile.prediction is not None:
@@ -304,12 +282,47 @@ def describe(profile: Profile, roles: Roles | None = None) -> str:
             origin = f" (from target column {roles.target!r})"
         lines.append(f"  prediction{origin}: {_describe_col(profile.prediction)}")
     if profile.confidence is not None:
-        lines.append(f"  confidence: {_describe_col(profile.confidence)}")
+        lines.append(f"  confidence (top-class probability): {_describe_col(profile.confidence)}")
+    lines.extend(_describe_performance(profile.performance))
     return "\n".join(lines)
 
 
 def _describe_col(col: Any) -> str:
+    rates = ", ".join(f"{check} {rate:.1%}" for check, rate in col.rates.items())
     if col.kind == NUMERIC:
+        ref = col.reference
         return (f"numeric, range {col.min:g}..{col.max:g}, mean {col.mean:g}, std {col.std:g}, "
-                f"missing {col.missing_rate:.1%}")
-    return f"categorical, {len(col.categories)} categories, missing {col.missing_rate:.1%}"
+                f"outlier fences {col.iqr_low:g}..{col.iqr_high:g}, {ref.bins} bins, sample "
+                f"{ref.sorted_values.size} of {ref.count}; reference rates: {rates}")
+    ref = col.reference
+    order = np.argsort(-ref.fractions, kind="stable")[:5]
+    top = ", ".join(f"{ref.categories[i]} {ref.fractions[i]:.1%}" for i in order)
+    more = f", +{len(ref.categories) - len(order)} more" if len(ref.categories) > len(order) else ""
+    test = "goodness of fit (exact shares)" if ref.exact or ref.count is None else f"two-sample (n={ref.count})"
+    return (f"categorical ({col.value_type} values), {len(ref.categories)} categories ({top}{more}), "
+            f"chi-square {test}; reference rates: {rates}")
+
+
+def _describe_performance(section: dict | None) -> list[str]:
+    if not section:
+        return ["  performance: none (no prediction and target columns together)"]
+    head = f"  performance: {section.get('task')} on {section.get('n')} labelled rows"
+    if section.get("classes"):
+        head += f", classes {', '.join(section['classes'])}"
+        if section.get("positive_class") is not None:
+            head += f" (positive {section['positive_class']})"
+    lines = [head]
+    metrics = section.get("metrics") or {}
+    baseline = "; ".join(f"{name} " + " ".join(f"{avg} {v:.4g}" if avg != "none" else f"{v:.4g}"
+                                                for avg, v in avgs.items())
+                         for name, avgs in metrics.items())
+    lines.append(f"    baseline: {baseline or 'none'}")
+    cal = section.get("calibration")
+    if cal is not None:
+        corr = cal.get("correctness")
+        per_class = cal.get("classes") or {}
+        lines.append("    calibration: correctness "
+                     + (f"isotonic, {len(corr['x'])} knots" if corr else "none")
+                     + "; per class " + (", ".join(f"{c} ({len(v['x'])} knots)" for c, v in per_class.items())
+                                         if per_class else "none (give --proba for per-class calibration)"))
+    return lines

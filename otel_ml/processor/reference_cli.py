@@ -16,12 +16,18 @@ __all__ = ["register"]
 _BUILD_EPILOG = """\
 column roles (overridable):
   prediction  columns named prediction, predictions, pred, y_pred, predicted
-  confidence  columns named confidence, conf, proba, probability, score
+  confidence  columns named confidence, conf: the probability of the predicted class, in
+              [1/k, 1] for k classes (a column below 1/k is refused: see
+              --confidence-from-positive). Columns named proba, probability, score are never
+              guessed: they usually hold P(positive class); give them a role or use --features
   target      columns named target, label, labels, y, y_true, ground_truth
               (its distribution is the prediction reference when there is no prediction column)
+  proba       only with --proba: one probability column per class, in class order (sorted
+              labels, as scikit-learn's classes_); gives per-class calibration, so the processor
+              estimates precision / recall / F1 as well as accuracy
   features    every other column, or exactly --features
-file types: .csv, .parquet / .pq (pyarrow), .npy (structured arrays, or --columns to name the
-columns of a plain 2-D array)
+file types: .csv (blank cells are missing values), .parquet / .pq (needs pyarrow:
+otel-ml[parquet]), .npy (structured arrays, or --columns to name the columns of a plain 2-D array)
 """
 
 
@@ -62,7 +68,13 @@ def register(subparsers) -> None:
                        help="model version (default: '*', every version of the model)")
     build.add_argument("--features", type=_names, default=None, metavar="A,B", help="feature columns")
     build.add_argument("--prediction", default=None, metavar="COL", help="prediction column")
-    build.add_argument("--confidence", default=None, metavar="COL", help="confidence column (0..1)")
+    build.add_argument("--confidence", default=None, metavar="COL",
+                       help="confidence column: probability of the predicted class, in [1/k, 1]")
+    build.add_argument("--confidence-from-positive", action="store_true",
+                       help="the --confidence column holds P(positive class) of a binary model: "
+                            "convert it to the predicted class's probability, max(p, 1 - p)")
+    build.add_argument("--proba", type=_names, default=None, metavar="A,B,...",
+                       help="per-class probability columns, in class order (sorted labels)")
     build.add_argument("--target", default=None, metavar="COL", help="target (label) column")
     build.add_argument("--categorical", type=_names, default=[], metavar="A,B",
                        help="columns to treat as categorical even if numeric")
@@ -80,8 +92,10 @@ def register(subparsers) -> None:
                        help="where --report-against writes (default: PROFILE with .report.html)")
     build.set_defaults(func=_build)
 
-    show = sub.add_parser("show", help="summarise a profile file",
-                          description="Print a profile's model, version, rows and columns.")
+    show = sub.add_parser("show", help="print every section of a profile file",
+                          description="Print a profile's model, version and rows, every column with its "
+                                      "reference and data-quality rates, and the performance section "
+                                      "(baseline metrics, calibration).")
     show.add_argument("profile", metavar="PROFILE")
     show.set_defaults(func=_show)
 
@@ -101,7 +115,8 @@ def _build(args: argparse.Namespace) -> int:
         raise UserError(f"-o {out}: directory {out.parent} does not exist")
     profile, roles = build_reference(
         args.data, args.model, args.version, features=args.features, prediction=args.prediction,
-        confidence=args.confidence, target=args.target, categorical=args.categorical,
+        confidence=args.confidence, target=args.target, proba=args.proba,
+        confidence_from_positive=args.confidence_from_positive, categorical=args.categorical,
         columns=args.columns, bins=args.bins, sample=args.sample)
     profile.save(out)
     if not args.quiet:

@@ -12,7 +12,8 @@ Every statistic agrees with SciPy's reference implementation on the same data
 """
 
 from otel_ml.stats.categorical import (
-    UNSEEN_EXPECTED_SHARE, CategoricalDrift, categorical_drift, categorical_drift_counts, cramers_v,
+    UNSEEN_EXPECTED_SHARE, CategoricalDrift, categorical_drift, categorical_drift_counts, contingency_chi2,
+    cramers_v,
 )
 from otel_ml.stats.divergence import PSI_EPS, bin_fractions, jensen_shannon, psi
 from otel_ml.stats.multitest import (
@@ -40,7 +41,8 @@ __all__ = [
     "NumericDrift", "numeric_drift", "numeric_drift_many",
     "ks_2samp_sorted", "ks_p_value", "wasserstein_sorted", "clear_caches",
     # categorical drift
-    "CategoricalDrift", "categorical_drift", "categorical_drift_counts", "cramers_v", "UNSEEN_EXPECTED_SHARE",
+    "CategoricalDrift", "categorical_drift", "categorical_drift_counts", "contingency_chi2", "cramers_v",
+    "UNSEEN_EXPECTED_SHARE",
     # binned divergences
     "psi", "jensen_shannon", "bin_fractions", "PSI_EPS",
     # multiple testing

@@ -173,11 +173,18 @@ class NumericReference:
 
 @dataclass(frozen=True, eq=False)
 class CategoricalReference:
-    """Reference of one categorical feature: distinct categories (as strings) and their shares (> 0, sum 1)."""
+    """Reference of one categorical feature: distinct categories (as strings) and their shares (> 0, sum 1).
+
+    ``count``: the size of the sample the shares were counted on (None: unknown). ``exact``: the
+    shares are declared exact (known population shares, not an estimate from a sample). The
+    chi-square test is two-sample on ``sample_counts`` unless the shares are exact or the count
+    unknown (then goodness of fit).
+    """
 
     categories: tuple[str, ...]
     fractions: np.ndarray
     count: int | None = None
+    exact: bool = False
     _sorted_categories: np.ndarray = field(init=False, repr=False)
     _sorted_order: np.ndarray = field(init=False, repr=False)
 
@@ -197,6 +204,8 @@ class CategoricalReference:
         if self.count is not None and (isinstance(self.count, bool)
                                        or not isinstance(self.count, (int, np.integer)) or self.count < 1):
             raise InvalidReferenceError("count", f"expected a positive integer, got {self.count!r}")
+        if not isinstance(self.exact, (bool, np.bool_)):
+            raise InvalidReferenceError("exact", f"expected true or false, got {self.exact!r}")
         as_array = np.asarray(categories, dtype=str)
         order = np.argsort(as_array, kind="stable")
         object.__setattr__(self, "categories", categories)
@@ -212,6 +221,18 @@ class CategoricalReference:
             raise EmptySampleError("values: no category to build a categorical reference from")
         uniq, counts = np.unique(strings, return_counts=True)
         return cls(tuple(uniq.tolist()), counts / strings.size, count=int(strings.size))
+
+    @property
+    def two_sample(self) -> bool:
+        """Whether the shares are an estimate from ``count`` values (tested as a second sample)."""
+        return self.count is not None and not self.exact
+
+    @property
+    def sample_counts(self) -> np.ndarray:
+        """Counts per category of the reference sample (shares x count, rounded); needs ``count``."""
+        if self.count is None:
+            raise ValueError("sample_counts: the reference has no count")
+        return np.maximum(np.rint(self.fractions * self.count), 1).astype(np.int64)
 
     def cell_index(self, strings: np.ndarray) -> np.ndarray:
         """Position of each string in ``categories``; ``len(categories)`` (the unseen cell) if absent."""
@@ -231,7 +252,8 @@ class CategoricalReference:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
-        return {"categories": list(self.categories), "fractions": self.fractions.tolist(), "count": self.count}
+        return {"categories": list(self.categories), "fractions": self.fractions.tolist(), "count": self.count,
+                "exact": bool(self.exact)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "CategoricalReference":
@@ -239,4 +261,4 @@ class CategoricalReference:
         categories = _require(d, "categories")
         if isinstance(categories, (str, bytes)) or not isinstance(categories, Sequence):
             raise InvalidReferenceError("categories", "expected a list of strings")
-        return cls(tuple(categories), _require(d, "fractions"), count=d.get("count"))
+        return cls(tuple(categories), _require(d, "fractions"), count=d.get("count"), exact=d.get("exact", False))

@@ -221,12 +221,12 @@ def test_severity_needs_a_significant_adjusted_p_value(profile):
 def test_min_events_and_low_confidence_ratio(engine):
     eng, clock = engine
     rng = np.random.default_rng(6)
-    first = make_batch(rng, 99)
+    first = make_batch(rng, 99, conf=(1 / 3, 1.0))
     eng.ingest([first])
     ix = index(eng.evaluate(clock.t))
     assert not [k for k in ix if k[0] in (Metric.DRIFT_SCORE.name, Metric.LOW_CONFIDENCE_RATIO.name)]
     assert ix[(Metric.PROC_WINDOW_FILL.name, "count", None, None, None)] == pytest.approx(0.099)
-    batch = make_batch(rng, 201, conf=(0.0, 1.0))
+    batch = make_batch(rng, 201, conf=(1 / 3, 1.0))  # top-class probabilities of 3 classes
     batch.confidences[:3] = [None, float("nan"), "high"]
     eng.ingest([batch])
     ix = index(eng.evaluate(clock.t))
@@ -236,6 +236,40 @@ def test_min_events_and_low_confidence_ratio(engine):
     expected = np.mean(conf < threshold)
     assert ix[(Metric.LOW_CONFIDENCE_RATIO.name, "count", None, None, None)] == pytest.approx(expected, abs=1e-12)
     assert ix[(Metric.LOW_CONFIDENCE_RATIO.name, "time", None, None, None)] == pytest.approx(expected, abs=1e-12)
+
+
+def test_confidences_outside_1_over_k_are_counted_invalid_and_left_out(engine, profile):
+    eng, clock = engine
+    rng = np.random.default_rng(8)
+    batch = make_batch(rng, 300, conf=(0.2, 1.0))  # 3 classes: a confidence below 1/3 is no top-class one
+    batch.confidences[:5] = [1.5, -0.1, float("inf"), 0.25, None]
+    eng.ingest([batch])
+    ix = index(eng.evaluate(clock.t))
+    conf = np.array([np.nan if v is None else v for v in batch.confidences], dtype=float)
+    invalid = (conf < 1 / 3) | (conf > 1)
+    assert invalid.sum() > 20
+    for window in ("count", "time"):
+        key = (Metric.DATA_QUALITY_COUNT.name, window, None, "confidence", Q.OUT_OF_RANGE)
+        assert ix[key] == invalid.sum()
+        ratio = (Metric.DATA_QUALITY_RATIO.name, window, None, "confidence", Q.OUT_OF_RANGE)
+        assert ix[ratio] == pytest.approx(invalid.sum() / 300)
+        valid = conf[~invalid & np.isfinite(conf)]
+        low = ix[(Metric.LOW_CONFIDENCE_RATIO.name, window, None, None, None)]
+        assert low == pytest.approx(np.mean(valid < eng.settings.drift.low_confidence_threshold), abs=1e-12)
+
+
+def test_reference_rates_are_exported_under_the_runtime_check_names(engine, profile):
+    eng, clock = engine
+    eng.ingest([make_batch(np.random.default_rng(9), 50)])
+    ix = index(eng.evaluate(clock.t))
+    ref = {k[3:]: v for k, v in ix.items() if k[0] == Metric.DATA_QUALITY_REFERENCE_RATIO.name}
+    f0 = profile.features["f0"]
+    assert ref[("f0", Q.MISSING)] == 0.0 and ref[("f0", Q.OUTLIER)] == f0.rates[Q.OUTLIER]
+    assert ref[("color", Q.UNSEEN_CATEGORY)] == 0.0
+    # every check the profile holds, for every tracked feature, once (no window attribute)
+    assert len(ref) == sum(len(c.rates) for c in profile.features.values())
+    live = {(k[3], k[4]) for k in ix if k[0] == Metric.DATA_QUALITY_RATIO.name and k[3] != "confidence"}
+    assert set(ref) <= live
 
 
 def test_data_quality_counts_are_exact(engine, profile):
@@ -259,7 +293,7 @@ def test_data_quality_counts_are_exact(engine, profile):
             value = ix[(Metric.DATA_QUALITY_COUNT.name, window, None, feature, check)]
             assert ix[(Metric.DATA_QUALITY_RATIO.name, window, None, feature, check)] == pytest.approx(value / 7)
             return value
-        assert [count("f0", c) for c in (Q.NAN, Q.INF, Q.MISSING, Q.TYPE_MISMATCH)] == [1, 1, 1, 1]
+        assert [count("f0", c) for c in (Q.INF, Q.MISSING, Q.TYPE_MISMATCH)] == [1, 2, 1]  # NaN is missing
         assert count("f0", Q.OUT_OF_RANGE) == 0 and count("f0", Q.MISSING_FEATURE) == 0
         assert count("f1", Q.OUT_OF_RANGE) == 2 + int(f1.iqr_high + 1e-6 > hi)
         assert count("f1", Q.OUTLIER) == 3
@@ -268,7 +302,7 @@ def test_data_quality_counts_are_exact(engine, profile):
         assert count("color", Q.MISSING) == 1
         assert count("color", Q.TYPE_MISMATCH) == 1  # the number 7 in a string column
         assert count("extra_a", Q.EXTRA_FEATURE) == 4 and count("extra_b", Q.EXTRA_FEATURE) == 3
-        assert count("f3", Q.NAN) == 0
+        assert count("f3", Q.MISSING) == 0
 
 
 def test_caps_fold_into_overflow_and_count(profile):

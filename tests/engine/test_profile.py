@@ -98,6 +98,9 @@ def _write(tmp_path, data, name="p.json"):
     (lambda d: d["features"]["petal width (cm)"]["reference"].pop("bin_edges"),
      "features.petal width (cm).reference.bin_edges: missing"),
     (lambda d: d.update(performance=[1]), "profile.performance"),
+    (lambda d: d["features"]["species"].update(quality={"nan": 0.1}), "features.species.quality.nan: not a"),
+    (lambda d: d["features"]["species"].update(quality={"missing": 1.5}), "features.species.quality.missing"),
+    (lambda d: d["features"]["species"]["reference"].update(exact="yes"), "features.species.reference.exact"),
 ])
 def test_malformed_profiles_are_user_errors_naming_file_and_field(iris_profile, tmp_path, mutate, problem):
     d = json.loads(json.dumps(iris_profile[0].to_dict()))
@@ -135,3 +138,31 @@ def test_store_falls_back_to_all_versions(iris_profile, tmp_path):
         store.load("iris", "9", tmp_path / "nope.json")
     assert store.get("iris", "9") is generic  # a failed load changes nothing
     assert len(store) == 2
+
+
+def test_reference_rates_use_the_runtime_check_names_and_round_trip(iris_profile, tmp_path):
+    from otel_ml.processor import quality
+    from otel_ml.semconv import QualityCheck as Q
+
+    profile, X, species = iris_profile
+    sl = profile.features["sepal length (cm)"]
+    # numeric: every runtime check but missing_feature; NaN counts as missing, as at runtime
+    assert set(sl.rates) == set(quality.NUMERIC_CHECKS) - {Q.MISSING_FEATURE}
+    assert sl.rates[Q.MISSING] == sl.missing_rate == pytest.approx(15 / 150)
+    assert sl.rates[Q.OUT_OF_RANGE] == 0.0
+    finite = X[:, 0][np.isfinite(X[:, 0])]
+    outside = np.sum((finite < sl.iqr_low) | (finite > sl.iqr_high))
+    assert sl.rates[Q.OUTLIER] == pytest.approx(outside / 150)
+    sp = profile.features["species"]
+    assert set(sp.rates) == set(quality.CATEGORICAL_CHECKS) - {Q.MISSING_FEATURE}
+    assert sp.rates[Q.MISSING] == pytest.approx(1 / 150) and sp.rates[Q.UNSEEN_CATEGORY] == 0.0
+    path = tmp_path / "iris.json"
+    profile.save(path)
+    assert dict(Profile.load(path).features["species"].rates) == dict(sp.rates)
+    # a profile written before the rates existed reads as its missing rate only
+    d = json.loads(path.read_text())
+    del d["features"]["species"]["quality"]
+    old = Profile.from_dict(d)
+    assert dict(old.features["species"].rates) == {Q.MISSING: pytest.approx(1 / 150)}
+    # a categorical reference built from data is a counted sample (two-sample chi-square)
+    assert sp.reference.two_sample and not sp.reference.exact and sp.reference.count == 149

@@ -32,8 +32,7 @@ def test_numeric_flags_count_each_check_exactly():
     values = [1.0, None, None, float("nan"), float("inf"), -float("inf"), "x", "y", "z", -1.0, 11.0, 20.0, 5]
     flags = quality.numeric_flags(quality.numeric_column(values), 0.0, 10.0, -2.0, 12.0)
     c = _counts(flags)
-    assert c[Q.MISSING] == 2
-    assert c[Q.NAN] == 1
+    assert c[Q.MISSING] == 3  # None twice and NaN: pandas' missing value is the app's null
     assert c[Q.INF] == 2
     assert c[Q.TYPE_MISMATCH] == 3
     assert c[Q.OUT_OF_RANGE] == 3  # -1, 11, 20
@@ -80,3 +79,12 @@ def test_huge_integers_become_infinite_not_an_error():
     assert mixed.x[1] == np.inf and mixed.mismatch.tolist() == [True, False]
     cat = quality.categorical_column(["a", 10**400])
     assert cat.keys[0] == "a" and cat.numbers.tolist() == [False, True]
+
+
+def test_numeric_nan_and_none_are_one_check_as_in_the_profile():
+    # the reference profile counts a blank / NaN as missing: the runtime check has the same name
+    assert "nan" not in quality.NUMERIC_CHECKS and Q.MISSING in quality.NUMERIC_CHECKS
+    floats = quality.numeric_flags(quality.numeric_column(np.array([1.0, np.nan, 2.0])), 0, 5, -1, 6)
+    objects = quality.numeric_flags(quality.numeric_column([1.0, None, 2.0]), 0, 5, -1, 6)
+    np.testing.assert_array_equal(floats, objects)
+    assert _counts(floats)[Q.MISSING] == 1

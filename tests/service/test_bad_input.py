@@ -101,8 +101,8 @@ def test_bad_input_is_refused_counted_and_the_rest_flows(processor, reference):
     overflow = Metric.PROC_CARDINALITY_OVERFLOW.prometheus_name
     assert sample(text, overflow, ml_cardinality_kind="model") == 40
     nan = sample(text, Metric.DATA_QUALITY_COUNT.prometheus_name, ml_model_name=MODEL, ml_feature_name=STEADY,
-                 ml_data_quality_check="nan", ml_window="count")
-    assert nan == 30
+                 ml_data_quality_check="missing", ml_window="count")
+    assert nan == 30  # NaN is a missing value
     # drift is still computed for the feature with NaNs, from its valid values
     ks = sample(text, Metric.DRIFT_SCORE.prometheus_name, ml_model_name=MODEL, ml_feature_name=STEADY,
                 ml_drift_method="ks", ml_window="count")

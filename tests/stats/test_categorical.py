@@ -1,4 +1,5 @@
-"""Categorical drift against scipy.stats.chisquare and contingency.association on the same counts."""
+"""Categorical drift against scipy.stats.chi2_contingency, chisquare and contingency.association on the
+same counts."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from scipy.spatial.distance import jensenshannon
 
 from otel_ml.stats import (
     UNSEEN_EXPECTED_SHARE, CategoricalReference, EmptySampleError, categorical_drift, categorical_drift_counts,
-    cramers_v,
+    contingency_chi2, cramers_v,
 )
 
 
@@ -28,12 +29,14 @@ def _reference_and_window(seed, k, n_ref, n_cur, tilt):
 @pytest.mark.parametrize(("seed", "k", "n_ref", "n_cur", "tilt"), [
     (1, 2, 500, 200, 0.0), (2, 5, 5000, 1000, 0.3), (3, 12, 20000, 3000, 0.1), (4, 3, 50, 40, 0.8),
 ])
-def test_chi2_matches_scipy_chisquare(seed, k, n_ref, n_cur, tilt):
+def test_chi2_of_a_counted_reference_is_scipy_chi2_contingency(seed, k, n_ref, n_cur, tilt):
     ref_values, cur_values = _reference_and_window(seed, k, n_ref, n_cur, tilt)
     ref = CategoricalReference.from_values(ref_values)
+    assert ref.two_sample and ref.count == n_ref
     result = categorical_drift(ref, list(cur_values))
     observed = np.array([np.sum(cur_values == c) for c in ref.categories])
-    oracle = sst.chisquare(observed, f_exp=n_cur * ref.fractions)
+    table = np.vstack([[np.sum(ref_values == c) for c in ref.categories], observed])
+    oracle = sst.chi2_contingency(table)  # SciPy's defaults: Yates' correction at dof 1
     assert result.chi2_statistic == pytest.approx(oracle.statistic, rel=1e-10)
     assert result.chi2_p_value == pytest.approx(oracle.pvalue, rel=1e-9, abs=1e-300)
     assert result.unseen_ratio == 0.0 and result.n == n_cur
@@ -41,6 +44,59 @@ def test_chi2_matches_scipy_chisquare(seed, k, n_ref, n_cur, tilt):
     assert result.jensen_shannon == pytest.approx(jensenshannon(ref.fractions, cur_share, base=2), abs=1e-12)
     r, c = np.maximum(ref.fractions, 1e-4), np.maximum(cur_share, 1e-4)
     assert result.psi == pytest.approx(float(np.sum((c - r) * np.log(c / r))), rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize(("seed", "k", "n_ref", "n_cur", "tilt"), [
+    (1, 2, 500, 200, 0.0), (2, 5, 5000, 1000, 0.3), (4, 3, 50, 40, 0.8),
+])
+def test_chi2_of_exact_shares_is_scipy_chisquare_goodness_of_fit(seed, k, n_ref, n_cur, tilt):
+    ref_values, cur_values = _reference_and_window(seed, k, n_ref, n_cur, tilt)
+    counted = CategoricalReference.from_values(ref_values)
+    exact = CategoricalReference(counted.categories, counted.fractions, count=counted.count, exact=True)
+    assert not exact.two_sample
+    assert CategoricalReference.from_dict(exact.to_dict()).exact  # the declaration round-trips
+    result = categorical_drift(exact, list(cur_values))
+    observed = np.array([np.sum(cur_values == c) for c in exact.categories])
+    oracle = sst.chisquare(observed, f_exp=n_cur * exact.fractions)
+    assert result.chi2_statistic == pytest.approx(oracle.statistic, rel=1e-10)
+    assert result.chi2_p_value == pytest.approx(oracle.pvalue, rel=1e-9, abs=1e-300)
+
+
+def test_two_sample_test_holds_its_level_on_a_small_reference_where_goodness_of_fit_does_not():
+    # 300 null windows against references of 60 values: the goodness-of-fit test treats the
+    # reference's noisy shares as truth and rejects far more often than alpha.
+    rng = np.random.default_rng(7)
+    cats = np.array(["a", "b", "c", "d"])
+    p = np.array([0.4, 0.3, 0.2, 0.1])
+    two_sample = fit = 0
+    for _ in range(300):
+        ref = CategoricalReference.from_values(rng.choice(cats, 60, p=p))
+        window = rng.choice(cats, 60, p=p)
+        exact = CategoricalReference(ref.categories, ref.fractions, count=ref.count, exact=True)
+        two_sample += categorical_drift(ref, window).chi2_p_value < 0.05
+        fit += categorical_drift(exact, window).chi2_p_value < 0.05
+    assert two_sample / 300 < 0.09
+    assert fit / 300 > 0.15
+
+
+def test_contingency_chi2_with_cells_empty_in_the_reference():
+    ref, cur = np.array([30, 20, 0, 0]), np.array([10, 25, 5, 0])
+    oracle = sst.chi2_contingency(np.vstack([ref, cur])[:, :3])
+    assert contingency_chi2(ref, cur) == pytest.approx((oracle.statistic, oracle.pvalue), rel=1e-12)
+    assert contingency_chi2(np.array([5, 0]), np.array([3, 0])) == (0.0, 1.0)
+
+
+def test_time_window_subsample_tests_at_most_max_test_n_values():
+    ref = CategoricalReference.from_values(["a"] * 500 + ["b"] * 500)
+    counts = {"a": 60_000, "b": 40_000}
+    full = categorical_drift_counts(ref, counts)
+    sub = categorical_drift_counts(ref, counts, max_test_n=1000, rng=np.random.default_rng(3))
+    assert (sub.psi, sub.jensen_shannon, sub.cramers_v, sub.n) == (full.psi, full.jensen_shannon,
+                                                                    full.cramers_v, full.n)
+    drawn = np.random.default_rng(3).multivariate_hypergeometric(np.array([60_000, 40_000, 0]), 1000)
+    oracle = sst.chi2_contingency(np.vstack([[500, 500], drawn[:2]]))
+    assert sub.chi2_statistic == pytest.approx(oracle.statistic, rel=1e-10)
+    assert full.chi2_p_value < sub.chi2_p_value
 
 
 def test_unseen_categories_pool_into_one_cell_with_the_documented_floor():
@@ -94,7 +150,7 @@ def test_all_unseen_window_is_maximal_drift():
     assert result.unseen_ratio == 1.0
     assert result.cramers_v == pytest.approx(1.0)
     assert result.jensen_shannon == pytest.approx(1.0)
-    assert result.chi2_p_value < 1e-100
+    assert result.chi2_p_value < 1e-20
 
 
 def test_same_shares_give_no_drift():

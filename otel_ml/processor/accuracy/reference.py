@@ -34,7 +34,7 @@ from otel_ml.stats.performance import (
 )
 
 __all__ = ["performance_section", "ReferencePerformance", "ReferenceFormatError",
-           "default_positive", "FORMAT_VERSION"]
+           "default_positive", "class_order", "class_names", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
 
@@ -53,12 +53,20 @@ def default_positive(classes: Sequence[str]) -> str | None:
     return classes[1]
 
 
+def class_order(values) -> list[str]:
+    """Distinct canonical class names in the order of scikit-learn's ``classes_`` (numbers
+    numerically first, then strings): the order of per-class probability columns."""
+    seen = {c for c in class_names(values) if c is not None}
+    return sorted(seen, key=lambda c: (0, float(c), c) if _numeric(c) else (1, 0.0, c))
+
+
 def _json_scores(scores: Scores) -> dict:
     return {name: {avg: float(v) for avg, v in avgs.items() if np.isfinite(v)}
             for name, avgs in scores.items()}
 
 
-def _names(values) -> list[str | None]:
+def class_names(values) -> list[str | None]:
+    """Canonical class name of each value (None where it is no usable label)."""
     return [canonical_class(v.item() if isinstance(v, np.generic) else v) for v in values]
 
 
@@ -94,13 +102,13 @@ def performance_section(y_true, y_pred, confidences=None, probabilities=None, cl
     if task != TASK_CLASSIFICATION:
         raise ReferenceFormatError(f"performance section: unknown task {task!r}")
 
-    true_names = _names(y_true)
-    pred_names = _names(y_pred)
+    true_names = class_names(y_true)
+    pred_names = class_names(y_pred)
     if classes is None:
         seen = {c for c in true_names + pred_names if c is not None}
         if isinstance(probabilities, Mapping):
             seen |= {canonical_class(k) for k in probabilities}
-        class_list = sorted(seen, key=lambda c: (0, float(c)) if _numeric(c) else (1, c))
+        class_list = class_order(list(seen))
     else:
         class_list = [canonical_class(c) for c in classes]
         if None in class_list:

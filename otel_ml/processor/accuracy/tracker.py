@@ -40,6 +40,7 @@ from otel_ml.processor.accuracy.settings import (
     TASK_CLASSIFICATION, TASK_REGRESSION, AccuracySettings,
 )
 from otel_ml.processor.contracts import GroundTruthEvent, InferenceBatch, OutcomeEvent, Point
+from otel_ml.processor.quality import outside_probability
 from otel_ml.semconv import LABEL_LAG_BUCKETS_S, Attr, LabelResult, Metric, WindowKind
 
 __all__ = ["AccuracyTracker", "SNAPSHOT_FORMAT"]
@@ -166,6 +167,9 @@ class AccuracyTracker:
         conf = np.full(n, np.nan, dtype=np.float64)
         if b.confidences is not None and len(b.confidences) == n:
             conf = float_column(b.confidences, np.float64)
+            # not a top-class probability in [1/k, 1]: no estimate from it (the drift engine counts it)
+            ref_classes = st.reference.classes if st.reference is not None else ()
+            conf[outside_probability(conf, 1.0 / len(ref_classes) if len(ref_classes) >= 2 else 0.0)] = np.nan
         proba = None
         if st.task == TASK_CLASSIFICATION and b.probabilities:
             columns = [(st.classes.code(name), col) for key, col in b.probabilities.items()
