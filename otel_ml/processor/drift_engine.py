@@ -53,6 +53,7 @@ from otel_ml.processor.contracts import InferenceBatch, Point
 from otel_ml.processor.engine_settings import EngineSettings
 from otel_ml.processor.profile import (
     CategoricalProfile, ColumnProfile, NumericProfile, Profile, ProfileStore, build_profile,
+    confidence_floor,
 )
 from otel_ml.processor.windows import (
     ColumnKey, CountView, CountWindow, NumericSummary, TimeView, TimeWindow,
@@ -107,7 +108,7 @@ class _Schema:
             categorical={n: c for n, c in tracked if isinstance(c, CategoricalProfile)},
             untracked=frozenset(list(profile.features)[max_features:]),
             names=frozenset(profile.features),
-            confidence_floor=_confidence_floor(profile),
+            confidence_floor=confidence_floor(profile),
         )
 
     def references(self) -> dict[ColumnKey, ColumnProfile]:
@@ -722,18 +723,6 @@ def _reference_quality_points(schema: _Schema, base: Mapping[str, str]) -> list[
             attrs = {**base, Attr.FEATURE_NAME: name, Attr.DATA_QUALITY_CHECK: check}
             out.append(Point(Metric.DATA_QUALITY_REFERENCE_RATIO, float(rate), attrs))
     return out
-
-
-def _confidence_floor(profile: Profile) -> float:
-    """1/k for a classifier of k >= 2 known classes (performance classes, else the categories of
-    a built profile's prediction reference); 0 when k is unknown (learned profiles, regression)."""
-    classes = (profile.performance or {}).get("classes")
-    if isinstance(classes, list) and len(classes) >= 2:
-        return 1.0 / len(classes)
-    pred = profile.prediction
-    if isinstance(pred, CategoricalProfile) and not profile.learned and len(pred.categories) >= 2:
-        return 1.0 / len(pred.categories)
-    return 0.0
 
 
 def _batch_problem(batch: InferenceBatch) -> str | None:

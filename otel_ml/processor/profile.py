@@ -50,6 +50,8 @@ from otel_ml.stats.sample_errors import EmptySampleError, InvalidReferenceError
 OUTLIER_IQR_K = 3.0
 
 __all__ = [
+    "confidence_floor",
+    "prediction_confidence_floor",
     "FORMAT",
     "FORMAT_VERSION",
     "NUMERIC",
@@ -482,3 +484,19 @@ class ProfileStore:
     def __contains__(self, key: object) -> bool:
         with self._lock:
             return key in self._profiles
+
+
+def confidence_floor(profile: Profile) -> float:
+    """1/k for a classifier of k >= 2 known classes (performance classes, else the categories of
+    a built profile's prediction reference); 0 when k is unknown (learned profiles, regression)."""
+    classes = (profile.performance or {}).get("classes")
+    if isinstance(classes, list) and len(classes) >= 2:
+        return 1.0 / len(classes)
+    return prediction_confidence_floor(profile.prediction, learned=profile.learned)
+
+
+def prediction_confidence_floor(pred: ColumnProfile | None, *, learned: bool = False) -> float:
+    """1/k for a categorical prediction reference of k >= 2 categories, else 0."""
+    if isinstance(pred, CategoricalProfile) and not learned and len(pred.categories) >= 2:
+        return 1.0 / len(pred.categories)
+    return 0.0

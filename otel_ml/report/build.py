@@ -17,7 +17,10 @@ import numpy as np
 
 from otel_ml.errors import UserError
 from otel_ml.processor.engine_settings import DriftSettings
+from otel_ml.processor import quality
 from otel_ml.processor.profile import (
+    confidence_floor,
+    prediction_confidence_floor,
     CATEGORICAL, NUMERIC, CategoricalProfile, ColumnProfile, NumericProfile, Profile, build_column_profile,
 )
 from otel_ml.processor.reference_build import Table
@@ -73,6 +76,13 @@ def drift_report(reference: Any, current: Any, *, features: Sequence[str] | None
         if col and ("@" + subject) in profiles and col in cur.columns:
             subjects[(subject, col)] = profiles["@" + subject]
             cur_cols[(subject, col)] = cur.columns[col]
+    if (DriftSubject.CONFIDENCE, roles.confidence) in cur_cols:
+        # As the processor does: a confidence outside [1/k, 1] is invalid, left out of its drift.
+        floor = (confidence_floor(ref) if isinstance(ref, Profile)
+                 else prediction_confidence_floor(profiles.get("@" + DriftSubject.PREDICTION)))
+        key = (DriftSubject.CONFIDENCE, roles.confidence)
+        conf = quality.numeric_column(cur_cols[key]).x
+        cur_cols[key] = np.where(quality.outside_probability(conf, floor), np.nan, conf)
     say(f"computing drift of {len(subjects)} column(s) on {cur.rows} current rows")
     reports = _compare(subjects, cur_cols, settings)
     say("computing accuracy" if roles.prediction or roles.probabilities else "summarising")

@@ -67,7 +67,7 @@ def test_feature_objects(doc):
         assert set(f) == NUMERIC and f["kind"] == "numeric"
         assert set(f["severities"]) == {"ks", "psi", "wasserstein", "jensenshannon"}
         assert f["severity"] == max(f["severities"].values())
-        assert set(f["quality"]) == {"missing", "nan", "inf", "type_mismatch", "out_of_range", "outlier",
+        assert set(f["quality"]) == {"missing", "inf", "type_mismatch", "out_of_range", "outlier",
                                      "reference_missing"}
         assert set(f["summary"]["reference"]) == {"mean", "std", "min", "median", "max"}
         assert 0 <= f["ks_statistic"] <= 1 and 0 <= f["ks_p_value"] <= f["ks_p_value_adjusted"] <= 1

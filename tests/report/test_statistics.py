@@ -56,8 +56,8 @@ def test_numeric_statistics_equal_scipy_on_the_full_data(report, data, name):
 
 def test_categorical_statistics_equal_scipy(data):
     ref, cur = data
-    # Equal sizes and no unseen category: the chi-square goodness of fit is scipy's chisquare and
-    # Cramer's V is that of the two-sample contingency table (scipy's chi2_contingency).
+    # A reference built from data is a second sample: chi-square is scipy's two-sample
+    # chi2_contingency (one empty "unseen" cell dropped), Cramer's V that table's.
     n = 2000
     rng = np.random.default_rng(9)
     ref_c = rng.choice(["a", "b", "c", "d"], size=n, p=[0.4, 0.3, 0.2, 0.1]).astype(object)
@@ -66,10 +66,10 @@ def test_categorical_statistics_equal_scipy(data):
     cats = ["a", "b", "c", "d"]
     ref_counts = np.array([np.count_nonzero(ref_c == c) for c in cats])
     cur_counts = np.array([np.count_nonzero(cur_c == c) for c in cats])
-    gof = sps.chisquare(cur_counts, f_exp=cur_counts.sum() * ref_counts / ref_counts.sum())
-    assert f["chi2_statistic"] == pytest.approx(gof.statistic, rel=1e-9)
-    assert f["chi2_p_value"] == pytest.approx(gof.pvalue, rel=1e-9)
     table = np.vstack([ref_counts, cur_counts])
+    two_sample = sps.chi2_contingency(table)
+    assert f["chi2_statistic"] == pytest.approx(two_sample.statistic, rel=1e-9)
+    assert f["chi2_p_value"] == pytest.approx(two_sample.pvalue, rel=1e-9)
     chi2 = sps.chi2_contingency(table, correction=False).statistic
     assert f["cramers_v"] == pytest.approx(np.sqrt(chi2 / table.sum()), rel=1e-9)
     assert f["jensenshannon"] == pytest.approx(
@@ -140,7 +140,7 @@ def test_report_on_a_profile_gives_the_drift_engines_gauges(data):
     drifted = gauges[(Metric.DRIFTED_FEATURES.name, None, None, None)]
     assert len(rep.drifted) == drifted >= 2
     q = rep.features["x0"].quality
-    assert q["missing"] == pytest.approx(3 / n) and q["type_mismatch"] == pytest.approx(1 / n)
+    assert q["missing"] == pytest.approx(4 / n) and q["type_mismatch"] == pytest.approx(1 / n)
     nums = np.array([v for v in cur_rows["x0"] if isinstance(v, float) and np.isfinite(v)])
     outside = np.count_nonzero((nums < profile.features["x0"].min) | (nums > profile.features["x0"].max))
-    assert q["nan"] == pytest.approx(1 / n) and q["out_of_range"] == pytest.approx(outside / n) and outside >= 2
+    assert "nan" not in q and q["out_of_range"] == pytest.approx(outside / n) and outside >= 2
