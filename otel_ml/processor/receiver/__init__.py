@@ -88,7 +88,8 @@ class Receivers:
                 host, port = parse_endpoint(s.http_endpoint, "receiver.http_endpoint")
                 receiver_http = HttpReceiver(handler, auth, s.max_request_bytes, ssl_context,
                                              max_concurrent_requests=s.max_concurrent_requests,
-                                             max_connections=s.max_connections)
+                                             max_connections=s.max_connections,
+                                             body_timeout_s=s.body_timeout_s)
                 try:
                     self.http_port = receiver_http.start(host, port)
                 except OSError as exc:
