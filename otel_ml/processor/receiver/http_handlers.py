@@ -97,10 +97,11 @@ class _Refused(Exception):
     """Answer with ``status`` and ``message``, counted under ``reason`` when there is one."""
 
     def __init__(self, status: int, message: str, reason: str | None = None,
-                 headers: dict[str, str] | None = None, close: bool = False):
+                 headers: dict[str, str] | None = None, close: bool = False, abort: bool = False):
         super().__init__(message)
         self.status, self.message, self.reason = status, message, reason
-        self.headers, self.close = headers or {}, close
+        #: ``abort``: close right after the answer, draining nothing (the framing is broken)
+        self.headers, self.close, self.abort = headers or {}, close or abort, abort
 
 
 def _overloaded(exc: Overloaded, delay_s: float) -> _Refused:
@@ -148,20 +149,21 @@ class OtlpHttpHandler:
                 return await self._labels(request)
             body, media = _status_body(404, f"unknown path {path}",
                                        _media_type(request.headers.get("Content-Type")))
-            return await self._answer(request, web.Response(status=404, body=body, content_type=media))
+            return web.Response(status=404, body=body, content_type=media)
         finally:
             self._connections.idle(connection)
 
     # --- answers -----------------------------------------------------------------------
     @staticmethod
     async def _answer(request: web.BaseRequest, response: web.Response,
-                      close: bool = False) -> web.Response:
-        """``response``; with ``close``, the connection closes after it. A refused request that
-        still waits for ``100 Continue`` will send no body: close at once instead of draining."""
-        if not close:
+                      refused: _Refused) -> web.Response:
+        """``response``; when ``refused.close``, the connection closes after it, once the rest of
+        the body is drained (for a short while). An aborted request, or one that still waits for
+        ``100 Continue`` (it will send no body), is closed at once instead."""
+        if not refused.close:
             return response
         response.force_close()
-        if request.headers.get("Expect", "").lower() == "100-continue":
+        if refused.abort or request.headers.get("Expect", "").lower() == "100-continue":
             await response.prepare(request)
             await response.write_eof()
             request.protocol.force_close()
@@ -233,7 +235,7 @@ class OtlpHttpHandler:
         except (RequestPayloadError, HttpProcessingError) as exc:
             # broken framing (a bad chunk size, a body shorter than Content-Length): aiohttp's
             # parser stops there and the connection cannot be reused
-            raise _Refused(400, f"invalid request body: {exc}", REASON_MALFORMED, close=True) from None
+            raise _Refused(400, f"invalid request body: {exc}", REASON_MALFORMED, abort=True) from None
         if inflater is not None:
             try:
                 return inflater.finish()
@@ -274,7 +276,7 @@ class OtlpHttpHandler:
             body, ctype = _status_body(refused.status, refused.message, media)
             return await self._answer(request, web.Response(
                 status=refused.status, body=body, content_type=ctype, headers=refused.headers),
-                refused.close)
+                refused)
         if media == PROTOBUF:
             return web.Response(body=response.SerializeToString(), content_type=PROTOBUF)
         return web.Response(body=to_otlp_json(response), content_type=JSON)
@@ -319,7 +321,7 @@ class OtlpHttpHandler:
                 stats.rejected(SIGNAL_LABELS, refused.reason, 1)
             response = _json_response(refused.status, {"accepted": 0, "rejected": 0,
                                                        "errors": [refused.message]}, refused.headers)
-            return await self._answer(request, response, refused.close)
+            return await self._answer(request, response, refused)
         return _json_response(200, result.response())
 
 

@@ -26,7 +26,7 @@ import time
 from typing import Callable
 
 from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 
 from otel_ml.processor.receiver.auth import BearerAuth
 from otel_ml.processor.receiver.export_handler import REASON_MALFORMED, ExportHandler
@@ -50,14 +50,34 @@ _READ_BUFSIZE = 1 << 18
 
 
 class _Protocol(RequestHandler):
-    """aiohttp's connection handler, counting requests its parser refuses (bad request line,
-    headers or Content-Length) as malformed, under the path's signal when it was parsed."""
+    """aiohttp's connection handler; a request its parser refuses (bad request line, headers,
+    Content-Length or chunk framing) is answered 400, counted as malformed and logged at DEBUG
+    (a hostile client must not be able to fill the log with tracebacks)."""
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # aiohttp queues a framing error met inside a body as the *next* request and leaves the
+        # body being read open, so the handler would wait for its deadline: fail that body now
+        request = getattr(self, "_current_request", None)
+        messages = getattr(self, "_messages", None)
+        if request is not None and messages:
+            error = messages[-1][0]
+            if getattr(error, "status", None) == 400 and hasattr(error, "exc"):
+                request.content.set_exception(RequestPayloadError(error.message))
 
     def handle_error(self, request, status=500, exc=None, message=None):
-        if status == 400 and self._manager is not None:
-            signal = signal_of(getattr(request, "path", "")) or "http"
-            self._manager.stats.rejected(signal, REASON_MALFORMED, 1)
-        return super().handle_error(request, status, exc, message)
+        if status != 400 or self._manager is None:
+            return super().handle_error(request, status, exc, message)
+        # the path is unknown when the request line itself was bad: counted under "http"
+        signal = signal_of(getattr(request, "path", "")) or "http"
+        self._manager.stats.rejected(signal, REASON_MALFORMED, 1)
+        _log.debug("malformed request from %s: %s", request.remote, message or exc)
+        if request.writer.output_size > 0:
+            raise ConnectionError("the response had started; the connection is broken")
+        response = web.Response(status=400, text=f"400 Bad Request\n\n{message or exc}",
+                                content_type="text/plain")
+        response.force_close()
+        return response
 
 
 class _Server(web.Server):
@@ -228,6 +248,12 @@ class HttpReceiver:
             server.pre_shutdown()
             await server.shutdown(grace)
         await runner.cleanup()
+        # connections still draining a refused body or lingering: end their tasks here, so
+        # that none is left pending when the loop stops
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _stop_loop(self) -> None:
         loop, thread = self._loop, self._thread
