@@ -16,7 +16,7 @@ from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 OTEL_ML = str(Path(sys.executable).with_name("otel-ml"))
-_LISTEN = re.compile(r"(OTLP/gRPC|OTLP/HTTP|metrics) listening on (?:http://)?[^:]+:(\d+)")
+_LISTEN = re.compile(r"(OTLP/gRPC|OTLP/HTTP|metrics) listening on (?:https?://)?[^:]+:(\d+)")
 
 
 class ProcessorProcess:
