@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from typing import Callable, Iterable, Sequence
 from urllib.parse import urlsplit
 
@@ -183,9 +184,15 @@ class MetricsExport:
             self._server.stop()
             self._server = None
         # bounded: an unreachable OTLP endpoint must not hold up SIGTERM
-        if not self.provider.shutdown(timeout_millis=self.settings.shutdown_timeout_s * 1000.0):
-            _log.warning("the final OTLP push failed or did not finish within export.shutdown_timeout_s=%gs",
-                         self.settings.shutdown_timeout_s)
+        started = time.monotonic()
+        try:
+            self.provider.shutdown(timeout_millis=self.settings.shutdown_timeout_s * 1000.0)
+        except Exception as exc:  # noqa: BLE001 - the SDK raises a bare Exception for a failed reader
+            _log.warning("the final OTLP push failed: %s", str(exc).splitlines()[-1])
+        else:
+            if time.monotonic() - started >= self.settings.shutdown_timeout_s:
+                _log.warning("the final OTLP push did not finish within export.shutdown_timeout_s=%gs; "
+                             "abandoned", self.settings.shutdown_timeout_s)
 
     # -- inputs ------------------------------------------------------------------------
     def publish(self, points: Iterable[Point]) -> None:
