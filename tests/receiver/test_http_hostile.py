@@ -116,21 +116,28 @@ def test_trickled_body_is_cut_off_while_other_clients_succeed(start_receivers, s
     assert [e.prediction_ids[0] for e in sink.snapshot()] == [f"ok-{i}" for i in range(5)]
 
 
-def test_tricklers_holding_every_slot_lose_them_at_the_deadline(start_receivers, sink, stats):
-    receivers = start_receivers(grpc_endpoint="", max_concurrent_requests=2, body_timeout_s=1.0)
+def test_tricklers_holding_every_slot_yield_them_to_waiting_requests(start_receivers, sink, stats):
+    """Every slot trickled: a waiting request gets one as soon as a trickler has held it for half
+    the body deadline (here 2 s of a 4 s deadline), without waiting for the deadline itself."""
+    receivers = start_receivers(grpc_endpoint="", max_concurrent_requests=2, body_timeout_s=4.0)
     port = receivers.http_port
     tricklers = [_Trickler(port) for _ in range(2)]
     try:
         wait_until(lambda: receivers._http.requests_in_progress == 2, timeout=10,
                    message="the tricklers to hold every slot")
         assert post(port, "/v1/logs", _ok_payload("refused"))[0] == 503
-        # still trickling, yet their slots come free: a legitimate request gets one
+        # still trickling, yet a legitimate request gets a slot
         wait_until(lambda: post(port, "/v1/logs", _ok_payload("in"))[0] == 200, timeout=10,
                    message="a legitimate request to be served while the tricklers still send")
         assert not any(t.stop.is_set() for t in tricklers)
+        answers = [_reply(t.sock) for t in tricklers]
     finally:
         for t in tricklers:
             t.close()
+    assert [status for status, _ in answers] == [408, 408]
+    messages = [rpc_status(body).message for _, body in answers]
+    # at least the first was evicted for the waiting request; the other maybe too, or at the deadline
+    assert any("too slow" in m and "max_concurrent_requests" in m for m in messages), messages
     assert stats.rejected_counts[("logs", "timeout")] == 2
     assert sink.snapshot()[0].prediction_ids == ["in"]
 

@@ -3,7 +3,7 @@
 Every refusal is answered in the request's content type (a ``google.rpc.Status`` for OTLP, the
 labels document for ``/v1/labels``) and counted on the ``ReceiverStats`` with its reason.
 Everything runs on the server's event loop; a request holds one of ``max_concurrent`` slots
-from the moment its body is read until its events are submitted.
+(``http_slots``) from the moment its body is read until its events are submitted.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import math
+import time
 from typing import Callable, Protocol
 
 from aiohttp import web
@@ -35,6 +36,7 @@ from otel_ml.processor.receiver.export_handler import (
     SIGNAL_LABELS,
     ExportHandler,
 )
+from otel_ml.processor.receiver.http_slots import MIN_HOLD_FRACTION, Slot, Slots
 from otel_ml.processor.receiver.labels_api import parse_labels
 from otel_ml.processor.receiver.otlp_json import load_json, parse_otlp_json, to_otlp_json
 from otel_ml.processor.receiver.payload import (
@@ -133,8 +135,12 @@ class OtlpHttpHandler:
         self._retry_after_s = retry_after_s
         self._body_timeout_s = body_timeout_s
         self._connections = connections
-        #: requests holding a slot (reading, decoding or submitting a body)
-        self.reading = 0
+        self._slots = Slots(max_concurrent, min_hold_s=MIN_HOLD_FRACTION * body_timeout_s)
+
+    @property
+    def reading(self) -> int:
+        """Requests holding a slot (reading, decoding or submitting a body)."""
+        return self._slots.in_use
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         connection = request.protocol
@@ -198,36 +204,53 @@ class OtlpHttpHandler:
                            REASON_UNSUPPORTED_MEDIA_TYPE)
         return encoding == "gzip"
 
-    def _take_slot(self) -> None:
-        if self.reading >= self._max_concurrent:
+    def _take_slot(self) -> Slot:
+        slot = self._slots.take()
+        if slot is None:
             raise _Refused(503, f"processor overloaded: {self._max_concurrent} requests in progress "
                            "(receiver.max_concurrent_requests)", REASON_OVERLOADED,
                            {"Retry-After": str(self._retry_after_s)}, close=True)
-        self.reading += 1
+        return slot
 
-    async def _read_body(self, request: web.BaseRequest, gzipped: bool) -> bytes:
-        """The whole (inflated) body, bounded in size and in time; holds a slot meanwhile."""
+    async def _read_body(self, request: web.BaseRequest, gzipped: bool, slot: Slot) -> bytes:
+        """The whole (inflated) body, bounded in size and in time. It is read by a task of its
+        own, which ``Slots`` cancels when a waiting request needs the slot of this slow body."""
         if request.headers.get("Expect", "").lower() == "100-continue":
             await request.writer.write(_CONTINUE)
-        limit = self._max_bytes
-        inflater = BoundedGunzip(limit) if gzipped else None
-        parts: list[bytes] = []
-        size = 0
-        content = request.content
+        slot.reader = asyncio.ensure_future(self._receive(request.content, gzipped, slot))
         try:
             async with asyncio.timeout(self._body_timeout_s):
-                while chunk := await content.readany():
-                    size += len(chunk)
-                    if size > limit:
-                        raise _Refused(413, f"body is over the {limit}-byte limit", REASON_TOO_LARGE,
-                                       close=True)
-                    if inflater is not None:
-                        inflater.feed(chunk)
-                    else:
-                        parts.append(chunk)
+                return await slot.reader
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not slot.evicted or (task is not None and task.cancelling()):
+                raise  # the server is stopping
+            elapsed = time.monotonic() - slot.started
+            raise _Refused(408, f"request body too slow ({slot.received} bytes in {elapsed:.1f} s) "
+                           "while other requests waited for a slot (receiver.max_concurrent_requests)",
+                           REASON_TIMEOUT, close=True) from None
         except TimeoutError:
             raise _Refused(408, f"request body not received within {self._body_timeout_s:g} s "
                            "(receiver.body_timeout_s)", REASON_TIMEOUT, close=True) from None
+        finally:
+            slot.reader.cancel()
+
+    async def _receive(self, content, gzipped: bool, slot: Slot) -> bytes:
+        limit = self._max_bytes
+        inflater = BoundedGunzip(limit) if gzipped else None
+        parts: list[bytes] = []
+        try:
+            while chunk := await content.readany():
+                slot.received += len(chunk)
+                if slot.received > limit:
+                    raise _Refused(413, f"body is over the {limit}-byte limit", REASON_TOO_LARGE,
+                                   close=True)
+                if inflater is not None:
+                    inflater.feed(chunk)
+                else:
+                    parts.append(chunk)
+            if inflater is not None:
+                return inflater.finish()
         except PayloadTooLarge as exc:
             raise _Refused(413, str(exc), REASON_TOO_LARGE, close=True) from None
         except MalformedPayload as exc:
@@ -236,11 +259,6 @@ class OtlpHttpHandler:
             # broken framing (a bad chunk size, a body shorter than Content-Length): aiohttp's
             # parser stops there and the connection cannot be reused
             raise _Refused(400, f"invalid request body: {exc}", REASON_MALFORMED, abort=True) from None
-        if inflater is not None:
-            try:
-                return inflater.finish()
-            except MalformedPayload as exc:
-                raise _Refused(400, str(exc), REASON_MALFORMED) from None
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     # --- OTLP --------------------------------------------------------------------------
@@ -253,9 +271,9 @@ class OtlpHttpHandler:
                 raise _Refused(415, f"unsupported Content-Type {media or '(none)'!r}; use "
                                f"{PROTOBUF} or {JSON}", REASON_UNSUPPORTED_MEDIA_TYPE)
             gzipped = self._check_body_headers(request)
-            self._take_slot()
+            slot = self._take_slot()
             try:
-                body = await self._read_body(request, gzipped)
+                body = await self._read_body(request, gzipped, slot)
                 try:
                     if media == PROTOBUF:
                         message = parse_protobuf(body, request_type)
@@ -269,7 +287,7 @@ class OtlpHttpHandler:
                 except Overloaded as exc:
                     raise _overloaded(exc, self._handler.retry_delay(exc)) from None
             finally:
-                self.reading -= 1
+                self._slots.release(slot)
         except _Refused as refused:
             if refused.reason:
                 self._stats.rejected(signal, refused.reason, 1)
@@ -291,9 +309,9 @@ class OtlpHttpHandler:
                 raise _Refused(415, f"unsupported Content-Type {media or '(none)'!r}; use {JSON}",
                                REASON_UNSUPPORTED_MEDIA_TYPE)
             gzipped = self._check_body_headers(request)
-            self._take_slot()
+            slot = self._take_slot()
             try:
-                body = await self._read_body(request, gzipped)
+                body = await self._read_body(request, gzipped, slot)
                 try:
                     doc = load_json(body)
                 except MalformedPayload as exc:
@@ -315,7 +333,7 @@ class OtlpHttpHandler:
                 except Overloaded as exc:
                     raise _overloaded(exc, self._handler.retry_delay(exc)) from None
             finally:
-                self.reading -= 1
+                self._slots.release(slot)
         except _Refused as refused:
             if refused.reason:
                 stats.rejected(SIGNAL_LABELS, refused.reason, 1)
