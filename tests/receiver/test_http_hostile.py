@@ -175,3 +175,17 @@ def test_chunked_gzip_bomb_is_413_and_counted(start_receivers, sink, stats):
     assert status == 413 and "decompressed" in rpc_status(body).message
     assert stats.rejected_counts == {("logs", "too_large"): 1}
     assert sink.snapshot() == []
+
+
+def test_body_cut_short_by_the_client_is_counted(start_receivers, sink, stats):
+    """The client half-closes before sending all of Content-Length: counted as malformed."""
+    receivers = start_receivers(grpc_endpoint="")
+    with socket.create_connection(("127.0.0.1", receivers.http_port), timeout=10) as sock:
+        sock.sendall(_head(Content_Length="1000") + b"\x0a\x05short")
+        wait_until(lambda: receivers._http.requests_in_progress == 1, timeout=10,
+                   message="the request to hold a slot")
+        sock.shutdown(socket.SHUT_WR)
+        wait_until(lambda: stats.rejected_counts[("logs", "malformed")] == 1, timeout=10,
+                   message="the cut body to be counted")
+    wait_until(lambda: receivers._http.requests_in_progress == 0, timeout=10, message="slot freed")
+    assert sink.snapshot() == []

@@ -170,8 +170,11 @@ class OtlpHttpHandler:
             return response
         response.force_close()
         if refused.abort or request.headers.get("Expect", "").lower() == "100-continue":
-            await response.prepare(request)
-            await response.write_eof()
+            try:
+                await response.prepare(request)
+                await response.write_eof()
+            except ConnectionError:
+                pass  # the client is gone: nobody to answer
             request.protocol.force_close()
         return response
 
@@ -259,6 +262,10 @@ class OtlpHttpHandler:
             # broken framing (a bad chunk size, a body shorter than Content-Length): aiohttp's
             # parser stops there and the connection cannot be reused
             raise _Refused(400, f"invalid request body: {exc}", REASON_MALFORMED, abort=True) from None
+        except ConnectionError:
+            # the client closed before the body was complete (shorter than its Content-Length)
+            raise _Refused(400, f"connection closed after {slot.received} bytes of the body",
+                           REASON_MALFORMED, abort=True) from None
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     # --- OTLP --------------------------------------------------------------------------
