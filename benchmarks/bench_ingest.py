@@ -19,12 +19,20 @@ windows are bounded by configuration (count window, reservoirs, KLL sketches) an
 pending-label store by ``accuracy.pending.max_predictions`` (set to 10 000 here so that both
 runs pass the cap), so the two peaks should agree within 10%.
 
-Run: ``.venv/bin/python benchmarks/bench_ingest.py [--events 20000] [--repeats 3] [--quick]``
+OTLP/HTTP: ``--transport http`` sends the same payloads as ``POST /v1/logs`` (protobuf, 4
+keep-alive connections) to the HTTP receiver instead. ``--http-baseline FILE`` also measures
+another implementation of ``HttpReceiver`` (e.g. the previous ``http_server.py``, checked out
+to a temporary file) on the same payloads in the same run, and prints the ratio.
+
+Run: ``.venv/bin/python benchmarks/bench_ingest.py [--events 20000] [--repeats 3] [--quick]
+[--transport grpc|http] [--http-baseline FILE]``
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import importlib.util
 import json
 import logging
 import os
@@ -51,6 +59,8 @@ sys.path.insert(0, str(ROOT))
 from otel_ml.processor.config import load_config  # noqa: E402
 from otel_ml.processor.profile import build_profile  # noqa: E402
 from otel_ml.processor.receiver import Receivers, ReceiverSettings  # noqa: E402
+from otel_ml.processor.receiver.export_handler import ExportHandler  # noqa: E402
+from otel_ml.processor.receiver.http_server import HttpReceiver  # noqa: E402
 from otel_ml.processor.service import Processor  # noqa: E402
 from otel_ml.semconv import Attr, Body, Event  # noqa: E402
 
@@ -186,6 +196,52 @@ def send_all(port: int, requests: list[tuple[bytes, int]], threads: int = 4) -> 
     return retries[0]
 
 
+def post_all(port: int, requests: list[tuple[bytes, int]], threads: int = 4) -> int:
+    """``send_all`` over OTLP/HTTP: POST /v1/logs on keep-alive connections (retrying 503)."""
+    retries = [0]
+    lock = threading.Lock()
+    pending = list(reversed(requests))
+    headers = {"Content-Type": "application/x-protobuf"}
+
+    def worker():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            while True:
+                with lock:
+                    if not pending:
+                        return
+                    payload, _ = pending.pop()
+                while True:
+                    conn.request("POST", "/v1/logs", body=payload, headers=headers)
+                    response = conn.getresponse()
+                    response.read()
+                    if response.status == 200:
+                        break
+                    if response.status != 503:
+                        raise RuntimeError(f"HTTP {response.status}")
+                    with lock:
+                        retries[0] += 1
+                    conn.close()  # a 503 closes the connection; the next request reconnects
+                    time.sleep(0.005)  # back-off before retrying an overloaded server
+        finally:
+            conn.close()
+
+    workers = [threading.Thread(target=worker) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return retries[0]
+
+
+def load_http_receiver(path: Path) -> type:
+    """``HttpReceiver`` from another implementation's source file (the baseline)."""
+    spec = importlib.util.spec_from_file_location("bench_baseline_http_server", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.HttpReceiver
+
+
 # -- the two paths ----------------------------------------------------------------------------
 
 class _Drop:
@@ -224,8 +280,21 @@ def run_floor(requests) -> tuple[float, float]:
         receivers.stop()
 
 
-def service_config(profile: Path, pending_cap: int | None = None):
-    overrides = {"receiver.grpc_endpoint": "127.0.0.1:0", "receiver.http_endpoint": "",
+def run_http_floor(requests, receiver_class: type = HttpReceiver) -> tuple[float, float]:
+    drop = _Drop()
+    receiver = receiver_class(ExportHandler(drop, drop), None, 64 << 20)
+    port = receiver.start("127.0.0.1", 0)
+    try:
+        started = _clock()
+        post_all(port, requests)
+        return _since(started)
+    finally:
+        receiver.stop(1.0)
+
+
+def service_config(profile: Path, pending_cap: int | None = None, transport: str = "grpc"):
+    grpc_endpoint, http_endpoint = ("127.0.0.1:0", "") if transport == "grpc" else ("", "127.0.0.1:0")
+    overrides = {"receiver.grpc_endpoint": grpc_endpoint, "receiver.http_endpoint": http_endpoint,
                  "receiver.max_request_bytes": 64 << 20, "export.metrics_endpoint": "",
                  "evaluation.interval_s": 3600.0}
     doc = tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False)
@@ -238,12 +307,15 @@ def service_config(profile: Path, pending_cap: int | None = None):
         os.unlink(doc.name)
 
 
-def run_service(requests, profile: Path) -> tuple[tuple[float, float], int]:
-    processor = Processor(service_config(profile))
+def run_service(requests, profile: Path, transport: str = "grpc") -> tuple[tuple[float, float], int]:
+    processor = Processor(service_config(profile, transport=transport))
     processor.start()
     try:
         started = _clock()
-        retries = send_all(processor.grpc_port, requests)
+        if transport == "grpc":
+            retries = send_all(processor.grpc_port, requests)
+        else:
+            retries = post_all(processor.http_port, requests)
         if not processor.queue.drain(300):
             raise RuntimeError("ingest queue did not drain")
         return _since(started), retries
@@ -280,6 +352,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="5000 events, 1 repeat, no memory runs")
     parser.add_argument("--cpu", type=int, default=None, help="CPU core to pin to (default: the first allowed)")
+    parser.add_argument("--transport", choices=("grpc", "http"), default="grpc",
+                        help="OTLP transport the payloads are sent over (default grpc)")
+    parser.add_argument("--http-baseline", type=Path, default=None, metavar="FILE",
+                        help="another http_server.py whose HttpReceiver to measure against (OTLP/HTTP)")
     parser.add_argument("--rss-child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--profile", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -295,10 +371,29 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as workdir:
         run_benchmarks(args, write_profile(Path(workdir)), cpu)
+    if args.http_baseline is not None:
+        compare_http(args, load_http_receiver(args.http_baseline))
+
+
+def compare_http(args: argparse.Namespace, baseline: type) -> None:
+    """The HTTP floor (receiver + protobuf parse + decode) of this receiver vs the baseline's,
+    runs interleaved, same payloads, same process."""
+    print(f"OTLP/HTTP floor, this HttpReceiver vs {args.http_baseline} (ev per CPU-second, median "
+          f"of {args.repeats})")
+    print(f"{'form':<7} {'baseline ev/s':>14} {'this ev/s':>14} {'ratio':>7}")
+    for form in ("batch", "single"):
+        requests = make_requests(args.events, form)
+        n = sum(k for _, k in requests)
+        old, new = [], []
+        for _ in range(args.repeats):
+            old.append(run_http_floor(requests, baseline)[1])
+            new.append(run_http_floor(requests)[1])
+        old_rate, new_rate = n / statistics.median(old), n / statistics.median(new)
+        print(f"{form:<7} {old_rate:>14,.0f} {new_rate:>14,.0f} {new_rate / old_rate:>6.2f}x")
 
 
 def run_benchmarks(args: argparse.Namespace, profile: Path, cpu: int) -> None:
-    print(f"pinned to CPU {cpu}; {args.events} events per run (20 features each), median of {args.repeats} runs;")
+    print(f"OTLP/{args.transport.upper()}; pinned to CPU {cpu}; {args.events} events per run (20 features each), median of {args.repeats} runs;")
     print("rates per CPU-second of the whole process (client threads included; robust to a shared machine),")
     print("wall-clock rates in brackets")
     print(f"{'form':<7} {'floor ev/s':>20} {'service ev/s':>20} {'ratio':>7} {'overload retries':>17}")
@@ -307,8 +402,8 @@ def run_benchmarks(args: argparse.Namespace, profile: Path, cpu: int) -> None:
         n = sum(k for _, k in requests)
         floor, service, retries = [], [], []
         for _ in range(args.repeats):
-            floor.append(run_floor(requests))
-            elapsed, retried = run_service(requests, profile)
+            floor.append(run_floor(requests) if args.transport == "grpc" else run_http_floor(requests))
+            elapsed, retried = run_service(requests, profile, args.transport)
             service.append(elapsed)
             retries.append(retried)
         floor_cpu = n / statistics.median(c for _, c in floor)

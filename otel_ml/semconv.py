@@ -470,7 +470,7 @@ class Metric:
     PROC_EVENTS_REJECTED = MetricSpec(
         "ml.processor.events.rejected", MetricKind.COUNTER, "{event}",
         "OTLP items rejected, by reason (malformed, invalid_event, overloaded, too_large, "
-        "unauthenticated, unsupported_media_type, unknown_model, cardinality).",
+        "unauthenticated, unsupported_media_type, timeout, unknown_model, cardinality).",
         (_A.SIGNAL, _A.REJECT_REASON))
     PROC_QUEUE_DEPTH = MetricSpec(
         "ml.processor.queue.depth", MetricKind.OBSERVABLE_GAUGE, "{event}",

@@ -74,14 +74,18 @@ def listening_lines(processor) -> list[str]:
     """One line per bound server, with the real port (useful when port 0 was asked for)."""
     lines = []
     receiver = processor.config.receiver
+    export = processor.config.export
+    scheme = "https" if receiver.tls_enabled else "http"
     if processor.grpc_port is not None:
         host = receiver.grpc_endpoint.rpartition(":")[0]
-        lines.append(f"OTLP/gRPC listening on {host}:{processor.grpc_port}")
+        lines.append(f"OTLP/gRPC listening on {host}:{processor.grpc_port}"
+                     + (" (TLS)" if receiver.tls_enabled else ""))
     if processor.http_port is not None:
         host = receiver.http_endpoint.rpartition(":")[0]
-        lines.append(f"OTLP/HTTP listening on http://{host}:{processor.http_port} "
+        lines.append(f"OTLP/HTTP listening on {scheme}://{host}:{processor.http_port} "
                      "(/v1/logs, /v1/metrics, /v1/traces, /v1/labels)")
     if processor.metrics_port is not None:
-        host = processor.config.export.metrics_endpoint.rpartition(":")[0]
-        lines.append(f"metrics listening on http://{host}:{processor.metrics_port}/metrics")
+        host = export.metrics_endpoint.rpartition(":")[0]
+        scheme = "https" if export.metrics_tls_cert_file else "http"
+        lines.append(f"metrics listening on {scheme}://{host}:{processor.metrics_port}/metrics")
     return lines

@@ -27,7 +27,7 @@ from otel_ml.processor.engine_settings import (
     ProfileSettings,
     WindowSettings,
 )
-from otel_ml.processor.receiver.settings import ReceiverSettings
+from otel_ml.processor.receiver.settings import ReceiverSettings, check_server_files
 from otel_ml.yaml_file import load_yaml_mapping
 
 __all__ = [
@@ -67,6 +67,16 @@ class ExportSettings:
     #: Series one gauge may export per collection (OTel SDK cardinality limit); past it the SDK
     #: folds points into one ``otel.metric.overflow`` series.
     max_series_per_metric: int = 10000
+    #: Seconds one OTLP push may take, retries included (an unreachable endpoint costs no more).
+    otlp_timeout_s: float = 5.0
+    #: Seconds the final flush of the OTLP push may take at shutdown (SIGTERM).
+    shutdown_timeout_s: float = 2.0
+    #: /metrics requires ``Authorization: Bearer <token in this file>`` (Prometheus'
+    #: ``authorization.credentials_file``); required on a non-loopback metrics_endpoint.
+    metrics_bearer_token_file: str | None = None
+    #: /metrics over TLS (give both files or neither).
+    metrics_tls_cert_file: str | None = None
+    metrics_tls_key_file: str | None = None
 
     def __post_init__(self):
         if self.metrics_endpoint in ("", None):
@@ -82,6 +92,10 @@ class ExportSettings:
             raise ConfigError("otlp_protocol", f"must be 'grpc' or 'http/protobuf' (got {self.otlp_protocol!r})")
         _positive_number("export_interval_s", self.export_interval_s)
         _positive_count("max_series_per_metric", self.max_series_per_metric)
+        _positive_number("otlp_timeout_s", self.otlp_timeout_s)
+        _positive_number("shutdown_timeout_s", self.shutdown_timeout_s)
+        check_server_files(self, "metrics_bearer_token_file", "metrics_tls_cert_file",
+                           "metrics_tls_key_file")
 
     @property
     def metrics_address(self) -> tuple[str, int]:
@@ -291,6 +305,7 @@ ENV_VARS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "OTEL_ML_BEARER_TOKEN_FILE": ("receiver.bearer_token_file", str),
     "OTEL_ML_MAX_REQUEST_BYTES": ("receiver.max_request_bytes", parse_int),
     "OTEL_ML_METRICS_ENDPOINT": ("export.metrics_endpoint", str),
+    "OTEL_ML_METRICS_BEARER_TOKEN_FILE": ("export.metrics_bearer_token_file", str),
     "OTEL_ML_OTLP_ENDPOINT": ("export.otlp_endpoint", str),
     "OTEL_ML_OTLP_PROTOCOL": ("export.otlp_protocol", str),
     "OTEL_ML_EXPORT_INTERVAL_S": ("export.export_interval_s", parse_float),

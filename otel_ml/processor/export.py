@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from typing import Callable, Iterable, Sequence
 from urllib.parse import urlsplit
 
@@ -20,12 +21,15 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.sdk.metrics import MeterProvider, ObservableGauge
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, OTELResourceDetector, Resource
-from prometheus_client import CollectorRegistry, generate_latest, start_http_server
+from prometheus_client import CollectorRegistry, generate_latest
 
 from otel_ml.errors import UserError
 from otel_ml.instruments import create_instrument
 from otel_ml.processor.config import ExportSettings
 from otel_ml.processor.contracts import Point
+from otel_ml.processor.metrics_server import MetricsServer
+from otel_ml.processor.receiver.auth import BearerAuth, server_tls_context
+from otel_ml.processor.receiver.settings import read_token_file
 from otel_ml.semconv import (
     LATENCY_BUCKETS_S,
     OVERFLOW_VALUE,
@@ -116,8 +120,9 @@ class MetricsExport:
             PrometheusMetricReader(registry=self.registry, cardinality_limits=limits)]
         if settings.otlp_endpoint:
             self._readers.append(PeriodicExportingMetricReader(
-                _otlp_exporter(settings.otlp_endpoint, settings.otlp_protocol),
+                _otlp_exporter(settings.otlp_endpoint, settings.otlp_protocol, settings.otlp_timeout_s),
                 export_interval_millis=settings.export_interval_s * 1000.0,
+                export_timeout_millis=settings.otlp_timeout_s * 1000.0,
                 cardinality_limits=limits))
         self.provider = MeterProvider(resource=resource or processor_resource(),
                                       metric_readers=self._readers)
@@ -141,8 +146,7 @@ class MetricsExport:
         self._evaluation_duration = create_instrument(
             self.meter, Metric.PROC_EVALUATION_DURATION, explicit_bucket_boundaries_advisory=LATENCY_BUCKETS_S)
 
-        self._server = None
-        self._server_thread: threading.Thread | None = None
+        self._server: MetricsServer | None = None
         self.metrics_port: int | None = None
         self._shut = False
 
@@ -151,13 +155,25 @@ class MetricsExport:
         """Bind the Prometheus endpoint (port 0 picks a free port, see ``metrics_port``)."""
         if self._server is not None or self.settings.metrics_endpoint is None:
             return
-        host, port = self.settings.metrics_address
+        s = self.settings
+        host, port = s.metrics_address
+        token = read_token_file(s.metrics_bearer_token_file, "export.metrics_bearer_token_file")
+        context = None
+        if s.metrics_tls_cert_file is not None:
+            context = server_tls_context(s.metrics_tls_cert_file, s.metrics_tls_key_file,
+                                         "export.metrics_tls_cert_file")
+        server = MetricsServer(self.registry, BearerAuth(token) if token else None, context)
         try:
-            self._server, self._server_thread = start_http_server(port, addr=host, registry=self.registry)
+            self.metrics_port = server.start(host, port)
         except OSError as exc:
             raise UserError(f"export.metrics_endpoint: cannot listen on {host}:{port}: "
                             f"{exc.strerror or exc}") from exc
-        self.metrics_port = self._server.server_address[1]
+        self._server = server
+
+    @property
+    def metrics_tls(self) -> bool:
+        """Whether /metrics is served over TLS (https)."""
+        return self.settings.metrics_tls_cert_file is not None
 
     def shutdown(self) -> None:
         """Stop serving and flush/stop the readers; safe to call twice."""
@@ -165,12 +181,18 @@ class MetricsExport:
             return
         self._shut = True
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            if self._server_thread is not None:
-                self._server_thread.join(5)
+            self._server.stop()
             self._server = None
-        self.provider.shutdown()
+        # bounded: an unreachable OTLP endpoint must not hold up SIGTERM
+        started = time.monotonic()
+        try:
+            self.provider.shutdown(timeout_millis=self.settings.shutdown_timeout_s * 1000.0)
+        except Exception as exc:  # noqa: BLE001 - the SDK raises a bare Exception for a failed reader
+            _log.warning("the final OTLP push failed: %s", str(exc).splitlines()[-1])
+        else:
+            if time.monotonic() - started >= self.settings.shutdown_timeout_s:
+                _log.warning("the final OTLP push did not finish within export.shutdown_timeout_s=%gs; "
+                             "abandoned", self.settings.shutdown_timeout_s)
 
     # -- inputs ------------------------------------------------------------------------
     def publish(self, points: Iterable[Point]) -> None:
@@ -222,16 +244,17 @@ class MetricsExport:
         create_instrument(self.meter, spec, callbacks=[callback])
 
 
-def _otlp_exporter(endpoint: str, protocol: str):
-    """An OTLP metric exporter; the standard OTEL_EXPORTER_OTLP_* variables still apply (headers...)."""
+def _otlp_exporter(endpoint: str, protocol: str, timeout_s: float):
+    """An OTLP metric exporter whose every export (retries included) ends within ``timeout_s``;
+    the standard OTEL_EXPORTER_OTLP_* variables still apply (headers, certificates...)."""
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
         insecure = urlsplit(endpoint).scheme in ("http", "")
-        return OTLPMetricExporter(endpoint=endpoint, insecure=insecure)
+        return OTLPMetricExporter(endpoint=endpoint, insecure=insecure, timeout=timeout_s)
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
     parts = urlsplit(endpoint)
     if parts.path in ("", "/"):
         endpoint = endpoint.rstrip("/") + "/v1/metrics"
-    return OTLPMetricExporter(endpoint=endpoint)
+    return OTLPMetricExporter(endpoint=endpoint, timeout=timeout_s)

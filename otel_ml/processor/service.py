@@ -90,6 +90,7 @@ class Processor:
         """Restore state, bind every server and start the loops; returns once listening."""
         if self._started:
             return
+        check_exposure(self.config)
         self._started = True
         try:
             if self.store is not None:
@@ -237,6 +238,35 @@ class Processor:
 
 
 # -- wiring of the parts other modules provide ----------------------------------------------
+
+#: (setting, CLI flag, token setting, its environment variable) of every listening address.
+_LISTENERS = (
+    ("receiver.grpc_endpoint", "--grpc-endpoint", "receiver.bearer_token_file", "OTEL_ML_BEARER_TOKEN_FILE"),
+    ("receiver.http_endpoint", "--http-endpoint", "receiver.bearer_token_file", "OTEL_ML_BEARER_TOKEN_FILE"),
+    ("export.metrics_endpoint", "--metrics-endpoint", "export.metrics_bearer_token_file",
+     "OTEL_ML_METRICS_BEARER_TOKEN_FILE"),
+)
+
+
+def check_exposure(config: ProcessorConfig) -> None:
+    """Refuse to listen beyond loopback without a bearer token (a one-line UserError)."""
+    from otel_ml.config_checks import parse_endpoint
+    from otel_ml.processor.receiver.auth import is_loopback
+
+    tokens = {"receiver.bearer_token_file": config.receiver.bearer_token_file
+              or config.receiver.bearer_token,
+              "export.metrics_bearer_token_file": config.export.metrics_bearer_token_file}
+    for setting, flag, token_setting, env in _LISTENERS:
+        section, key = setting.split(".")
+        endpoint = getattr(getattr(config, section), key)
+        if not endpoint or tokens[token_setting]:
+            continue
+        host, _ = parse_endpoint(endpoint, setting)
+        if not is_loopback(host):
+            raise UserError(f"{setting} ({flag}) {endpoint} is not a loopback address: set "
+                            f"{token_setting} (env {env}) so that clients must present a bearer "
+                            "token, or listen on 127.0.0.1")
+
 
 def _make_receivers(config: ProcessorConfig, sink, stats):
     from otel_ml.processor.receiver import Receivers

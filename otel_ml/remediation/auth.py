@@ -13,12 +13,14 @@ import base64
 import binascii
 import hmac
 import os
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
 from otel_ml.errors import UserError
 
-__all__ = ["Credentials", "load_credentials", "TOKEN_ENV", "ROUTING_TOKEN_ENV", "ADMIN", "READ"]
+__all__ = ["Credentials", "load_credentials", "load_tls_context", "TOKEN_ENV", "ROUTING_TOKEN_ENV",
+           "ADMIN", "READ"]
 
 TOKEN_ENV = "OTEL_ML_REMEDIATE_TOKEN"
 ROUTING_TOKEN_ENV = "OTEL_ML_REMEDIATE_ROUTING_TOKEN"
@@ -109,3 +111,20 @@ def load_credentials(bearer_token_file: str | None = None, basic_auth_file: str 
         raise UserError("the routing token (--routing-token-file or $%s) must differ from the bearer "
                         "token: it is the read-only one" % ROUTING_TOKEN_ENV)
     return Credentials(token, basic, routing)
+
+
+def load_tls_context(cert_file: str | None, key_file: str | None) -> ssl.SSLContext | None:
+    """A TLS 1.2+ server context from ``--tls-cert-file`` / ``--tls-key-file`` (both or neither)."""
+    if cert_file is None and key_file is None:
+        return None
+    if cert_file is None or key_file is None:
+        missing = "--tls-cert-file" if cert_file is None else "--tls-key-file"
+        raise UserError(f"{missing} is missing: --tls-cert-file and --tls-key-file go together")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert_file, key_file)
+    except (ssl.SSLError, OSError) as exc:
+        raise UserError(f"--tls-cert-file: cannot load certificate {cert_file} with key {key_file}: "
+                        f"{exc}") from None
+    return context

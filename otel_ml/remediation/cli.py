@@ -10,7 +10,7 @@ import threading
 
 from otel_ml.config_checks import parse_endpoint
 from otel_ml.errors import ConfigError, UserError
-from otel_ml.remediation.auth import ROUTING_TOKEN_ENV, TOKEN_ENV, load_credentials
+from otel_ml.remediation.auth import ROUTING_TOKEN_ENV, TOKEN_ENV, load_credentials, load_tls_context
 from otel_ml.remediation.policy import load_policy
 from otel_ml.remediation.server import is_loopback
 
@@ -46,6 +46,9 @@ def register(subparsers) -> None:
     p.add_argument("--routing-token-file", metavar="FILE",
                    help=f"file holding a read-only token for GET /v1/routing only, for the serving apps "
                         f"(or ${ROUTING_TOKEN_ENV})")
+    p.add_argument("--tls-cert-file", metavar="FILE",
+                   help="serve HTTPS with this certificate (PEM; with --tls-key-file)")
+    p.add_argument("--tls-key-file", metavar="FILE", help="the certificate's private key (PEM)")
     p.add_argument("--no-auth", action="store_true",
                    help="accept unauthenticated requests (refused unless --listen is a loopback address)")
     p.add_argument("--check", action="store_true", help="validate the policy, print a summary and exit")
@@ -73,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
                                    routing_token_file=args.routing_token_file)
     if args.no_auth and not is_loopback(host):
         raise UserError(f"--no-auth is allowed on loopback addresses only, not {host}")
+    tls = load_tls_context(args.tls_cert_file, args.tls_key_file)
 
     from otel_ml.remediation.service import RemediationService
     from otel_ml.remediation.telemetry import start_metrics_endpoint
@@ -85,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         service = RemediationService(
             policy, state_dir=args.state_dir, audit_path=args.audit_log, credentials=credentials,
             host=host, port=port, dry_run=args.dry_run, meter=endpoint.meter if endpoint else None,
-            allow_unauthenticated=args.no_auth)
+            allow_unauthenticated=args.no_auth, ssl_context=tls)
     except BaseException:
         if endpoint:
             endpoint.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import ssl
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,12 +45,30 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address, handler, app: "RemediationServer"):
+    def __init__(self, address, handler, app: "RemediationServer",
+                 ssl_context: ssl.SSLContext | None = None):
         self.app = app
+        self.ssl_context = ssl_context
         if ":" in address[0]:
             import socket
             self.address_family = socket.AF_INET6
         super().__init__(address, handler)
+
+    def finish_request(self, request, client_address):
+        """With TLS, the handshake happens here, in the connection's own thread (a slow client
+        cannot stall the accept loop), bounded by the handler's timeout."""
+        if self.ssl_context is None:
+            return super().finish_request(request, client_address)
+        request.settimeout(_Handler.timeout)
+        try:
+            conn = self.ssl_context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as exc:
+            _log.debug("TLS handshake with %s failed: %s", client_address[0], exc)
+            return None
+        try:
+            return super().finish_request(conn, client_address)
+        finally:
+            conn.close()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -177,7 +196,8 @@ class RemediationServer:
     """Serves the endpoints above on ``host:port`` (port 0 picks a free one) in a thread."""
 
     def __init__(self, remediator: Remediator, credentials: Credentials, host: str = "127.0.0.1",
-                 port: int = 9095, *, allow_unauthenticated: bool = False):
+                 port: int = 9095, *, allow_unauthenticated: bool = False,
+                 ssl_context: ssl.SSLContext | None = None):
         if not credentials.configured:
             if not allow_unauthenticated:
                 note = " (the routing token only reads)" if credentials.routing_token is not None else ""
@@ -188,7 +208,7 @@ class RemediationServer:
         self.remediator = remediator
         self.credentials = credentials
         try:
-            self._httpd = _Server((host, port), _Handler, self)
+            self._httpd = _Server((host, port), _Handler, self, ssl_context)
         except OSError as exc:
             raise UserError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
         self.host = host
@@ -198,7 +218,8 @@ class RemediationServer:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self._httpd.ssl_context is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     def start(self) -> "RemediationServer":
         # a short poll interval keeps stop() prompt; the loop is idle otherwise

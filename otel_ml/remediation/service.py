@@ -5,6 +5,7 @@ Used by ``otel-ml remediate`` and by tests that run the service in-process.
 
 from __future__ import annotations
 
+import ssl
 import time
 from pathlib import Path
 from typing import Callable
@@ -35,7 +36,7 @@ class RemediationService:
     def __init__(self, policy: Policy, *, state_dir: str | Path, credentials: Credentials,
                  host: str = "127.0.0.1", port: int = 9095, audit_path: str | Path | None = None,
                  dry_run: bool = False, meter: Meter | None = None, allow_unauthenticated: bool = False,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, ssl_context: ssl.SSLContext | None = None):
         self.state_dir = Path(state_dir)
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -64,7 +65,8 @@ class RemediationService:
             safety_path=safety_file)
         try:
             self.server = RemediationServer(self.remediator, credentials, host, port,
-                                            allow_unauthenticated=allow_unauthenticated)
+                                            allow_unauthenticated=allow_unauthenticated,
+                                            ssl_context=ssl_context)
         except BaseException:
             self.remediator.close()
             self.audit.close()

@@ -213,3 +213,57 @@ def test_compose_gives_the_example_app_the_read_only_token_only():
     assert f'put("{name}", "OTEL_ML_REMEDIATE_ROUTING_TOKEN", generate=True)' in init["command"][0]
     assert init["environment"]["OTEL_ML_REMEDIATE_ROUTING_TOKEN"] == "${OTEL_ML_REMEDIATE_ROUTING_TOKEN:-}"
     assert "OTEL_ML_REMEDIATE_ROUTING_TOKEN=" in (shipped.ROOT / ".env.example").read_text()
+
+
+def test_tls_with_a_self_signed_certificate(service_factory, tmp_path):
+    import ssl
+    import urllib.request
+
+    from otel_ml.remediation.auth import load_tls_context
+    from tests.support.tls import self_signed_certificate
+
+    cert, key = self_signed_certificate(tmp_path)
+    svc = service_factory(POLICY, ssl_context=load_tls_context(str(cert), str(key)))
+    assert svc.url.startswith("https://127.0.0.1:")
+    url = svc.url.replace("127.0.0.1", "localhost")
+    client = ssl.create_default_context(cafile=str(cert))
+    request = urllib.request.Request(url + "/v1/routing", headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=10, context=client) as resp:
+        assert resp.status == 200 and "models" in json.loads(resp.read())
+    with pytest.raises(urllib.error.HTTPError) as refused:  # TLS does not replace the token
+        urllib.request.urlopen(urllib.request.Request(url + "/v1/routing"), timeout=10, context=client)
+    assert refused.value.code == 401
+    # plaintext on the TLS port is not served
+    with socket.create_connection(("127.0.0.1", svc.server.port), timeout=10) as raw:
+        raw.sendall(b"GET /v1/routing HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + TOKEN.encode()
+                    + b"\r\n\r\n")
+        try:
+            answer = raw.makefile("rb").read()
+        except ConnectionResetError:
+            answer = b""
+        assert b"200 OK" not in answer
+    # a failed handshake did not hurt the server
+    with urllib.request.urlopen(request, timeout=10, context=client) as resp:
+        assert resp.status == 200
+
+
+@pytest.mark.parametrize("given,missing", [("--tls-cert-file", "--tls-key-file"),
+                                           ("--tls-key-file", "--tls-cert-file")])
+def test_tls_flags_go_together(tmp_path, given, missing):
+    from otel_ml.remediation.auth import load_tls_context
+
+    cert = tmp_path / "cert.pem"
+    cert.write_text("x")
+    files = {"--tls-cert-file": None, "--tls-key-file": None, given: str(cert)}
+    with pytest.raises(UserError, match=f"^{missing} is missing"):
+        load_tls_context(files["--tls-cert-file"], files["--tls-key-file"])
+
+
+def test_unusable_certificate_is_a_user_error_naming_the_flag(tmp_path):
+    from otel_ml.remediation.auth import load_tls_context
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text("not a certificate")
+    key.write_text("not a key")
+    with pytest.raises(UserError, match="^--tls-cert-file: cannot load certificate"):
+        load_tls_context(str(cert), str(key))

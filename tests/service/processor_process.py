@@ -16,7 +16,7 @@ from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 OTEL_ML = str(Path(sys.executable).with_name("otel-ml"))
-_LISTEN = re.compile(r"(OTLP/gRPC|OTLP/HTTP|metrics) listening on (?:http://)?[^:]+:(\d+)")
+_LISTEN = re.compile(r"(OTLP/gRPC|OTLP/HTTP|metrics) listening on (?:https?://)?[^:]+:(\d+)")
 
 
 class ProcessorProcess:
@@ -32,6 +32,8 @@ class ProcessorProcess:
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self._stderr, cwd=ROOT,
                                      env=full_env, text=True)
         self.ports: dict[str, int] = {}
+        #: the "listening on" lines, as printed
+        self.banner: list[str] = []
         self._lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read_stdout, daemon=True).start()
         wait_until(self._listening, timeout=60, message=f"{name} listening lines")
@@ -44,9 +46,11 @@ class ProcessorProcess:
         if self.proc.poll() is not None:
             raise AssertionError(f"processor exited {self.proc.returncode}: {self.log()[-3000:]}")
         while not self._lines.empty():
-            match = _LISTEN.search(self._lines.get())
+            line = self._lines.get()
+            match = _LISTEN.search(line)
             if match:
                 self.ports[match.group(1)] = int(match.group(2))
+                self.banner.append(line.strip())
         return len(self.ports) == 3
 
     @property

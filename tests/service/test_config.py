@@ -141,13 +141,20 @@ def test_config_file_from_env_and_missing_file(tmp_path):
     assert str(info.value) == f"config file not found: {tmp_path / 'absent.yml'}"
 
 
-def test_shipped_example_loads_and_only_documented_keys_differ_from_defaults():
+def test_shipped_example_loads_and_only_documented_keys_differ_from_defaults(tmp_path):
     example = Path(__file__).resolve().parents[2] / "examples" / "processor.yml"
-    config = load_config(example, env={})
+    # the token files it names are docker-compose's secrets: stand-ins here
+    text = example.read_text().replace("/run/otel-ml-secrets/", f"{tmp_path}/")
+    for name in ("processor-token", "processor-metrics-token"):
+        (tmp_path / name).write_text(f"{name}-value\n")
+    (tmp_path / "processor.yml").write_text(text)
+    config = load_config(tmp_path / "processor.yml", env={})
     expected = deep_update(ProcessorConfig().as_dict(), {
         # the container-specific values the example's comments call out
-        "receiver": {"grpc_endpoint": "0.0.0.0:4317", "http_endpoint": "0.0.0.0:4318"},
-        "export": {"metrics_endpoint": "0.0.0.0:9464"},
+        "receiver": {"grpc_endpoint": "0.0.0.0:4317", "http_endpoint": "0.0.0.0:4318",
+                     "bearer_token_file": f"{tmp_path}/processor-token"},
+        "export": {"metrics_endpoint": "0.0.0.0:9464",
+                   "metrics_bearer_token_file": f"{tmp_path}/processor-metrics-token"},
         "state": {"state_dir": "/var/lib/otel-ml/state"},
     })
     assert config.as_dict() == expected

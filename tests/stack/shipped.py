@@ -167,8 +167,10 @@ def scaled_rule_files(dest: Path, factor: float) -> list[Path]:
 
 
 def prometheus_for_test(rule_paths: list[Path], targets: dict[str, list[str]],
-                        alertmanager: str | None, interval: str = "1s") -> str:
-    """The shipped prometheus.yml with local targets for the named jobs (others dropped)."""
+                        alertmanager: str | None, interval: str = "1s",
+                        secrets_dir: Path | None = None) -> str:
+    """The shipped prometheus.yml with local targets for the named jobs (others dropped); the
+    credentials files it names under /run/otel-ml-secrets are read from ``secrets_dir``."""
     doc = load_yaml(PROMETHEUS_YML)
     doc["global"]["scrape_interval"] = interval
     doc["global"]["scrape_timeout"] = interval
@@ -179,6 +181,13 @@ def prometheus_for_test(rule_paths: list[Path], targets: dict[str, list[str]],
         if job["job_name"] in targets:
             job = {k: v for k, v in job.items() if not k.endswith("_sd_configs")}
             job["static_configs"] = [{"targets": targets[job["job_name"]]}]
+            auth = job.get("authorization")
+            if auth and "credentials_file" in auth:
+                if secrets_dir is None:
+                    raise ValueError(f"job {job['job_name']} reads {auth['credentials_file']}: "
+                                     "pass secrets_dir")
+                name = Path(auth["credentials_file"]).name
+                job["authorization"] = {**auth, "credentials_file": str(secrets_dir / name)}
             jobs.append(job)
     missing = set(targets) - {j["job_name"] for j in jobs}
     if missing:

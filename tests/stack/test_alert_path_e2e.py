@@ -83,15 +83,17 @@ class Stack:
         return None
 
 
-def processor_config(grpc_port: int, metrics_port: int) -> str:
-    """A processor that decides quickly: 1000-event windows, evaluation every second."""
+def processor_config(grpc_port: int, metrics_port: int, metrics_token: Path) -> str:
+    """A processor that decides quickly: 1000-event windows, evaluation every second; its
+    /metrics wants the token that the shipped Prometheus job presents."""
     return yaml.safe_dump({
         "receiver": {"grpc_endpoint": f"127.0.0.1:{grpc_port}", "http_endpoint": ""},
         "windows": {"count_size": 1000, "time_s": 10, "time_panes": 5, "min_events": 200},
         "profiles": {"learn_from_first_n": 1000},
         "accuracy": {"window": {"count": 1000, "time_s": 30, "min_labels": 100, "min_predictions": 100},
                      "baseline": {"source": "auto", "labels": 500}},
-        "export": {"metrics_endpoint": f"127.0.0.1:{metrics_port}"},
+        "export": {"metrics_endpoint": f"127.0.0.1:{metrics_port}",
+                   "metrics_bearer_token_file": str(metrics_token)},
         "evaluation": {"interval_s": 1},
     })
 
@@ -103,7 +105,11 @@ def stack(tmp_path_factory):
     sink = HttpSink()
     try:
         grpc_port, processor_metrics, app_metrics = free_port(), free_port(), free_port()
-        (work / "processor.yml").write_text(processor_config(grpc_port, processor_metrics))
+        secrets = work / "secrets"
+        secrets.mkdir()
+        (secrets / "processor-metrics-token").write_text("e2e-scrape-token\n")
+        (work / "processor.yml").write_text(processor_config(grpc_port, processor_metrics,
+                                                             secrets / "processor-metrics-token"))
         processor = ManagedProcess([sys.executable, "-m", "otel_ml.cli", "processor", "--config",
                                     str(work / "processor.yml")], work, "processor.log", cwd=shipped.ROOT)
         started.append(processor)
@@ -125,7 +131,7 @@ def stack(tmp_path_factory):
         prometheus = Prometheus(shipped.prometheus_for_test(
             rules, {"ml-serving": [f"127.0.0.1:{app_metrics}"],
                     "otel-ml-processor": [f"127.0.0.1:{processor_metrics}"]},
-            f"127.0.0.1:{alertmanager.port}"), workdir=work / "prom")
+            f"127.0.0.1:{alertmanager.port}", secrets_dir=secrets), workdir=work / "prom")
         started.append(prometheus)
         stack = Stack(prometheus, alertmanager, sink, control, app, processor)
         wait_until(lambda: app.alive() and processor.alive() and prometheus.targets_up(), timeout=60,

@@ -333,6 +333,60 @@ def test_secrets_come_from_files_written_by_stack_init_and_none_is_committed(com
             assert m.group(3) == "", f".env.example: {m.group(1)} must be empty"
 
 
+def test_processor_listens_with_tokens_that_its_clients_present(compose, tmp_path):
+    """The processor listens beyond loopback in its container, so it requires bearer tokens:
+    the Collector presents the OTLP one, Prometheus the /metrics one, both from stack-init's
+    files; and the shipped configuration starts (tokens in place) where it would be refused
+    without them."""
+    from otel_ml.errors import UserError
+    from otel_ml.processor.config import load_config
+    from otel_ml.processor.service import check_exposure
+
+    s = compose["services"]
+    written = set(re.findall(r'put\("([\w-]+)"', s["stack-init"]["command"][0]))
+    processor_file = host_file(s["otel-ml-processor"], flag(s["otel-ml-processor"], "config"))
+    cfg = shipped.load_yaml(processor_file)
+    ingest, scrape = cfg["receiver"]["bearer_token_file"], cfg["export"]["metrics_bearer_token_file"]
+    assert ingest != scrape, "a scraper must not be able to send data"
+    for path in (ingest, scrape):
+        assert path.startswith("/run/otel-ml-secrets/") and PurePosixPath(path).name in written
+        assert mount_for(s["otel-ml-processor"], path)[0] == "otel-ml-secrets"
+    # the Collector presents the ingest token on every exporter to the processor
+    for name in ("gateway.yaml", "gateway-loadbalancing.yaml"):
+        col = shipped.load_yaml(shipped.COLLECTOR_DIR / name)
+        auth = col["extensions"]["bearertokenauth/otel-ml-processor"]
+        assert auth["filename"] == ingest, name
+        assert "bearertokenauth/otel-ml-processor" in col["service"]["extensions"], name
+        for exp_name, exp in col["exporters"].items():
+            if "otel-ml-processor" in exp_name:
+                client = exp.get("protocol", {}).get("otlp", exp)
+                assert client["auth"]["authenticator"] == "bearertokenauth/otel-ml-processor", exp_name
+    assert mount_for(s["otel-collector"], ingest)[0] == "otel-ml-secrets"
+    # Prometheus presents the scrape token
+    job = next(j for j in shipped.load_yaml(shipped.PROMETHEUS_YML)["scrape_configs"]
+               if j["job_name"] == "otel-ml-processor")
+    assert job["authorization"] == {"type": "Bearer", "credentials_file": scrape}
+    assert mount_for(s["prometheus"], scrape)[0] == "otel-ml-secrets"
+    # the compose healthcheck scrapes with the token too
+    assert scrape in " ".join(s["otel-ml-processor"]["healthcheck"]["test"])
+    # the shipped file passes the listening check once its token files exist, and fails without
+    secrets = {}
+    for path in (ingest, scrape):
+        local = tmp_path / PurePosixPath(path).name
+        local.write_text("token-" + local.name)
+        secrets[path] = str(local)
+    text = processor_file.read_text()
+    for path, local in secrets.items():
+        text = text.replace(path, local)
+    local_cfg = tmp_path / "processor.yml"
+    local_cfg.write_text(text)
+    check_exposure(load_config(str(local_cfg), env={}))
+    no_tokens = tmp_path / "no-tokens.yml"
+    no_tokens.write_text("\n".join(line for line in text.splitlines() if "bearer_token_file" not in line))
+    with pytest.raises(UserError, match="receiver.grpc_endpoint"):
+        check_exposure(load_config(str(no_tokens), env={}))
+
+
 def test_every_compose_variable_is_documented_in_env_example():
     used = set(re.findall(r"\$\{(\w+)", shipped.COMPOSE_YML.read_text()))
     documented = set(re.findall(r"^(\w+)=", (shipped.ROOT / ".env.example").read_text(), re.M))

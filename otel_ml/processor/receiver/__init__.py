@@ -19,7 +19,7 @@ import grpc
 
 from otel_ml.errors import UserError
 from otel_ml.processor.contracts import EventSink, ReceiverStats
-from otel_ml.processor.receiver.auth import BearerAuth
+from otel_ml.processor.receiver.auth import BearerAuth, server_tls_context
 from otel_ml.processor.receiver.decode import DecodeResult, decode_logs
 from otel_ml.processor.receiver.export_handler import ExportHandler
 from otel_ml.processor.receiver.grpc_server import GrpcReceiver
@@ -53,13 +53,7 @@ class Receivers:
         s = self.settings
         if not s.tls_enabled:
             return None, None
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        try:
-            context.load_cert_chain(s.tls_cert_file, s.tls_key_file)
-        except (ssl.SSLError, OSError) as exc:
-            raise UserError(f"receiver.tls_cert_file: cannot load certificate {s.tls_cert_file} "
-                            f"with key {s.tls_key_file}: {exc}") from exc
+        context = server_tls_context(s.tls_cert_file, s.tls_key_file, "receiver.tls_cert_file")
         credentials = grpc.ssl_server_credentials(
             [(_read(s.tls_key_file, "tls_key_file"), _read(s.tls_cert_file, "tls_cert_file"))])
         return context, credentials
@@ -88,7 +82,8 @@ class Receivers:
                 host, port = parse_endpoint(s.http_endpoint, "receiver.http_endpoint")
                 receiver_http = HttpReceiver(handler, auth, s.max_request_bytes, ssl_context,
                                              max_concurrent_requests=s.max_concurrent_requests,
-                                             max_connections=s.max_connections)
+                                             max_connections=s.max_connections,
+                                             body_timeout_s=s.body_timeout_s)
                 try:
                     self.http_port = receiver_http.start(host, port)
                 except OSError as exc:

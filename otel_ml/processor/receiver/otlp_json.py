@@ -18,7 +18,7 @@ from google.protobuf.message import Message
 
 from otel_ml.processor.receiver.payload import MalformedPayload
 
-__all__ = ["parse_otlp_json", "to_otlp_json"]
+__all__ = ["load_json", "parse_otlp_json", "to_otlp_json"]
 
 M = TypeVar("M", bound=Message)
 
@@ -94,12 +94,23 @@ _FIXERS: dict[str, Callable[[dict], None]] = {
 }
 
 
-def parse_otlp_json(body: bytes, message_type: type[M]) -> M:
-    """An OTLP export request from its JSON encoding; ``MalformedPayload`` says what is wrong."""
+def load_json(body: bytes):
+    """``json.loads`` whose every failure, a too-deep document included, is ``MalformedPayload``.
+
+    The C scanner recurses once per nesting level and stops with ``RecursionError`` at the
+    interpreter's recursion limit: that is a bad body (400), not a crash of the request.
+    """
     try:
-        doc = json.loads(body)
+        return json.loads(body)
+    except RecursionError:
+        raise MalformedPayload("invalid JSON: nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise MalformedPayload(f"invalid JSON: {exc}") from None
+
+
+def parse_otlp_json(body: bytes, message_type: type[M]) -> M:
+    """An OTLP export request from its JSON encoding; ``MalformedPayload`` says what is wrong."""
+    doc = load_json(body)
     if not isinstance(doc, dict):
         raise MalformedPayload("the JSON body must be an object")
     fixer = _FIXERS.get(message_type.DESCRIPTOR.name)
