@@ -15,6 +15,7 @@ __all__ = ["RunFacts", "render_summary", "summary_data", "write_summary_json"]
 
 #: Why a remediation decision changed nothing, in plain words (the audit log's reason codes).
 _SKIP_REASONS = {
+    "duplicate": "repeat of an alert already handled",
     "held_by_other_alert": "already switched by another alert",
     "already_active": "already in that state",
     "cooldown": "within the rule's cooldown",
@@ -138,7 +139,7 @@ def render_summary(f: RunFacts) -> str:
                + (f" ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))})" if kinds else ""))
     skipped = Counter(r.get("reason", "?") for r in f.decisions if r.get("outcome") == "skipped")
     detail = ("; decisions that changed nothing: "
-              + ", ".join(f"{n} x {_SKIP_REASONS.get(k, k.replace('_', ' '))}" for k, n in skipped.most_common())
+              + ", ".join(f"{_SKIP_REASONS.get(k, k.replace('_', ' '))} ({n})" for k, n in skipped.most_common())
               if skipped else "")
     out.append(f"Remediation   {len(f.actions)} actions (audit log){detail}")
     for record in f.actions:

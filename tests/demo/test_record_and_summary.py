@@ -81,13 +81,33 @@ def test_summary_text_groups_alerts_and_reports_every_section(tmp_path):
     assert "decay    fallback 1.4.0        0.610      0.920" in text and "concept shift" in text
     assert "drift    primary  2.1.0        0.860" in text and "drift    fallback 1.4.0        0.910" in text
     assert "Notified      2 notifications sent (chat 1, pager 1)" in text
-    assert "Remediation   2 actions (audit log); decisions that changed nothing: duplicate 2, cooldown 1" in text
+    assert ("Remediation   2 actions (audit log); decisions that changed nothing: repeat of an alert "
+            "already handled (2), within the rule's cooldown (1)") in text
     assert "+ 15.2s fallback executed: primary -> fallback  [MLFeatureDrift critical 2.1.0]" in text
     assert "retrain executed (exit 0: retraining requested)" in text
     assert "variant switches: +15s primary -> fallback" in text
     assert len(lines) <= 40
     data = summary_data(facts(sample_record(), tmp_path))
     assert json.loads(json.dumps(data, default=str))["switches"] == [{"t": 15, "from": "primary", "to": "fallback"}]
+
+
+def test_summary_after_an_interruption_says_which_phases_were_not_reached(tmp_path):
+    r = RunRecord(started_at=1000.0, phases=[("steady", 0, 10), ("drift", 10, 30), ("decay", 30, 40)])
+    r.update(snap(1, "steady", "primary", accuracy={"2.1.0": AccuracyView(0.94, 0.95, 0.938, 0.5)}))
+    r.update(snap(12, "drift", "primary"))
+    text = render_summary(facts(r, tmp_path))
+    assert "steady   primary  2.1.0        0.940" in text
+    assert "decay    (not reached: the run ended before this phase)" in text
+    assert "- ?" not in text and "?" not in text.split("Accuracy", 1)[1].split("Alerts", 1)[0]
+
+
+def test_live_view_sorts_drift_worst_first_and_explains_its_terms():
+    s = snap(12, "drift", "primary", drift=[FeatureDrift("x", 0.81, 3.2, 3), FeatureDrift("y", 0.30, 0.4, 2)])
+    screen = render_screen(s, title="demo", started_at=0.0, urls={"Prometheus": "http://127.0.0.1:1"})
+    text = "\n".join(screen)
+    assert "Prometheus http://127.0.0.1:1" in text
+    assert "count window" not in text and "latest predictions" in text
+    assert "KS: distance from the training data" in text and "waiting out the rule's `for:`" in text
 
 
 def test_audit_reader_reads_complete_lines_only(tmp_path):
