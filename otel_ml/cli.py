@@ -126,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"{prefix} {missing_extra_message(args.command, exc)}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a file or socket the command was pointed at: the user's to fix
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{prefix} {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -147,3 +147,31 @@ def test_live_view_lines_without_a_tty_and_screen_with_one():
     tty = io.StringIO()
     LiveView(tty, title="demo", started_at=0.0, tty=True).show(s)
     assert tty.getvalue().startswith("\x1b[H\x1b[J")
+
+
+def test_monitor_without_prometheus_reads_the_processor_endpoint_and_sorts_drift_worst_first(tmp_path):
+    """A real loopback /metrics endpoint (the shared HTTP sink answering exposition text)."""
+    from types import SimpleNamespace
+
+    from otel_ml._support.http_sink import HttpSink
+    from otel_ml.demo.app import TrafficTotals
+    from otel_ml.demo.monitor import Monitor
+
+    common = ('ml_model_name="m",ml_model_version="2.1.0",ml_window="count",ml_drift_subject="feature"')
+    rows = [("a", 0.90, 2), ("b", 0.30, 3), ("c", 0.95, 1), ("d", 0.10, 0)]
+    text = "# TYPE ml_drift_score gauge\n" + "".join(
+        f'ml_drift_score{{{common},ml_drift_method="ks",ml_feature_name="{f}"}} {ks}\n' for f, ks, _ in rows)
+    text += "# TYPE ml_drift_severity gauge\n" + "".join(
+        f'ml_drift_severity{{{common},ml_drift_method="ks",ml_feature_name="{f}"}} {sev}\n' for f, _, sev in rows)
+    text += ('# TYPE ml_model_performance gauge\nml_model_performance{ml_model_name="m",ml_model_version="2.1.0",'
+             'ml_metric_name="accuracy",ml_segment="_all",ml_window="count"} 0.91\n')
+    app = SimpleNamespace(elapsed=12.0, active_variant="primary", phase=SimpleNamespace(name="drift"),
+                          totals=TrafficTotals(requests=10, predictions=40))
+    with HttpSink(answer=lambda r: (200, text.encode())) as endpoint:
+        monitor = Monitor(app=app, audit_path=tmp_path / "audit.jsonl", alerts=lambda: [], notifications=lambda: 0,
+                          versions={"primary": "2.1.0"}, started_at=0.0, model_name="m",
+                          processor_metrics_url=endpoint.url + "/metrics")
+        snap = monitor.poll()
+    assert [d.feature for d in snap.drift] == ["b", "a", "c", "d"]  # critical, warning, info, none
+    assert snap.reachable["processor"] and snap.accuracy["2.1.0"].realized == 0.91
+    assert [r.path for r in endpoint.requests] == ["/metrics"]
