@@ -52,7 +52,7 @@ def _selector(name: str, labels: dict[str, str]) -> str:
 
 
 class PrometheusApi:
-    """Instant queries against Prometheus's HTTP API (``/api/v1/query``, ``/api/v1/alerts``)."""
+    """Instant queries against Prometheus's HTTP API (``/api/v1/query``)."""
 
     def __init__(self, url: str, timeout: float = 2.0):
         self.url = url.rstrip("/")
@@ -75,9 +75,6 @@ class PrometheusApi:
 
     def series(self, name: str, **labels: str) -> list[tuple[dict, float]]:
         return self.query(_selector(name, labels))
-
-    def alerts(self) -> list[dict]:
-        return self._get("/api/v1/alerts")["alerts"]
 
 
 class EndpointSource:
