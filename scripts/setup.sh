@@ -26,8 +26,11 @@ fi
 log=.venv/install.log
 : > "$log"
 pip_install() {
-  # build-backend chatter goes to the log; on failure the log's tail is shown
-  if ! .venv/bin/python -m pip install --disable-pip-version-check -q "$@" >>"$log" 2>&1; then
+  # everything goes to the log; the packages being fetched and installed are shown as progress,
+  # and on failure the log's tail
+  if ! .venv/bin/python -m pip install --disable-pip-version-check --progress-bar off "$@" 2>&1 \
+      | tee -a "$log" | { grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed)' \
+      | cut -c1-100 | sed -u 's/^/    /' || true; }; then
     tail -n 40 "$log" >&2
     echo "pip install $* failed (full log: $log)" >&2
     exit 1

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything the test suite needs and run it: the Debian packages prometheus and
 # prometheus-alertmanager (installed when missing and running as root), the .venv, then pytest.
+# A full run (no arguments) first checks the declared minimum versions (scripts/test_floors.sh,
+# its own .venv-floors; OTEL_ML_SKIP_FLOORS=1 skips it).
 # Extra arguments go to pytest, e.g. scripts/test.sh tests/stats -x
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,4 +25,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 scripts/setup.sh dev
+if [ $# -eq 0 ] && [ "${OTEL_ML_SKIP_FLOORS:-0}" != 1 ]; then
+  scripts/test_floors.sh
+fi
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

@@ -7,9 +7,10 @@ Parts, each in its own module:
 - ``app``: the instrumented serving app under traffic, with delayed ground truth;
 - ``alerting``, ``timescale``: the shipped Prometheus rules and Alertmanager routing, prepared for
   local endpoints with compressed timings, and the real binaries that run them;
-- ``rule_eval``, ``builtin_alerting``: the in-process evaluator used when the binaries are absent;
-- ``notify_sink``: the local Slack / PagerDuty stand-in; ``processes``: child-process handling;
-- ``scrape``, ``monitor``, ``view``, ``summary``: what the demo shows live and at the end;
+- ``notify_sink``: the local Slack / PagerDuty stand-in (over ``otel_ml._support.http_sink``);
+  child processes are ``otel_ml._support.processes``;
+- ``monitor``, ``view``, ``summary``: what the demo shows live (read from Prometheus's HTTP API)
+  and at the end;
 - ``runner``, ``serve``, ``options``, ``cli``: the commands.
 
 Importing the package imports none of them.

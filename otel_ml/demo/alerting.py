@@ -28,11 +28,12 @@ from typing import Any
 
 import yaml
 
-from otel_ml.demo.processes import ManagedProcess, http_ok
+from otel_ml._support.processes import ManagedProcess, http_ok
 from otel_ml.demo.timescale import (
     DEMO_TIMESCALE, TimeScale, compress_alertmanager_timings, compress_rule_group_file, format_duration,
 )
 from otel_ml.errors import UserError
+from otel_ml.stack_files import stack_root
 
 __all__ = [
     "StackFiles",
@@ -50,7 +51,11 @@ __all__ = [
     "JOB_APP",
     "JOB_PROCESSOR",
     "JOB_REMEDIATE",
+    "INSTALL_LINE",
 ]
+
+#: How to install the real binaries on Debian and Ubuntu (the names the demo looks for).
+INSTALL_LINE = "sudo apt-get install -y prometheus prometheus-alertmanager"
 
 SCRAPE_INTERVAL = "1s"
 # Job names of the shipped prometheus.yml (rules such as MLServiceDown select on them).
@@ -63,7 +68,7 @@ JOB_PROMETHEUS = "prometheus"
 
 @dataclass(frozen=True)
 class StackFiles:
-    """The shipped alerting configuration (``prometheus/`` of the source tree)."""
+    """The shipped alerting configuration (``prometheus/`` of the stack this package carries)."""
 
     root: Path
 
@@ -96,17 +101,14 @@ class StackFiles:
 
 
 def find_stack_dir(explicit: str | Path | None = None) -> StackFiles:
-    """The shipped ``prometheus/`` directory: ``explicit``, else the source tree the package runs from."""
+    """The shipped ``prometheus/`` directory: ``explicit``, else the one installed with the package
+    (the wheel's copy, or the checkout's own for a source or editable install)."""
     if explicit:
         try:
             return StackFiles(Path(explicit)).check()
         except OSError as exc:  # e.g. a path too long or a directory we may not read
             raise UserError(f"--stack-dir {explicit}: {exc.strerror or exc}") from None
-    candidate = Path(__file__).resolve().parents[2] / "prometheus"
-    if not candidate.is_dir():
-        raise UserError("cannot find the shipped prometheus/ directory (rules and routing) next to "
-                        "the otel_ml package; run from a source checkout or pass --stack-dir DIR")
-    return StackFiles(candidate).check()
+    return StackFiles(stack_root() / "prometheus").check()
 
 
 @dataclass(frozen=True)
@@ -302,24 +304,22 @@ class AlertingStack:
         """Start both binaries (returns at once; ``wait_ready`` blocks)."""
         run_dir = self.files.prometheus_yml.parent
         am = ManagedProcess(
-            "alertmanager",
             [self.binaries.alertmanager, f"--config.file={self.files.alertmanager_yml}",
              f"--storage.path={self.files.data_dir / 'alertmanager'}",
              f"--web.listen-address=127.0.0.1:{self.alertmanager_port}",
              f"--web.external-url={self.alertmanager_url}",
              "--cluster.listen-address="],  # a single instance: no gossip port to collide on
-            run_dir / "alertmanager.log", lambda: http_ok(self.alertmanager_url + "/-/ready"),
-            cwd=self.files.alertmanager_yml.parent)
+            run_dir / "alertmanager.log", name="alertmanager",
+            ready=lambda: http_ok(self.alertmanager_url + "/-/ready"), cwd=self.files.alertmanager_yml.parent)
         self.processes.append(am)
         prom = ManagedProcess(
-            "prometheus",
             [self.binaries.prometheus, f"--config.file={self.files.prometheus_yml}",
              f"--storage.tsdb.path={self.files.data_dir / 'prometheus'}",
              f"--web.listen-address=127.0.0.1:{self.prometheus_port}",
              f"--web.external-url={self.prometheus_url}",
              f"--rules.alert.resend-delay={format_duration(1.0)}"],
-            run_dir / "prometheus.log", lambda: http_ok(self.prometheus_url + "/-/ready"),
-            cwd=run_dir)
+            run_dir / "prometheus.log", name="prometheus",
+            ready=lambda: http_ok(self.prometheus_url + "/-/ready"), cwd=run_dir)
         self.processes.append(prom)
         return self
 

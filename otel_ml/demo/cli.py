@@ -13,9 +13,10 @@ __all__ = ["register"]
 
 _DESCRIPTION = """\
 Run otel_ml end to end on this machine, no Docker and no Collector: a scikit-learn model with
-a fallback serves synthetic traffic; the processor computes drift and accuracy; Prometheus
-and Alertmanager (when installed) run the shipped rules and routing; otel-ml remediate acts on
-the alerts. Part-way the inputs drift, later the labels decay. A live view shows RED metrics,
+a fallback serves synthetic traffic; the processor computes drift and accuracy; the real
+Prometheus and Alertmanager run the shipped rules and routing; otel-ml remediate acts on the
+alerts. Without those two binaries (Debian/Ubuntu: apt-get install prometheus
+prometheus-alertmanager) the run shows drift and accuracy only. Part-way the inputs drift, later the labels decay. A live view shows RED metrics,
 drift per feature, realized and estimated accuracy, alerts and remediation; a summary ends it.
 """
 
@@ -64,13 +65,14 @@ def register(subparsers) -> None:
     p.add_argument("--rate", type=_positive_float, default=25.0, metavar="N",
                    help="requests per second, 1 to 8 rows each (default: %(default)s)")
     p.add_argument("--no-alerting-binaries", action="store_true",
-                   help="evaluate the shipped rule thresholds in-process even when Prometheus and "
-                        "Alertmanager are installed")
+                   help="do not start Prometheus and Alertmanager even when installed: drift and "
+                        "accuracy only, no alerts and no remediation")
     p.add_argument("--keep-dir", action="store_true",
                    help="keep the run directory (configs, logs, audit log, summary.json) at exit")
     p.add_argument("--run-dir", metavar="DIR", help="use (and keep) this run directory instead of a temporary one")
     p.add_argument("--stack-dir", metavar="DIR",
-                   help="the shipped prometheus/ directory (default: the one next to the otel_ml package)")
+                   help="a prometheus/ directory (rules and routing) to use instead of the one installed "
+                        "with the package (see `otel-ml stack export`)")
     p.set_defaults(func=_run)
 
     sub = p.add_subparsers(dest="demo_command", metavar="[serve]")

@@ -10,6 +10,7 @@ recalibration would shift — the drift the demo injects — so routing to it is
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -39,8 +40,9 @@ def _snake(name: str) -> str:
     return name.replace(" ", "_")
 
 
-def train(seed: int = 7) -> DemoModels:
-    """Train both models on a stratified split; the held-out part feeds the synthetic traffic."""
+def train(seed: int = 7, progress: Callable[[str], None] | None = None) -> DemoModels:
+    """Train both models on a stratified split; the held-out part feeds the synthetic traffic.
+    ``progress`` is told as each model is ready."""
     from sklearn.datasets import load_breast_cancer
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
@@ -56,9 +58,13 @@ def train(seed: int = 7) -> DemoModels:
         x, y, test_size=0.4, random_state=seed, stratify=y)
     primary = HistGradientBoostingClassifier(max_iter=150, learning_rate=0.08, random_state=seed)
     primary.fit(x_train, y_train)
+    if progress:
+        progress("primary (HistGradientBoosting)")
     stable = ColumnTransformer([("stable", "passthrough", list(STABLE_FEATURES))], remainder="drop")
     fallback = make_pipeline(stable, StandardScaler(), LogisticRegression(max_iter=500))
     fallback.fit(x_train, y_train)
+    if progress:
+        progress("fallback (logistic regression)")
     names = [_snake(n) for n in data.feature_names[:N_FEATURES]]
     return DemoModels(primary, fallback, names, [str(c) for c in data.target_names],
                       x_train, y_train, x_pool, y_pool)

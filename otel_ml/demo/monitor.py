@@ -1,36 +1,95 @@
-"""What the demo shows, read the way an operator would: from the /metrics endpoints, the alert
-APIs and the remediation audit log, never from the components' internals.
+"""What the demo shows, read the way an operator would: from Prometheus's HTTP API (the shipped
+recording rules for RED, the processor's gauges as Prometheus scraped them, ``/api/v1/alerts``)
+and the remediation audit log, never from the components' internals.
 
-``Monitor.poll()`` scrapes the serving app (RED, serving variant), the processor (drift per
-feature, realized / estimated accuracy, label coverage) and reads the alerts and the audit log
-into a ``Snapshot``; ``RunRecord`` accumulates the timeline the summary reports.
+Without the Prometheus binary (the drift and accuracy part only) the drift and accuracy gauges
+are read from the processor's own ``/metrics`` endpoint and the request counts from the app.
+``Monitor.poll()`` builds a ``Snapshot``; ``RunRecord`` accumulates the timeline for the summary.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
-import numpy as np
-
-from otel_ml.demo.scrape import RateTracker, Sample, histogram_quantile, prom_label, scrape, select
-from otel_ml.semconv import SEGMENT_ALL, Attr, DriftSubject, Metric, PerformanceMetric, WindowKind
+from otel_ml._support.metrics_text import scrape, select
+from otel_ml.semconv import (
+    SEGMENT_ALL, Attr, DriftSubject, Metric, PerformanceMetric, WindowKind, prometheus_label,
+)
 from otel_ml.stats.severity import METHOD_KS, METHOD_PSI, SEVERITY_CRITICAL, SEVERITY_NAMES
 
 __all__ = ["AlertView", "FeatureDrift", "AccuracyView", "Snapshot", "RunRecord", "Monitor",
-           "AuditReader", "SEVERITY_NAMES"]
+           "AuditReader", "PrometheusApi", "EndpointSource", "SEVERITY_NAMES"]
 
 #: The tier the summary reports as "drift detected" (the one the demo policy acts on).
 DETECTED_SEVERITY = SEVERITY_CRITICAL
 
+#: Recording rules of prometheus/rules/ml-recording.yml the RED line reads (their 5m windows
+#: are compressed like every range in the demo).
+RULE_REQUEST_RATE = "ml_model:inference_requests:rate5m"
+RULE_ERROR_RATE = "ml_model:inference_errors:rate5m"
+RULE_P95 = "ml_model:inference_duration_seconds:p95_rate5m"
 
-L_MODEL, L_VERSION, L_VARIANT = prom_label(Attr.MODEL_NAME), prom_label(Attr.MODEL_VERSION), prom_label(Attr.VARIANT)
-L_STATUS, L_FEATURE, L_METHOD = prom_label(Attr.STATUS), prom_label(Attr.FEATURE_NAME), prom_label(Attr.DRIFT_METHOD)
-L_SUBJECT, L_WINDOW, L_METRIC = prom_label(Attr.DRIFT_SUBJECT), prom_label(Attr.WINDOW), prom_label(Attr.METRIC_NAME)
-L_SEGMENT, L_CHECK = prom_label(Attr.SEGMENT), prom_label(Attr.DATA_QUALITY_CHECK)
+L_MODEL, L_VERSION = prometheus_label(Attr.MODEL_NAME), prometheus_label(Attr.MODEL_VERSION)
+L_FEATURE, L_METHOD = prometheus_label(Attr.FEATURE_NAME), prometheus_label(Attr.DRIFT_METHOD)
+L_SUBJECT, L_WINDOW = prometheus_label(Attr.DRIFT_SUBJECT), prometheus_label(Attr.WINDOW)
+L_METRIC, L_SEGMENT = prometheus_label(Attr.METRIC_NAME), prometheus_label(Attr.SEGMENT)
+L_CHECK = prometheus_label(Attr.DATA_QUALITY_CHECK)
+
+
+class MetricSource(Protocol):
+    def series(self, name: str, **labels: str) -> list[tuple[dict, float]]: ...
+
+
+def _selector(name: str, labels: dict[str, str]) -> str:
+    inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    return f"{name}{{{inner}}}" if inner else name
+
+
+class PrometheusApi:
+    """Instant queries against Prometheus's HTTP API (``/api/v1/query``)."""
+
+    def __init__(self, url: str, timeout: float = 2.0):
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _get(self, path: str) -> dict:
+        with urllib.request.urlopen(self.url + path, timeout=self.timeout) as resp:
+            body = json.loads(resp.read() or b"null")
+        if not isinstance(body, dict) or body.get("status") != "success":
+            raise ValueError(f"Prometheus answered {body!r:.200}")
+        return body["data"]
+
+    def query(self, expr: str) -> list[tuple[dict, float]]:
+        data = self._get("/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+        return [(r["metric"], float(r["value"][1])) for r in data.get("result", [])]
+
+    def scalar(self, expr: str) -> float | None:
+        result = self.query(expr)
+        return result[0][1] if result else None
+
+    def series(self, name: str, **labels: str) -> list[tuple[dict, float]]:
+        return self.query(_selector(name, labels))
+
+
+class EndpointSource:
+    """One ``/metrics`` endpoint, scraped once per ``refresh()`` (when no Prometheus runs)."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.samples = None
+
+    def refresh(self) -> bool:
+        self.samples = scrape(self.url)
+        return self.samples is not None
+
+    def series(self, name: str, **labels: str) -> list[tuple[dict, float]]:
+        return [(dict(s.labels), s.value) for s in select(self.samples, name, **labels)]
 
 
 @dataclass(frozen=True)
@@ -199,20 +258,22 @@ class RunRecord:
 
 
 class Monitor:
-    """Builds snapshots from the endpoints; ``poll()`` once a second or so."""
+    """Builds snapshots; ``poll()`` once a second or so."""
 
-    def __init__(self, *, app, app_metrics_url: str, processor_metrics_url: str, audit_path: Path,
-                 alerts: Callable[[], list[AlertView]], notifications: Callable[[], int],
-                 versions: dict[str, str], started_at: float):
+    def __init__(self, *, app, audit_path: Path, alerts: Callable[[], list[AlertView]],
+                 notifications: Callable[[], int], versions: dict[str, str], started_at: float,
+                 model_name: str, prometheus: PrometheusApi | None = None,
+                 processor_metrics_url: str | None = None):
         self.app = app
-        self.app_url = app_metrics_url
-        self.processor_url = processor_metrics_url
+        self.prometheus = prometheus
+        self.endpoint = None if prometheus is not None else EndpointSource(processor_metrics_url or "")
+        self.model_name = model_name
         self.audit = AuditReader(audit_path)
         self._alerts = alerts
         self._notifications = notifications
         self.versions = versions  # variant -> version
-        self.rates = RateTracker(window_s=10.0)
         self.record = RunRecord(started_at)
+        self._counts: list[tuple[float, int, int]] = []  # (t, requests, errors) without Prometheus
 
     def poll(self) -> Snapshot:
         app = self.app
@@ -221,12 +282,22 @@ class Monitor:
         snap = Snapshot(t=t, phase=app.phase.name, variant=variant, version=self.versions.get(variant, "?"),
                         requests=app.totals.requests, errors=app.totals.errors,
                         predictions=app.totals.predictions, labels=app.totals.labels)
-        app_samples = scrape(self.app_url)
-        proc_samples = scrape(self.processor_url)
-        snap.reachable = {"app": app_samples is not None, "processor": proc_samples is not None}
-        self._red(snap, app_samples or [], t)
-        self._drift(snap, proc_samples or [])
-        self._accuracy(snap, proc_samples or [])
+        if self.prometheus is not None:
+            source: MetricSource = self.prometheus
+            try:
+                self._red_from_prometheus(snap)
+                snap.reachable["prometheus"] = True
+            except (OSError, ValueError, KeyError):
+                snap.reachable["prometheus"] = False
+        else:
+            source = self.endpoint
+            snap.reachable["processor"] = self.endpoint.refresh()
+            self._red_from_counts(snap)
+        try:
+            self._drift(snap, source)
+            self._accuracy(snap, source)
+        except (OSError, ValueError, KeyError):
+            pass  # shown as unreachable above
         try:
             snap.alerts = self._alerts()
             snap.reachable["alerts"] = True
@@ -239,53 +310,51 @@ class Monitor:
         return snap
 
     # --- pieces -------------------------------------------------------------------------
-    def _red(self, snap: Snapshot, samples: list[Sample], t: float) -> None:
-        requests = select(samples, Metric.INFERENCE_REQUESTS.prometheus_name)
-        if not requests:
-            return
-        self.rates.observe("requests", t, sum(s.value for s in requests))
-        self.rates.observe("errors", t, sum(s.value for s in requests if s.get(L_STATUS) == "error"))
-        buckets: dict[float, float] = {}
-        for s in select(samples, Metric.INFERENCE_DURATION.prometheus_name + "_bucket"):
-            le = float(s.get("le"))
-            buckets[le] = buckets.get(le, 0.0) + s.value
-        if buckets:
-            bounds = np.array(sorted(buckets))
-            self.rates.observe("duration", t, [buckets[b] for b in bounds])
-            inc = self.rates.increase("duration")
-            if inc is not None:
-                p95 = histogram_quantile(0.95, bounds, inc)
-                snap.p95_ms = None if p95 is None else p95 * 1000.0
-        snap.req_rate = self.rates.rate("requests")
-        total = self.rates.increase("requests")
-        errors = self.rates.increase("errors")
-        if total is not None and errors is not None and float(total) > 0:
-            snap.error_pct = 100.0 * float(errors) / float(total)
+    def _red_from_prometheus(self, snap: Snapshot) -> None:
+        prom, model = self.prometheus, {L_MODEL: self.model_name}
+        snap.req_rate = prom.scalar(f"sum({_selector(RULE_REQUEST_RATE, model)})")
+        errors = prom.scalar(f"sum({_selector(RULE_ERROR_RATE, model)})")
+        if snap.req_rate and errors is not None:
+            snap.error_pct = 100.0 * errors / snap.req_rate
+        p95 = prom.scalar(_selector(RULE_P95, {**model, L_VERSION: snap.version}))
+        snap.p95_ms = None if p95 is None or p95 != p95 else p95 * 1000.0  # NaN: no requests yet
 
-    def _drift(self, snap: Snapshot, samples: list[Sample]) -> None:
-        common = {L_VERSION: snap.version, L_WINDOW: WindowKind.COUNT, L_SUBJECT: DriftSubject.FEATURE}
-        ks = {s.get(L_FEATURE): s.value for s in select(samples, Metric.DRIFT_SCORE.prometheus_name,
-                                                        **common, **{L_METHOD: METHOD_KS})}
-        psi = {s.get(L_FEATURE): s.value for s in select(samples, Metric.DRIFT_SCORE.prometheus_name,
-                                                         **common, **{L_METHOD: METHOD_PSI})}
+    def _red_from_counts(self, snap: Snapshot) -> None:
+        """Request and error rates over the last ten seconds from the app's own counts."""
+        self._counts.append((snap.t, snap.requests, snap.errors))
+        while len(self._counts) > 2 and self._counts[1][0] <= snap.t - 10.0:
+            self._counts.pop(0)
+        (t0, r0, e0), (t1, r1, e1) = self._counts[0], self._counts[-1]
+        if t1 > t0:
+            snap.req_rate = (r1 - r0) / (t1 - t0)
+            snap.error_pct = 100.0 * (e1 - e0) / (r1 - r0) if r1 > r0 else None
+
+    def _drift(self, snap: Snapshot, source: MetricSource) -> None:
+        common = {L_MODEL: self.model_name, L_VERSION: snap.version, L_WINDOW: WindowKind.COUNT,
+                  L_SUBJECT: DriftSubject.FEATURE}
+        name = Metric.DRIFT_SCORE.prometheus_name
+        ks = {labels.get(L_FEATURE, ""): v for labels, v in source.series(name, **common, **{L_METHOD: METHOD_KS})}
+        psi = {labels.get(L_FEATURE, ""): v for labels, v in source.series(name, **common, **{L_METHOD: METHOD_PSI})}
         severity: dict[str, int] = {}
-        for s in select(samples, Metric.DRIFT_SEVERITY.prometheus_name, **common):
-            feature = s.get(L_FEATURE)
-            severity[feature] = max(severity.get(feature, 0), int(s.value))
-        features = sorted(set(ks) | set(psi) | set(severity))
+        for labels, value in source.series(Metric.DRIFT_SEVERITY.prometheus_name, **common):
+            feature = labels.get(L_FEATURE, "")
+            severity[feature] = max(severity.get(feature, 0), int(value))
+        features = set(ks) | set(psi) | set(severity)
+        # worst first: severity tier, then the KS distance
         snap.drift = sorted((FeatureDrift(f, ks.get(f), psi.get(f), severity.get(f, 0)) for f in features),
-                            key=lambda d: -(d.ks or 0.0))
+                            key=lambda d: (-d.severity, -(d.ks or 0.0), d.feature))
 
-    def _accuracy(self, snap: Snapshot, samples: list[Sample]) -> None:
-        sel = {L_METRIC: PerformanceMetric.ACCURACY, L_SEGMENT: SEGMENT_ALL, L_WINDOW: WindowKind.COUNT}
+    def _accuracy(self, snap: Snapshot, source: MetricSource) -> None:
+        sel = {L_MODEL: self.model_name, L_METRIC: PerformanceMetric.ACCURACY, L_SEGMENT: SEGMENT_ALL,
+               L_WINDOW: WindowKind.COUNT}
 
         def values(spec, **labels) -> dict[str, float]:
-            return {s.get(L_VERSION): s.value for s in select(samples, spec.prometheus_name, **labels)}
+            return {lab.get(L_VERSION, ""): v for lab, v in source.series(spec.prometheus_name, **labels)}
 
         realized = values(Metric.PERFORMANCE, **sel)
         estimated = values(Metric.PERFORMANCE_ESTIMATED, **sel)
         baseline = values(Metric.PERFORMANCE_BASELINE, **sel)
-        coverage = values(Metric.LABELS_COVERAGE, **{L_WINDOW: WindowKind.COUNT})
+        coverage = values(Metric.LABELS_COVERAGE, **{L_MODEL: self.model_name, L_WINDOW: WindowKind.COUNT})
         for version in sorted(set(realized) | set(estimated) | set(baseline)):
             snap.accuracy[version] = AccuracyView(realized.get(version), estimated.get(version),
                                                   baseline.get(version), coverage.get(version))

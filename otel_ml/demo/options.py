@@ -40,7 +40,7 @@ class DemoOptions:
 
     duration_s: float = DEFAULT_DURATION_S
     rate: float = 25.0  # requests per second (1..8 rows each)
-    alerting_binaries: bool = True  # False: the built-in evaluator even when the binaries exist
+    alerting_binaries: bool = True  # False: no Prometheus / Alertmanager even when installed
     keep_dir: bool = False
     run_dir: str | None = None
     stack_dir: str | None = None

@@ -3,8 +3,9 @@
 Start-up (each long step prints a progress line): ``otel-ml remediate`` with the demo policy,
 the models trained and their reference profiles built, ``otel-ml processor`` loading them, the
 instrumented serving app's telemetry (OTLP straight to the processor, RED metrics on /metrics),
-then Prometheus and Alertmanager on the shipped rules and routing (or the built-in evaluator),
-once every endpoint they scrape exists. Then the synthetic traffic starts.
+then the real Prometheus and Alertmanager on the shipped rules and routing, once every endpoint
+they scrape exists. Without those two binaries the demo says so, prints the line that installs
+them and runs the drift and accuracy part only. Then the synthetic traffic starts.
 While traffic runs (steady, then input drift, then label decay) the live view refreshes about
 once a second; at the end everything is stopped and a summary printed.
 """
@@ -24,18 +25,16 @@ from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
+from otel_ml._support.processes import ManagedProcess, free_ports, http_ok
 from otel_ml.demo.alerting import (
-    AlertingStack, AlertTargets, find_binaries, find_stack_dir, prepare_alerting,
+    INSTALL_LINE, AlertingStack, AlertTargets, find_binaries, find_stack_dir, prepare_alerting,
 )
 from otel_ml.demo.app import AppSettings, DemoApp
-from otel_ml.demo.builtin_alerting import BuiltinAlerting
 from otel_ml.demo.model import DRIFTING_FEATURES, FALLBACK_VERSION, MODEL_NAME, PRIMARY_VERSION, train
-from otel_ml.demo.monitor import AlertView, Monitor, prometheus_alert_views
+from otel_ml.demo.monitor import AlertView, Monitor, PrometheusApi, prometheus_alert_views
 from otel_ml.demo.notify_sink import NotificationSink
 from otel_ml.demo.options import DRIFT_SD, LABEL_FLIP, DemoOptions, processor_config, write_processor_config
-from otel_ml.demo.processes import ManagedProcess, free_ports, http_ok
 from otel_ml.demo.reference import write_profiles
-from otel_ml.demo.rule_eval import load_rules
 from otel_ml.demo.summary import RunFacts, render_summary, write_summary_json
 from otel_ml.demo.timescale import DEMO_TIMESCALE
 from otel_ml.demo.view import LiveView
@@ -91,11 +90,10 @@ class DemoRun:
         self.processes: list[ManagedProcess] = []
         self.sink: NotificationSink | None = None
         self.stack: AlertingStack | None = None
-        self.builtin: BuiltinAlerting | None = None
         self.app: DemoApp | None = None
         self.baseline: dict[str, float] = {}
         self.feature_names: list[str] = []
-        self.token = ""  # admin: Alertmanager's (or the built-in evaluator's) webhook posts
+        self.token = ""  # admin: Alertmanager's webhook posts
         self.routing_token = ""  # read-only: the app's RoutingClient (GET /v1/routing only)
         self.alert_path = ""
         self.monitor: Monitor | None = None
@@ -136,14 +134,13 @@ class DemoRun:
         policy = self.run_dir / "remediation-policy.yml"
         policy.write_text(resources.files("otel_ml.demo").joinpath(POLICY_RESOURCE).read_text())
         proc = ManagedProcess(
-            "otel-ml remediate",
             [sys.executable, "-m", "otel_ml.cli", "remediate", "--policy", str(policy),
              "--listen", f"127.0.0.1:{self.ports['remediate']}",
              "--metrics-endpoint", f"127.0.0.1:{self.ports['remediate_metrics']}",
              "--state-dir", str(self.audit_path.parent), "--bearer-token-file", str(token_file),
              "--routing-token-file", str(routing_token_file)],
-            self.run_dir / "remediate.log", lambda: http_ok(self.url("remediate", "/-/ready")),
-            cwd=self.run_dir, env=self._child_env())
+            self.run_dir / "remediate.log", name="otel-ml remediate",
+            ready=lambda: http_ok(self.url("remediate", "/-/ready")), cwd=self.run_dir, env=self._child_env())
         self.processes.append(proc)
         return proc
 
@@ -158,23 +155,15 @@ class DemoRun:
         self.stack.start()
         self.processes.extend(self.stack.processes)
 
-    def _start_builtin(self) -> BuiltinAlerting:
-        rules = load_rules(self.stack_files.rule_files(), DEMO_TIMESCALE)
-        self.builtin = BuiltinAlerting(
-            rules, [self.url("app", "/metrics"), self.url("processor", "/metrics")],
-            self.url("remediate"), self.token, self.sink.url)
-        return self.builtin
-
     def _start_processor(self, profiles: list[str]) -> ManagedProcess:
         config = processor_config(self.options, grpc_port=self.ports["grpc"], http_port=self.ports["http"],
                                   metrics_port=self.ports["processor"], profiles=profiles,
                                   state_dir=self.run_dir / "processor-state")
         path = write_processor_config(config, self.run_dir / "processor.yml")
         proc = ManagedProcess(
-            "otel-ml processor",
             [sys.executable, "-m", "otel_ml.cli", "processor", "--config", str(path), "--log-level", "info"],
-            self.run_dir / "processor.log", lambda: http_ok(self.url("processor", "/metrics")),
-            cwd=self.run_dir, env=self._child_env())
+            self.run_dir / "processor.log", name="otel-ml processor",
+            ready=lambda: http_ok(self.url("processor", "/metrics")), cwd=self.run_dir, env=self._child_env())
         self.processes.append(proc)
         return proc
 
@@ -190,7 +179,7 @@ class DemoRun:
 
         t = progress.step("training the models: HistGradientBoosting (primary, 10 features), "
                           "logistic regression (fallback, 6 shape features)")
-        models = train()
+        models = train(progress=lambda what: progress.note(f"{what} trained after {time.monotonic() - t:.1f}s"))
         held_out = [float((m.predict(models.x_pool) == models.y_pool).mean())
                     for m in (models.primary, models.fallback)]
         progress.note(f"done in {time.monotonic() - t:.1f}s; held-out accuracy {held_out[0]:.3f} / {held_out[1]:.3f}")
@@ -213,23 +202,27 @@ class DemoRun:
         self.feature_names = models.feature_names
 
         if self.binaries is not None:
-            progress.step(f"starting {self.binaries.versions()} with the shipped rules and routing "
-                          f"(timings compressed: for: /{DEMO_TIMESCALE.for_factor:g}, "
-                          f"windows, offsets and forecasts /{DEMO_TIMESCALE.range_factor:g})")
+            progress.step(f"starting {self.binaries.versions()} with the shipped rules and routing")
+            progress.note(f"alert timings compressed to fit the demo: each rule's `for:` wait divided by "
+                          f"{DEMO_TIMESCALE.for_factor:g}, its time windows by {DEMO_TIMESCALE.range_factor:g} "
+                          f"(a 10-minute wait becomes {DEMO_TIMESCALE.for_seconds(600.0):g} s)")
             self._start_alerting(token_file)
-            self.alert_path = (f"real {self.binaries.versions()} (shipped rules and routing, "
+            self.alert_path = (f"via real {self.binaries.versions()} (shipped rules and routing, "
                                f"timings compressed)")
         else:
-            reason = ("--no-alerting-binaries" if not self.options.alerting_binaries else
-                      "prometheus / prometheus-alertmanager not found on PATH")
-            builtin = self._start_builtin()
-            progress.step(f"{reason}: the demo evaluates the shipped rule thresholds itself "
-                          f"({len(builtin.evaluator.rules.alert_names)} alerts: "
-                          f"{', '.join(builtin.evaluator.rules.alert_names)})")
-            self.alert_path = "the built-in evaluator (shipped rule thresholds, no Prometheus / Alertmanager)"
+            why = ("--no-alerting-binaries given" if not self.options.alerting_binaries else
+                   "Prometheus and Alertmanager are not installed")
+            progress.step(f"{why}: this run shows drift and accuracy only; the alert and remediation "
+                          f"stages need the binaries")
+            if self.options.alerting_binaries:
+                progress.note(f"install them with:  {INSTALL_LINE}")
+            self.alert_path = "not evaluated: Prometheus and Alertmanager did not run (drift and accuracy only)"
         for proc in [remediate, processor, *(self.stack.processes if self.stack else [])]:
             proc.wait_ready(_READY_TIMEOUT_S)
         progress.note(f"all services ready after {time.monotonic() - t:.1f}s")
+        if self.stack is not None:
+            progress.note(f"Prometheus UI    {self.stack.prometheus_url}/alerts   (rules, alerts, graphs)")
+            progress.note(f"Alertmanager UI  {self.stack.alertmanager_url}   (grouped notifications, silences)")
 
         phases = ", ".join(f"{p.name} {p.seconds:.0f}s" for p in scenario.phases)
         progress.step(f"serving {MODEL_NAME} at {self.options.rate:g} req/s for {scenario.total_s:.0f}s "
@@ -239,26 +232,25 @@ class DemoRun:
     def _alert_views(self) -> list[AlertView]:
         if self.stack is not None:
             return prometheus_alert_views(self.stack.rule_alerts())
-        return [AlertView(a.name, a.labels.get("severity", ""), a.state, a.labels, a.pending_since)
-                for a in self.builtin.active_alerts()]
+        return []
 
     def run_traffic(self) -> Monitor:
         app = self.app
         started_at = time.time()
         monitor = self.monitor = Monitor(
-            app=app, app_metrics_url=self.url("app", "/metrics"),
-            processor_metrics_url=self.url("processor", "/metrics"), audit_path=self.audit_path,
-            alerts=self._alert_views, notifications=lambda: len(self.sink.snapshot()),
-            versions=self.versions, started_at=started_at)
+            app=app, audit_path=self.audit_path, alerts=self._alert_views,
+            notifications=lambda: len(self.sink.snapshot()), versions=self.versions, started_at=started_at,
+            model_name=MODEL_NAME, prometheus=PrometheusApi(self.stack.prometheus_url) if self.stack else None,
+            processor_metrics_url=self.url("processor", "/metrics"))
         acc = 0.0
         for phase in app.scenario.phases:
             monitor.record.phases.append((phase.name, acc, acc + phase.seconds))
             acc += phase.seconds
-        view = LiveView(self.out, title=f"otel-ml demo: {MODEL_NAME}", started_at=started_at)
+        urls = ({"Prometheus": self.stack.prometheus_url, "Alertmanager": self.stack.alertmanager_url}
+                if self.stack else {})
+        view = LiveView(self.out, title=f"otel-ml demo: {MODEL_NAME}", started_at=started_at, urls=urls)
         drifted = ", ".join(self.feature_names[i] for i in DRIFTING_FEATURES)
         notes = {"drift": f"{drifted} shifted", "decay": f"{drifted} shifted, {LABEL_FLIP:.0%} of labels flipped"}
-        if self.builtin is not None:
-            self.builtin.start()
         app.start_traffic()
         while not app.finished and not self._stop.is_set():
             snap = monitor.poll()
@@ -268,14 +260,12 @@ class DemoRun:
         return monitor
 
     def stop(self) -> None:
-        """Stop the app, the evaluator and every child process (idempotent)."""
+        """Stop the app and every child process (idempotent)."""
         if self._stopped:
             return
         self._stopped = True
         if self.app is not None:
             self.app.stop()
-        if self.builtin is not None:
-            self.builtin.stop()
         for proc in self.processes:  # all shut down in parallel, then each is waited for
             proc.terminate()
         for proc in reversed(self.processes):

@@ -13,6 +13,19 @@ from otel_ml.demo.view import describe_action
 
 __all__ = ["RunFacts", "render_summary", "summary_data", "write_summary_json"]
 
+#: Why a remediation decision changed nothing, in plain words (the audit log's reason codes).
+_SKIP_REASONS = {
+    "duplicate": "repeat of an alert already handled",
+    "held_by_other_alert": "already switched by another alert",
+    "already_active": "already in that state",
+    "cooldown": "within the rule's cooldown",
+    "rate_limit": "over the rule's rate limit",
+    "rate_limited": "over the rule's rate limit",
+    "alert_resolved": "alert resolved before acting",
+    "not_reversible": "cannot be undone",
+    "no_matching_rule": "no policy rule matches",
+    "dry_run": "dry run",
+}
 #: Alert tiers listed one group per line; info-level groups are only counted.
 _LISTED_SEVERITIES = ("critical", "warning")
 _MAX_WHAT = 3
@@ -30,7 +43,7 @@ class RunFacts:
     by_variant: dict
     versions: dict  # variant -> version
     baseline: dict  # version -> cross-validated accuracy
-    alert_path: str  # e.g. "real Prometheus 2.42 + Alertmanager 0.25"
+    alert_path: str  # e.g. "via real prometheus, version 2.42 + alertmanager, version 0.25 (...)"
     run_dir: Path
     kept: bool
     notifications: list[Notification] = field(default_factory=list)
@@ -103,7 +116,10 @@ def render_summary(f: RunFacts) -> str:
         out.append("Drift         no feature reached the warning tier")
     out.append("Accuracy      phase    served by          realized  estimated  baseline")
     for name, _, _ in r.phases:
-        for variant in _phase_variants(r, name) or ["-"]:
+        if not _phase_variants(r, name):
+            out.append(f"              {name:<8} (not reached: the run ended before this phase)")
+            continue
+        for variant in _phase_variants(r, name):
             version = f.versions.get(variant, "?")
             view = r.accuracy.get((name, version)) or AccuracyView(None, None, None, None)
             baseline = view.baseline if view.baseline is not None else f.baseline.get(version)
@@ -112,7 +128,7 @@ def render_summary(f: RunFacts) -> str:
                 note = "  <- labels disagree: a concept shift confidence cannot see"
             out.append(f"              {name:<8} {variant:<8} {version:<9} {_fmt(view.realized):>8} "
                        f"{_fmt(view.estimated):>10} {_fmt(baseline):>9}{note}")
-    out.append(f"Alerts        via {f.alert_path}")
+    out.append(f"Alerts        {f.alert_path}")
     alert_lines = _grouped_alerts(r)
     if not alert_lines:
         out.append("              none fired")
@@ -122,8 +138,9 @@ def render_summary(f: RunFacts) -> str:
     out.append(f"Notified      {len(f.notifications)} notifications sent"
                + (f" ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))})" if kinds else ""))
     skipped = Counter(r.get("reason", "?") for r in f.decisions if r.get("outcome") == "skipped")
-    detail = f"; decisions that changed nothing: {', '.join(f'{k} {n}' for k, n in skipped.most_common())}" \
-        if skipped else ""
+    detail = ("; decisions that changed nothing: "
+              + ", ".join(f"{_SKIP_REASONS.get(k, k.replace('_', ' '))} ({n})" for k, n in skipped.most_common())
+              if skipped else "")
     out.append(f"Remediation   {len(f.actions)} actions (audit log){detail}")
     for record in f.actions:
         out.append("              " + describe_action(record, r.started_at))

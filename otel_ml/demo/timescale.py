@@ -41,7 +41,7 @@ from otel_ml.errors import ConfigError, UserError
 
 __all__ = [
     "TimeScale",
-    "parse_duration",  # re-exported from otel_ml.config_checks (rule_eval and the stack tests import it here)
+    "parse_duration",  # re-exported from otel_ml.config_checks (the stack tests import it here)
     "format_duration",
     "compress_rule_group_file",
     "compress_alertmanager_timings",

@@ -41,10 +41,13 @@ def describe_action(record: dict, started_at: float) -> str:
     return f"+{t:5.1f}s {what}"
 
 
-def render_screen(snap: Snapshot, *, title: str, started_at: float, phase_note: str = "") -> list[str]:
+def render_screen(snap: Snapshot, *, title: str, started_at: float, phase_note: str = "",
+                  urls: dict[str, str] | None = None) -> list[str]:
     """The full live screen as lines."""
-    lines = [f"{title}   t={snap.t:5.1f}s   phase: {snap.phase}{' (' + phase_note + ')' if phase_note else ''}",
-             ""]
+    lines = [f"{title}   t={snap.t:5.1f}s   phase: {snap.phase}{' (' + phase_note + ')' if phase_note else ''}"]
+    if urls:
+        lines.append("           " + "   ".join(f"{name} {url}" for name, url in urls.items()))
+    lines.append("")
     rate = "  -  " if snap.req_rate is None else f"{snap.req_rate:5.1f}"
     err = "  -  " if snap.error_pct is None else f"{snap.error_pct:4.1f} %"
     p95 = "  -  " if snap.p95_ms is None else f"{snap.p95_ms:6.2f} ms"
@@ -52,18 +55,22 @@ def render_screen(snap: Snapshot, *, title: str, started_at: float, phase_note: 
                  f"(version {snap.version})")
     lines.append(f"           {snap.requests} requests, {snap.predictions} predictions, {snap.labels} labels sent")
     lines.append("")
-    lines.append(f"Drift      version {snap.version}, count window        KS      PSI   severity")
+    lines.append(f"Drift      version {snap.version}, latest predictions   KS      PSI   severity")
     if not snap.drift:
         lines.append("           (waiting for the first full window)")
     for d in snap.drift[:_TOP_FEATURES]:
         lines.append(f"           {d.feature:<28} {_num(d.ks):>8} {_num(d.psi, '.2f'):>8}   "
                      f"{SEVERITY_NAMES.get(d.severity, d.severity)}")
+    lines.append("           (KS: distance from the training data, 0 = same, 1 = disjoint; PSI: population "
+                 "stability index; worst first)")
     quiet = len(snap.drift) - _TOP_FEATURES
     if quiet > 0:
         worst = max((d.severity for d in snap.drift[_TOP_FEATURES:]), default=0)
         lines.append(f"           ... {quiet} more features, highest severity {SEVERITY_NAMES.get(worst, worst)}")
     lines.append("")
     lines.append("Accuracy   version   realized  estimated  baseline  labelled")
+    lines.append("           (realized: against the labels that arrived; estimated: from the model's own "
+                 "confidence; baseline: on held-out training data)")
     if not snap.accuracy:
         lines.append("           (waiting for labels)")
     for version, view in sorted(snap.accuracy.items()):
@@ -75,7 +82,8 @@ def render_screen(snap: Snapshot, *, title: str, started_at: float, phase_note: 
     firing = sorted((a for a in snap.alerts if a.state == "firing"),
                     key=lambda a: (rank.get(a.severity, 3), a.name, a.describe()))
     pending = [a for a in snap.alerts if a.state == "pending"]
-    lines.append(f"Alerts     {len(firing)} firing, {len(pending)} pending; {snap.notifications} notifications sent")
+    lines.append(f"Alerts     {len(firing)} firing, {len(pending)} pending (condition met, waiting out the rule's "
+                 f"`for:`); {snap.notifications} notifications sent")
     for a in firing[:_MAX_ALERT_LINES]:
         lines.append(f"           FIRING  {a.describe()}")
     if len(firing) > _MAX_ALERT_LINES:
@@ -110,17 +118,19 @@ class LiveView:
     """Redraws in place on a TTY (about once a second); elsewhere prints a line every few seconds."""
 
     def __init__(self, out: TextIO | None = None, *, title: str, started_at: float,
-                 line_every_s: float = 5.0, tty: bool | None = None):
+                 line_every_s: float = 5.0, tty: bool | None = None, urls: dict[str, str] | None = None):
         self.out = out or sys.stdout
         self.tty = self.out.isatty() if tty is None else tty
         self.title = title
         self.started_at = started_at
         self.line_every_s = line_every_s
+        self.urls = dict(urls or {})
         self._last_line_t: float | None = None
 
     def show(self, snap: Snapshot, phase_note: str = "") -> None:
         if self.tty:
-            screen = render_screen(snap, title=self.title, started_at=self.started_at, phase_note=phase_note)
+            screen = render_screen(snap, title=self.title, started_at=self.started_at, phase_note=phase_note,
+                                   urls=self.urls)
             self.out.write(_CLEAR + "\n".join(screen) + "\n")
             self.out.flush()
             return

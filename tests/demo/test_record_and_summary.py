@@ -81,13 +81,33 @@ def test_summary_text_groups_alerts_and_reports_every_section(tmp_path):
     assert "decay    fallback 1.4.0        0.610      0.920" in text and "concept shift" in text
     assert "drift    primary  2.1.0        0.860" in text and "drift    fallback 1.4.0        0.910" in text
     assert "Notified      2 notifications sent (chat 1, pager 1)" in text
-    assert "Remediation   2 actions (audit log); decisions that changed nothing: duplicate 2, cooldown 1" in text
+    assert ("Remediation   2 actions (audit log); decisions that changed nothing: repeat of an alert "
+            "already handled (2), within the rule's cooldown (1)") in text
     assert "+ 15.2s fallback executed: primary -> fallback  [MLFeatureDrift critical 2.1.0]" in text
     assert "retrain executed (exit 0: retraining requested)" in text
     assert "variant switches: +15s primary -> fallback" in text
     assert len(lines) <= 40
     data = summary_data(facts(sample_record(), tmp_path))
     assert json.loads(json.dumps(data, default=str))["switches"] == [{"t": 15, "from": "primary", "to": "fallback"}]
+
+
+def test_summary_after_an_interruption_says_which_phases_were_not_reached(tmp_path):
+    r = RunRecord(started_at=1000.0, phases=[("steady", 0, 10), ("drift", 10, 30), ("decay", 30, 40)])
+    r.update(snap(1, "steady", "primary", accuracy={"2.1.0": AccuracyView(0.94, 0.95, 0.938, 0.5)}))
+    r.update(snap(12, "drift", "primary"))
+    text = render_summary(facts(r, tmp_path))
+    assert "steady   primary  2.1.0        0.940" in text
+    assert "decay    (not reached: the run ended before this phase)" in text
+    assert "- ?" not in text and "?" not in text.split("Accuracy", 1)[1].split("Alerts", 1)[0]
+
+
+def test_live_view_sorts_drift_worst_first_and_explains_its_terms():
+    s = snap(12, "drift", "primary", drift=[FeatureDrift("x", 0.81, 3.2, 3), FeatureDrift("y", 0.30, 0.4, 2)])
+    screen = render_screen(s, title="demo", started_at=0.0, urls={"Prometheus": "http://127.0.0.1:1"})
+    text = "\n".join(screen)
+    assert "Prometheus http://127.0.0.1:1" in text
+    assert "count window" not in text and "latest predictions" in text
+    assert "KS: distance from the training data" in text and "waiting out the rule's `for:`" in text
 
 
 def test_audit_reader_reads_complete_lines_only(tmp_path):
@@ -127,3 +147,31 @@ def test_live_view_lines_without_a_tty_and_screen_with_one():
     tty = io.StringIO()
     LiveView(tty, title="demo", started_at=0.0, tty=True).show(s)
     assert tty.getvalue().startswith("\x1b[H\x1b[J")
+
+
+def test_monitor_without_prometheus_reads_the_processor_endpoint_and_sorts_drift_worst_first(tmp_path):
+    """A real loopback /metrics endpoint (the shared HTTP sink answering exposition text)."""
+    from types import SimpleNamespace
+
+    from otel_ml._support.http_sink import HttpSink
+    from otel_ml.demo.app import TrafficTotals
+    from otel_ml.demo.monitor import Monitor
+
+    common = ('ml_model_name="m",ml_model_version="2.1.0",ml_window="count",ml_drift_subject="feature"')
+    rows = [("a", 0.90, 2), ("b", 0.30, 3), ("c", 0.95, 1), ("d", 0.10, 0)]
+    text = "# TYPE ml_drift_score gauge\n" + "".join(
+        f'ml_drift_score{{{common},ml_drift_method="ks",ml_feature_name="{f}"}} {ks}\n' for f, ks, _ in rows)
+    text += "# TYPE ml_drift_severity gauge\n" + "".join(
+        f'ml_drift_severity{{{common},ml_drift_method="ks",ml_feature_name="{f}"}} {sev}\n' for f, _, sev in rows)
+    text += ('# TYPE ml_model_performance gauge\nml_model_performance{ml_model_name="m",ml_model_version="2.1.0",'
+             'ml_metric_name="accuracy",ml_segment="_all",ml_window="count"} 0.91\n')
+    app = SimpleNamespace(elapsed=12.0, active_variant="primary", phase=SimpleNamespace(name="drift"),
+                          totals=TrafficTotals(requests=10, predictions=40))
+    with HttpSink(answer=lambda r: (200, text.encode())) as endpoint:
+        monitor = Monitor(app=app, audit_path=tmp_path / "audit.jsonl", alerts=lambda: [], notifications=lambda: 0,
+                          versions={"primary": "2.1.0"}, started_at=0.0, model_name="m",
+                          processor_metrics_url=endpoint.url + "/metrics")
+        snap = monitor.poll()
+    assert [d.feature for d in snap.drift] == ["b", "a", "c", "d"]  # critical, warning, info, none
+    assert snap.reachable["processor"] and snap.accuracy["2.1.0"].realized == 0.91
+    assert [r.path for r in endpoint.requests] == ["/metrics"]

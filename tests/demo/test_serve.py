@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from otel_ml.demo.model import FALLBACK_VERSION, MODEL_NAME
-from otel_ml.demo.scrape import scrape, select
+from otel_ml._support.metrics_text import scrape, select
 from otel_ml.demo.serve import ServeOptions
 from otel_ml.remediation.auth import Credentials
 from otel_ml.remediation.policy import load_policy

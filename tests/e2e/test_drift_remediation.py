@@ -25,7 +25,7 @@ from otel_ml.demo.model import DRIFTING_FEATURES, FALLBACK_VERSION, MODEL_NAME, 
 from otel_ml.demo.options import DEMO_STALE_AFTER_S, DemoOptions
 from otel_ml.demo.runner import DemoRun
 from otel_ml.demo.scenario import PHASE_DRIFT, PHASE_STEADY, Phase
-from otel_ml.demo.scrape import scrape, select
+from otel_ml._support.metrics_text import scrape, select
 from otel_ml.remediation.audit import read_audit
 from otel_ml.semconv import Metric
 from tests.support.procs import binary

@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from otel_ml._support.processes import ManagedProcess as SharedManagedProcess
 
 from .waiting import PollAborted, free_port, wait_until
 
@@ -39,15 +40,14 @@ def amtool() -> str:
     return binary("amtool")
 
 
-class ManagedProcess:
-    """A child process with its output in a log file; stopped with SIGTERM, then SIGKILL."""
+class ManagedProcess(SharedManagedProcess):
+    """The package's ManagedProcess (``otel_ml._support.processes``) with the tests' conventions:
+    the log in ``workdir/log_name``, ``env`` added to the test's environment, and ``alive()``
+    for ``wait_until`` predicates."""
 
     def __init__(self, argv: list[str], workdir: Path, log_name: str, *, cwd: Path | None = None,
                  env: dict | None = None):
-        self.log_path = Path(workdir) / log_name
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, cwd=cwd or workdir,
-                                     env={**os.environ, **(env or {})})
+        super().__init__(argv, Path(workdir) / log_name, cwd=cwd or workdir, env={**os.environ, **(env or {})})
 
     def alive(self) -> bool:
         """A ``wait_until`` predicate piece: aborts the wait at once when the process has exited."""
@@ -55,30 +55,17 @@ class ManagedProcess:
             raise PollAborted(f"{self.proc.args[:3]} exited: {self.log()[-3000:]}")
         return True
 
-    def log(self) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
     def _wait_ready(self, message: str) -> None:
-        """Poll ``_ready`` (up to 60 s; at once ``PollAborted`` when the process exits); on any
+        """Poll ``_probe`` (up to 60 s; at once ``PollAborted`` when the process exits); on any
         failure the process is stopped and its log closed before the error propagates."""
         try:
-            wait_until(self._ready, timeout=60, message=message)
+            wait_until(self._probe, timeout=60, message=message)
         except BaseException:
             self.stop()
             raise
 
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if not self._log.closed:
-            self._log.close()
+    def stop(self, grace_s: float = 15.0):
+        return super().stop(grace_s)
 
 
 def http_json(url: str, data: bytes | None = None, timeout: float = 5.0):
@@ -108,7 +95,7 @@ class Prometheus(ManagedProcess):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def _ready(self):
+    def _probe(self):
         if self.proc.poll() is not None:
             raise PollAborted(f"prometheus exited with status {self.proc.returncode} at start-up: "
                               f"{self.log()[-2000:]}")
@@ -150,7 +137,7 @@ class Alertmanager(ManagedProcess):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def _ready(self):
+    def _probe(self):
         if self.proc.poll() is not None:
             raise PollAborted(f"alertmanager exited with status {self.proc.returncode} at start-up: "
                               f"{self.log()[-2000:]}")

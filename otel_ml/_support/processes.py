@@ -1,7 +1,8 @@
-"""Background processes the demo runs (processor, remediation service, Prometheus, Alertmanager).
+"""Child processes with their output in a log file, a readiness probe polled with a deadline,
+and a stop that escalates from SIGTERM to SIGKILL; plus free loopback ports and a GET probe.
 
-Each one writes its output to a log file in the run directory, is polled for readiness with a
-deadline, and is stopped with SIGTERM (then SIGKILL after a grace period) at the end.
+The demo runs the processor, the remediation service, Prometheus and Alertmanager with these;
+the test suite's ``tests/support/procs.py`` builds on the same class.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ __all__ = ["ManagedProcess", "ProcessFailed", "free_port", "free_ports", "http_o
 
 
 class ProcessFailed(UserError):
-    """A background process exited or did not become ready; the message points at its log."""
+    """A background process could not start, exited or did not become ready; names its log."""
 
 
 def free_port() -> int:
@@ -59,16 +60,16 @@ def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.
             return True
         if time.monotonic() >= deadline:
             return False
-        time.sleep(interval)
+        time.sleep(interval)  # the poll interval, not a wait for a state
 
 
 class ManagedProcess:
-    """A child process with its output in ``log_path`` and a readiness probe."""
+    """A child process with its output in ``log_path`` and an optional readiness probe."""
 
-    def __init__(self, name: str, argv: Sequence[str], log_path: Path, ready: Callable[[], bool],
-                 cwd: Path | None = None, env: dict | None = None):
-        self.name = name
-        self.argv = list(argv)
+    def __init__(self, argv: Sequence[str], log_path: Path, *, name: str | None = None,
+                 ready: Callable[[], bool] | None = None, cwd: Path | None = None, env: dict | None = None):
+        self.argv = [str(a) for a in argv]
+        self.name = name or Path(self.argv[0]).name
         self.log_path = Path(log_path)
         self._ready = ready
         self._log = open(self.log_path, "wb")
@@ -77,28 +78,35 @@ class ManagedProcess:
                                          stdin=subprocess.DEVNULL, cwd=cwd, env=env)
         except OSError as exc:
             self._log.close()
-            raise ProcessFailed(f"cannot start {name} ({self.argv[0]}): {exc.strerror or exc}") from None
+            raise ProcessFailed(f"cannot start {self.name} ({self.argv[0]}): {exc.strerror or exc}") from None
 
     @property
     def running(self) -> bool:
         return self.proc.poll() is None
 
-    def log_tail(self, lines: int = 5) -> str:
+    def log(self) -> str:
+        """The whole log so far."""
         if not self._log.closed:
             self._log.flush()
         try:
-            text = self.log_path.read_text(errors="replace")
+            return self.log_path.read_text(errors="replace")
         except OSError:
             return ""
-        return "\n".join(text.strip().splitlines()[-lines:])
+
+    def log_tail(self, lines: int = 5) -> str:
+        return "\n".join(self.log().strip().splitlines()[-lines:])
+
+    def check_running(self) -> None:
+        """``ProcessFailed`` naming the log when the process has exited."""
+        if not self.running:
+            raise ProcessFailed(f"{self.name} exited with status {self.proc.returncode}; "
+                                f"see {self.log_path}: {self.log_tail(1)}")
 
     def wait_ready(self, timeout: float) -> None:
         """Block until the probe passes; ``ProcessFailed`` when the process dies or time runs out."""
         def probe() -> bool:
-            if not self.running:
-                raise ProcessFailed(f"{self.name} exited with status {self.proc.returncode}; "
-                                    f"see {self.log_path}: {self.log_tail(1)}")
-            return self._ready()
+            self.check_running()
+            return self._ready is None or bool(self._ready())
 
         if not wait_for(probe, timeout):
             raise ProcessFailed(f"{self.name} not ready after {timeout:.0f}s; see {self.log_path}")
