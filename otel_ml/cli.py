@@ -94,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # a subcommand this version does not have
             if _is_own_module(exc):
                 raise  # a broken install of otel_ml itself, not a missing optional extra
-            stub = sub.add_parser(command, help=f"(unavailable: {exc.name or exc} missing)")
+            stub = sub.add_parser(command, help=f"(unavailable: {exc.name or exc} missing)", add_help=False)
+            stub.add_argument("_ignored", nargs=argparse.REMAINDER)  # any arguments: the answer is the install line
             stub.set_defaults(func=_missing_extra(command, exc))
             continue
         module.register(sub)
