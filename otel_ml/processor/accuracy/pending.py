@@ -138,6 +138,20 @@ class PendingStore:
             for _ in range(max(0, excess)):
                 self._tombstones.popitem(last=False)
 
+    def alive_by_model(self, n_models: int) -> np.ndarray:
+        """Predictions in the store (labelled or not), per model-version index."""
+        _, cols = self.ring.tail(names=("alive", "model"))
+        return np.bincount(cols["model"][cols["alive"]], minlength=n_models)[:n_models]
+
+    def evict_model(self, model: int) -> int:
+        """Evict every entry of one model-version index (its slot was released); returns how many."""
+        seqs, cols = self.ring.tail(names=("alive", "model"))
+        gone = cols["alive"] & (cols["model"] == model)
+        count = int(gone.sum())
+        if count:
+            self._evict(seqs[gone])
+        return count
+
     def expire(self, now: float) -> int:
         """Evict entries older than the TTL; returns how many left."""
         if not self._index:

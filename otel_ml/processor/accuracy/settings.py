@@ -27,7 +27,7 @@ YAML shape (every key optional; the values shown are the defaults)::
           r2: {absolute: 0.1}
       trend:      {windows: 12, min_windows: 3, block_labels: null}   # null: window.count
       estimation: {enabled: true, calibration: isotonic}              # isotonic | none
-      limits:     {max_models: 100, max_classes: 100, max_segments: 20, max_outcome_names: 20,
+      limits:     {max_classes: 100, max_segments: 20, max_outcome_names: 20,
                    max_stored_classes: 20, confusion_max_classes: 10}
       models:                                         # optional, per model name
         fraud: {task: classification, positive_class: "1"}
@@ -285,6 +285,8 @@ class EstimationSettings(_Section):
 class LimitSettings(_Section):
     """Cardinality caps; values past a cap fold into ``_overflow`` and are counted.
 
+    The model and version caps are the top-level ``limits`` section's, shared with the drift
+    engine (``admission.ModelSlots``).
     ``max_stored_classes``: pending predictions keep per-class probabilities (for realized
     multiclass ROC-AUC) only for models with at most this many classes.
     ``confusion_max_classes``: confusion-matrix gauges only for models with at most this many.
@@ -292,7 +294,6 @@ class LimitSettings(_Section):
 
     _SECTION = "limits"
 
-    max_models: int = 100
     max_classes: int = 100
     max_segments: int = 20
     max_outcome_names: int = 20
@@ -300,10 +301,18 @@ class LimitSettings(_Section):
     confusion_max_classes: int = 10
 
     def __post_init__(self):
-        for name in ("max_models", "max_classes", "max_segments", "max_outcome_names"):
+        for name in ("max_classes", "max_segments", "max_outcome_names"):
             check_int(f"limits.{name}", getattr(self, name), 1, 100_000)
         check_int("limits.max_stored_classes", self.max_stored_classes, 0, 1000)
         check_int("limits.confusion_max_classes", self.confusion_max_classes, 0, 100)
+
+    @classmethod
+    def from_mapping(cls, data: Any, prefix: str):
+        if isinstance(data, Mapping) and "max_models" in data:
+            raise ConfigError(join(prefix, "max_models"),
+                              "moved: the model cap is the top-level limits.max_models, shared by "
+                              "the drift engine and the accuracy tracker")
+        return super().from_mapping(data, prefix)
 
 
 @dataclass(frozen=True)
