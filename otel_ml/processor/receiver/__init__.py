@@ -73,7 +73,8 @@ class Receivers:
         auth = BearerAuth(token) if token else None
         ssl_context, credentials = self._tls()
         handler = ExportHandler(self._sink, self._stats, merge=s.merge_events,
-                                retry_after_s=s.retry_after_s)
+                                retry_after_s=s.retry_after_s,
+                                max_prediction_id_length=s.max_prediction_id_length)
         try:
             if s.grpc_endpoint:
                 host, port = parse_endpoint(s.grpc_endpoint, "receiver.grpc_endpoint")

@@ -26,10 +26,16 @@ from otel_ml.processor.contracts import Event, GroundTruthEvent, InferenceBatch,
 from otel_ml.semconv import Attr, Body
 from otel_ml.semconv import Event as EventName
 
-__all__ = ["DecodeResult", "decode_logs", "OTHER_EVENT"]
+__all__ = ["DecodeResult", "decode_logs", "OTHER_EVENT", "ID_TOO_LONG",
+           "DEFAULT_MAX_PREDICTION_ID_LENGTH"]
 
 #: ``DecodeResult.received`` key for log records that are not otel_ml events.
 OTHER_EVENT = "other"
+#: ``DecodeResult.reasons`` code of a record carrying a prediction id over the length cap.
+ID_TOO_LONG = "prediction_id_too_long"
+#: Default cap on a prediction id's length (characters): ids are held for weeks waiting for
+#: their label, so their size bounds the pending store's memory.
+DEFAULT_MAX_PREDICTION_ID_LENGTH = 256
 
 _KNOWN_EVENTS = (EventName.INFERENCE, EventName.GROUND_TRUTH, EventName.OUTCOME)
 _SCALAR_KINDS = frozenset(("double_value", "int_value", "string_value", "bool_value"))
@@ -43,10 +49,14 @@ class DecodeResult:
 
     ``rejected`` counts log records (the OTLP partial-success unit); ``reasons`` maps a short
     reason code to its count; ``received`` counts log records per event name
-    (``OTHER_EVENT`` for records that are not otel_ml events).
+    (``OTHER_EVENT`` for records that are not otel_ml events). ``records[i]`` is how many log
+    records ``events[i]`` stands for (merged single-form inferences: one each; the events of
+    one batch-form label record: 1 for the first, 0 for the rest), so a refusal of events
+    downstream can be answered in records.
     """
 
     events: list[Event] = field(default_factory=list)
+    records: list[int] = field(default_factory=list)
     rejected: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     error_message: str = ""
@@ -204,14 +214,26 @@ def _body_map(record) -> dict[str, AnyValue]:
     return body
 
 
-def _ids(value: AnyValue | None, n: int) -> list[str | None] | None:
+def _ids(value: AnyValue | None, n: int, max_len: int) -> list[str | None] | None:
     items = _array(value, Body.PREDICTION_IDS, n)
     if items is None:
         return None
     col, kind = _typed_column(items, Body.PREDICTION_IDS)
-    if kind == "string_value" and "" not in col:
-        return col
-    return [None if x is None or x == "" else str(x) for x in col]
+    if kind != "string_value" or "" in col:
+        col = [None if x is None or x == "" else str(x) for x in col]
+    longest = max(map(len, filter(None, col)), default=0)
+    if longest > max_len:
+        raise _RecordRejected(ID_TOO_LONG, f"body.{Body.PREDICTION_IDS} holds an id of {longest} "
+                                           f"characters, over receiver.max_prediction_id_length ({max_len})")
+    return col
+
+
+def _id_attr(attrs: dict[str, AnyValue], max_len: int) -> str | None:
+    pid = _text(attrs.get(Attr.PREDICTION_ID))
+    if pid is not None and len(pid) > max_len:
+        raise _RecordRejected(ID_TOO_LONG, f"attribute {Attr.PREDICTION_ID} has {len(pid)} characters, "
+                                           f"over receiver.max_prediction_id_length ({max_len})")
+    return pid
 
 
 # --- per-event decoders ------------------------------------------------------------------
@@ -293,7 +315,7 @@ def _number_map(value: AnyValue, what: str) -> dict[str, float | None]:
 
 
 def _inference(record, attrs: dict[str, AnyValue], time_ns: int,
-               pending: _Singles | None) -> InferenceBatch | _Singles | None:
+               pending: _Singles | None, max_id: int) -> InferenceBatch | _Singles | None:
     """A batch-form record -> its ``InferenceBatch``; a single-form record is added to
     ``pending`` when it shares its key, else to a new ``_Singles`` that is returned."""
     model = _text(attrs.get(Attr.MODEL_NAME))
@@ -317,7 +339,7 @@ def _inference(record, attrs: dict[str, AnyValue], time_ns: int,
     if Body.PREDICTION_IDS in body or (
             prediction is not None and prediction.WhichOneof("value") == "array_value"):
         features = {kv.key: kv.value for kv in feature_kvs}
-        return _inference_batch(record, body, features, model, version, variant, time_ns)
+        return _inference_batch(record, body, features, model, version, variant, time_ns, max_id)
     # decode everything first: a rejected record must leave ``pending`` untouched
     features = _scalar_map(feature_kvs)
     prediction = None if prediction is None else _scalar(prediction, Body.PREDICTION)
@@ -328,6 +350,7 @@ def _inference(record, attrs: dict[str, AnyValue], time_ns: int,
         _number_map(probs, Body.PROBABILITIES)
     segment = body.get(Body.SEGMENT)
     segment = None if segment is None else _text_or_none(_scalar(segment, Body.SEGMENT))
+    pid = _id_attr(attrs, max_id)
     key = (model, version, variant)
     trace_id = record.trace_id
     span_id = record.span_id
@@ -339,7 +362,7 @@ def _inference(record, attrs: dict[str, AnyValue], time_ns: int,
     pending.predictions.append(prediction)
     pending.confidences.append(confidence)
     pending.probabilities.append(probabilities)
-    pending.ids.append(_text(attrs.get(Attr.PREDICTION_ID)))
+    pending.ids.append(pid)
     pending.segments.append(segment)
     return pending
 
@@ -348,7 +371,8 @@ def _text_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _inference_batch(record, body, features, model, version, variant, time_ns) -> InferenceBatch | None:
+def _inference_batch(record, body, features, model, version, variant, time_ns,
+                     max_id: int) -> InferenceBatch | None:
     prediction = body.get(Body.PREDICTION)
     if prediction is not None and prediction.WhichOneof("value") == "array_value":
         n = len(prediction.array_value.values)
@@ -383,7 +407,7 @@ def _inference_batch(record, body, features, model, version, variant, time_ns) -
         predictions=[None] * n if pred_items is None else _column(pred_items, Body.PREDICTION),
         confidences=None if conf_items is None else _number_column(conf_items, Body.CONFIDENCE),
         probabilities=probabilities,
-        prediction_ids=_ids(body.get(Body.PREDICTION_IDS), n),
+        prediction_ids=_ids(body.get(Body.PREDICTION_IDS), n, max_id),
         segments=_segments(body.get(Body.SEGMENT), n),
         variant=variant,
         time_unix_nano=time_ns,
@@ -400,7 +424,7 @@ def _segments(value: AnyValue | None, n: int) -> list[str | None] | None:
     return [_text_or_none(_scalar(value, Body.SEGMENT))] * n
 
 
-def _ground_truth(record, attrs, time_ns) -> list[GroundTruthEvent]:
+def _ground_truth(record, attrs, time_ns, max_id: int) -> list[GroundTruthEvent]:
     body = _body_map(record)
     model = _text(attrs.get(Attr.MODEL_NAME))
     version = _text(attrs.get(Attr.MODEL_VERSION))
@@ -409,7 +433,7 @@ def _ground_truth(record, attrs, time_ns) -> list[GroundTruthEvent]:
         if ids_value.WhichOneof("value") != "array_value":
             raise _RecordRejected("invalid_value", f"body.{Body.PREDICTION_IDS} must be a list")
         n = len(ids_value.array_value.values)
-        ids = _ids(ids_value, n)
+        ids = _ids(ids_value, n, max_id)
         labels_items = _array(body.get(Body.LABELS), Body.LABELS, n)
         if labels_items is None:
             raise _RecordRejected("missing_label", f"body.{Body.LABELS} is missing")
@@ -419,7 +443,7 @@ def _ground_truth(record, attrs, time_ns) -> list[GroundTruthEvent]:
         if any(label is None for label in labels):
             raise _RecordRejected("missing_label", f"body.{Body.LABELS} has null labels")
         return [GroundTruthEvent(i, label, model, version, time_ns) for i, label in zip(ids, labels)]
-    pid = _text(attrs.get(Attr.PREDICTION_ID))
+    pid = _id_attr(attrs, max_id)
     if pid is None:
         raise _RecordRejected("missing_prediction_id", f"attribute {Attr.PREDICTION_ID} is missing")
     label_value = body.get(Body.LABEL)
@@ -429,7 +453,7 @@ def _ground_truth(record, attrs, time_ns) -> list[GroundTruthEvent]:
     return [GroundTruthEvent(pid, label, model, version, time_ns)]
 
 
-def _outcome(record, attrs, time_ns) -> list[OutcomeEvent]:
+def _outcome(record, attrs, time_ns, max_id: int) -> list[OutcomeEvent]:
     body = _body_map(record)
     model = _text(attrs.get(Attr.MODEL_NAME))
     version = _text(attrs.get(Attr.MODEL_VERSION))
@@ -443,7 +467,7 @@ def _outcome(record, attrs, time_ns) -> list[OutcomeEvent]:
         if ids_value.WhichOneof("value") != "array_value":
             raise _RecordRejected("invalid_value", f"body.{Body.PREDICTION_IDS} must be a list")
         n = len(ids_value.array_value.values)
-        ids = _ids(ids_value, n)
+        ids = _ids(ids_value, n, max_id)
         items = _array(value, Body.OUTCOME_VALUE, n)
         values = None if items is None else _number_column(items, Body.OUTCOME_VALUE)
         if values is None or any(v is None for v in values):
@@ -451,7 +475,7 @@ def _outcome(record, attrs, time_ns) -> list[OutcomeEvent]:
         if any(i is None for i in ids):
             raise _RecordRejected("missing_prediction_id", f"body.{Body.PREDICTION_IDS} has empty ids")
         return [OutcomeEvent(i, name, v, model, version, time_ns) for i, v in zip(ids, values)]
-    pid = _text(attrs.get(Attr.PREDICTION_ID))
+    pid = _id_attr(attrs, max_id)
     if pid is None:
         raise _RecordRejected("missing_prediction_id", f"attribute {Attr.PREDICTION_ID} is missing")
     number = None if value is None else _number(value, Body.OUTCOME_VALUE)
@@ -473,19 +497,27 @@ def _event_name(record) -> str:
     return ""
 
 
-def decode_logs(request: ExportLogsServiceRequest, merge: bool = True) -> DecodeResult:
+def decode_logs(request: ExportLogsServiceRequest, merge: bool = True,
+                max_id_length: int = DEFAULT_MAX_PREDICTION_ID_LENGTH) -> DecodeResult:
     """Decode every log record of ``request``; invalid records are counted, the rest kept.
 
     With ``merge``, consecutive single-item inference events of the same model, version and
     variant become one ``InferenceBatch`` (in order); its trace/span ids are kept only when
-    every merged item shares them, its time is the first item's.
+    every merged item shares them, its time is the first item's. A record with a prediction id
+    longer than ``max_id_length`` characters is rejected (reason ``ID_TOO_LONG``).
     """
     result = DecodeResult()
     events = result.events
+    records = result.records
     received = result.received
     pending: _Singles | None = None
     errors: list[str] = []
     index = -1
+
+    def flush() -> None:
+        events.append(pending.batch())
+        records.append(len(pending.predictions))
+
     for resource_logs in request.resource_logs:
         for scope_logs in resource_logs.scope_logs:
             for record in scope_logs.log_records:
@@ -499,33 +531,37 @@ def decode_logs(request: ExportLogsServiceRequest, merge: bool = True) -> Decode
                 time_ns = record.time_unix_nano or record.observed_time_unix_nano
                 try:
                     if name == EventName.INFERENCE:
-                        decoded = _inference(record, attrs, time_ns, pending if merge else None)
+                        decoded = _inference(record, attrs, time_ns, pending if merge else None,
+                                             max_id_length)
                         if decoded is pending:
                             continue
                         if pending is not None:
-                            events.append(pending.batch())
+                            flush()
                             pending = None
                         if isinstance(decoded, _Singles):
                             if merge:
                                 pending = decoded
                             else:
                                 events.append(decoded.batch())
+                                records.append(1)
                         elif decoded is not None:
                             events.append(decoded)
+                            records.append(1)
                         continue
                     decoded_list = (_ground_truth if name == EventName.GROUND_TRUTH else _outcome)(
-                        record, attrs, time_ns)
+                        record, attrs, time_ns, max_id_length)
                     if pending is not None:
-                        events.append(pending.batch())
+                        flush()
                         pending = None
                     events.extend(decoded_list)
+                    records.extend([1] + [0] * (len(decoded_list) - 1) if decoded_list else ())
                 except _RecordRejected as exc:
                     result.rejected += 1
                     result.reasons[exc.code] = result.reasons.get(exc.code, 0) + 1
                     if len(errors) < _MAX_LISTED_ERRORS:
                         errors.append(f"log record {index} ({name}): {exc}")
     if pending is not None:
-        events.append(pending.batch())
+        flush()
     if result.rejected:
         more = result.rejected - len(errors)
         tail = f"; and {more} more" if more > 0 else ""

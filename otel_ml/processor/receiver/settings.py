@@ -3,7 +3,7 @@
 Keys (YAML section ``receiver``): ``grpc_endpoint``, ``http_endpoint`` (``host:port``, ``""``
 disables), ``max_request_bytes``, ``tls_cert_file`` / ``tls_key_file``, ``bearer_token`` /
 ``bearer_token_file``, ``retry_after_s``, ``merge_events``, ``max_concurrent_requests``,
-``max_connections``. Loopback by default: exposing the receivers on other interfaces is an
+``max_connections``, ``max_prediction_id_length``. Loopback by default: exposing the receivers on other interfaces is an
 explicit choice.
 """
 
@@ -44,6 +44,9 @@ class ReceiverSettings:
     #: Open OTLP/HTTP connections; at the cap an idle keep-alive connection is closed to make
     #: room, else the new connection is answered 503 and closed.
     max_connections: int = 256
+    #: Longest prediction id (characters) accepted; a record with a longer one is rejected
+    #: (partial success, reason prediction_id_too_long): ids wait weeks for their label.
+    max_prediction_id_length: int = 256
 
     def __post_init__(self) -> None:
         for key in ("grpc_endpoint", "http_endpoint"):
@@ -59,7 +62,8 @@ class ReceiverSettings:
         if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= 3600:
             raise ConfigError("retry_after_s", "must be a number of seconds in 0..3600")
         check_bool("merge_events", self.merge_events)
-        for key, top in (("max_concurrent_requests", 4096), ("max_connections", 65536)):
+        for key, top in (("max_concurrent_requests", 4096), ("max_connections", 65536),
+                         ("max_prediction_id_length", 65536)):
             count = getattr(self, key)
             if isinstance(count, bool) or not isinstance(count, int) or not 0 < count <= top:
                 raise ConfigError(key, f"must be an integer in 1..{top}")
