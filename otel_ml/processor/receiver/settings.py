@@ -27,8 +27,11 @@ class ReceiverSettings:
 
     grpc_endpoint: str = "127.0.0.1:4317"
     http_endpoint: str = "127.0.0.1:4318"
-    #: gRPC receive limit and HTTP body limit; applies to the decompressed body too.
-    max_request_bytes: int = 4 * 1024 * 1024
+    #: gRPC receive limit and HTTP body limit; applies to the decompressed body too. 32 MiB
+    #: holds what the shipped Collector configs send (send_batch_max_size 16384 log records of
+    #: ~0.9 KiB for a 16-feature inference) and the OTel SDK's default log batch (512 records of
+    #: up to 64 KiB); docs/processor.md gives the arithmetic.
+    max_request_bytes: int = 32 * 1024 * 1024
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     bearer_token: str | None = None
