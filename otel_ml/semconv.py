@@ -473,6 +473,10 @@ class Metric:
         "unauthenticated, unsupported_media_type, unknown_model, cardinality, "
         "prediction_id_too_long).",
         (_A.SIGNAL, _A.REJECT_REASON))
+    PROC_PENDING_EVICTED = MetricSpec(
+        "ml.processor.pending.evicted", MetricKind.COUNTER, "{prediction}",
+        "Predictions that left the pending-label store before their label, by reason "
+        "(max_predictions, max_bytes, ttl, released).", (_A.REJECT_REASON,))
     PROC_QUEUE_DEPTH = MetricSpec(
         "ml.processor.queue.depth", MetricKind.OBSERVABLE_GAUGE, "{event}",
         "Events accepted but not yet applied to windows.")

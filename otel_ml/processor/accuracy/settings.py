@@ -8,7 +8,8 @@ YAML shape (every key optional; the values shown are the defaults)::
 
     accuracy:
       enabled: true
-      pending:    {max_predictions: 500000, ttl_s: 2592000, max_tombstones: 100000}
+      pending:    {max_predictions: 500000, max_bytes: 268435456, ttl_s: 2592000,
+                   max_tombstones: 100000}
       labels:     {grace_s: 3600, max_held: 100000}
       window:     {count: 1000, time_s: 3600, max_events: 20000, min_labels: 100,
                    min_predictions: 100, stale_after_s: 900}
@@ -89,7 +90,9 @@ class _Section:
 
 @dataclass(frozen=True)
 class PendingSettings(_Section):
-    """The store of predictions waiting for labels: the newest ``max_predictions``, for ``ttl_s``.
+    """The store of predictions waiting for labels: the newest ``max_predictions``, for ``ttl_s``,
+    within ``max_bytes`` (its rows, id strings, index and tombstones: 256 MiB holds the default
+    500k predictions with ids up to ~300 characters; longer ids mean fewer predictions kept).
 
     ``max_tombstones`` ids of predictions that left the store are remembered, so a label
     arriving after its prediction expired is counted as ``expired`` rather than held.
@@ -98,11 +101,13 @@ class PendingSettings(_Section):
     _SECTION = "pending"
 
     max_predictions: int = 500_000
+    max_bytes: int = 256 * 1024 * 1024
     ttl_s: float = 30 * _DAY
     max_tombstones: int = 100_000
 
     def __post_init__(self):
         check_int("pending.max_predictions", self.max_predictions, 1, 100_000_000)
+        check_int("pending.max_bytes", self.max_bytes, 1 << 20, 1 << 40)
         object.__setattr__(self, "ttl_s", check_number("pending.ttl_s", self.ttl_s, 0, lo_open=True))
         check_int("pending.max_tombstones", self.max_tombstones, 0, 100_000_000)
 

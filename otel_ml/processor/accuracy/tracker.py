@@ -85,8 +85,9 @@ class AccuracyTracker:
         self._eval_lock = threading.Lock()
         self._reset()
         self._cache: dict[tuple, tuple[tuple, list[Point]]] = {}
-        self._received = self._lag = self._overflow = None
+        self._received = self._lag = self._overflow = self._evictions = None
         if meter is not None:
+            self._evictions = create_instrument(meter, Metric.PROC_PENDING_EVICTED)
             self._received = create_instrument(meter, Metric.LABELS_RECEIVED)
             self._lag = create_instrument(meter, Metric.LABELS_LAG,
                                           explicit_bucket_boundaries_advisory=LABEL_LAG_BUCKETS_S)
@@ -94,7 +95,8 @@ class AccuracyTracker:
 
     def _reset(self) -> None:
         p = self.settings.pending
-        self._pending = PendingStore(p.max_predictions, p.ttl_s, p.max_tombstones)
+        self._pending = PendingStore(p.max_predictions, p.ttl_s, p.max_tombstones, p.max_bytes)
+        self._evicted_seen: Counter = Counter()
         self._states: list[ModelState | None] = []  # None: released (indices are never reused)
         self._by_key: dict[tuple[str, str], int] = {}
         # id -> (label, model, version, label time s, arrival s)
@@ -150,7 +152,9 @@ class AccuracyTracker:
                     self._add_labels(list(run), now, rec)
                 elif kind is OutcomeEvent:
                     self._add_outcomes(list(run), now, rec)
+            evicted = self._new_evictions()
         self._record(rec)
+        self._record_evictions(evicted)
 
     def _add_batch(self, b: InferenceBatch, now: float, rec: _Records) -> None:
         n = b.n
@@ -431,6 +435,7 @@ class AccuracyTracker:
             with self._lock:
                 self._expire(now, rec)
                 self._release(now)
+                evicted = self._new_evictions()
                 pending = self._pending.pending_by_model(len(self._states))
                 active: list[ModelState] = []
                 stale: list[ModelState] = []
@@ -439,6 +444,7 @@ class AccuracyTracker:
                         (stale if st.is_stale(now) else active).append(st)
                 work = [self._capture(st, now) for st in active]
             self._record(rec)
+            self._record_evictions(evicted)
             points: list[Point] = []
             for st in stale:
                 if pending[st.index]:
@@ -465,6 +471,18 @@ class AccuracyTracker:
                     history = {k: list(v) for k, v in st.trend.items()}
                     points += ev.trend_points(view, history, now, self.settings)
         return points
+
+    def _new_evictions(self) -> Counter:
+        """Unlabelled predictions that left the pending store since the last call, by reason."""
+        total = self._pending.evicted
+        new = total - self._evicted_seen
+        self._evicted_seen = total.copy()
+        return new
+
+    def _record_evictions(self, evicted: Counter) -> None:
+        if self._evictions is not None:
+            for reason, count in evicted.items():
+                self._evictions.add(count, {Attr.REJECT_REASON: reason})
 
     def _release(self, now: float) -> None:
         """Unpin versions with no prediction left in the store, free idle slots, and drop the

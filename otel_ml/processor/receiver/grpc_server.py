@@ -88,6 +88,17 @@ def _check_bindable(host: str, port: int) -> None:
                         f"(is {host} an address of this host?)")
 
 
+def retry_info_bytes(delay_s: float) -> bytes:
+    """A serialized ``google.rpc.RetryInfo`` asking the client to wait ``delay_s`` seconds."""
+    seconds = int(delay_s)
+    nanos = int(round((delay_s - seconds) * 1e9))
+    return RetryInfo(retry_delay=Duration(seconds=seconds, nanos=nanos)).SerializeToString()
+
+
+def _service(module, name: str) -> str:
+    return module.DESCRIPTOR.services_by_name[name].full_name
+
+
 class GrpcReceiver:
     """The OTLP/gRPC server (plain or TLS) on one port."""
 
