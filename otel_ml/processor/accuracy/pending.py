@@ -78,6 +78,7 @@ class PendingStore:
         self._tombstones: OrderedDict[str, bool] = OrderedDict()  # id -> was labelled
         self._id_bytes = 0  # ids and index entries of live registrations
         self._tomb_bytes = 0
+        self._cursor = 0  # entries below this seq were all evicted by the byte bound
         self.evicted: Counter[str] = Counter()  # unlabelled entries that left, by reason
 
     # --- size ---------------------------------------------------------------------------
@@ -167,16 +168,17 @@ class PendingStore:
             excess -= freed
         if excess <= 0 or not self._index:
             return
-        seqs, cols = self.ring.tail(names=("alive",))
-        live = seqs[cols["alive"]]
+        # oldest first, from a cursor: no pass over the whole ring (its large temporary arrays
+        # would fragment the heap that the id strings live in)
         per_entry = max(1, self._id_bytes // max(1, len(self._index)))
-        start = 0
-        while excess > 0 and start < live.size:
-            take = live[start:start + max(1, -(-excess // per_entry))]
-            start += take.size
+        seq = max(self._cursor, self.ring.first_seq)
+        while excess > 0 and seq < self.ring.total:
+            take = np.arange(seq, min(seq + max(1, -(-excess // per_entry)), self.ring.total))
+            seq = int(take[-1]) + 1
             before = self._id_bytes
             self._evict(take, EVICT_BYTES, tombstones=False)
             excess -= before - self._id_bytes
+        self._cursor = seq
 
     def _evict(self, seqs: np.ndarray, reason: str, tombstones: bool = True) -> None:
         """Remove live entries at ``seqs`` and remember their ids as tombstones (not when the
