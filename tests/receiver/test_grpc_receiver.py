@@ -14,7 +14,7 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExport
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
 from opentelemetry.sdk._logs.export import LogRecordExportResult
 
-from otel_ml.errors import OtelMlError, UserError
+from otel_ml.errors import OtelMlError
 from otel_ml.processor.contracts import GroundTruthEvent, InferenceBatch, OutcomeEvent
 from otel_ml.processor.receiver import Receivers, ReceiverSettings
 from otel_ml.processor.receiver.grpc_server import GrpcBindError
