@@ -105,18 +105,24 @@ class IngestQueue:
                 raise Overloaded(self.retry_after_s, reason=f"ingest queue full ({queued} events)")
             if self._bytes and self._bytes + size > self.max_memory_bytes:
                 raise Overloaded(self.retry_after_s, reason="ingest queue memory bound reached")
-            admission = self._admit(events)
-            kept = list(events)
-            if admission is not None and admission.refused:
-                kept = [e for i, e in enumerate(events) if i not in admission.refused]
-                count = event_count(kept)
-                size = estimate_bytes(kept)
-            if kept:
-                self._items.append((kept, count, size))
-                self._depth += count
-                self._bytes += size
-                self._cond.notify()
+        # outside the lock: the worker must not wait on it while this thread runs Python code
+        # (concurrent submissions may overshoot the bounds by what they carry, no more)
+        admission = self._admit(events)
+        kept = list(events)
+        if admission is not None and admission.refused:
+            kept = [e for i, e in enumerate(events) if i not in admission.refused]
+            count = event_count(kept)
+            size = estimate_bytes(kept)
+        if not kept:
             return admission
+        with self._cond:
+            if self._stopping:
+                raise Overloaded(self.retry_after_s, reason="processor shutting down")
+            self._items.append((kept, count, size))
+            self._depth += count
+            self._bytes += size
+            self._cond.notify()
+        return admission
 
     def _admit(self, events: Sequence[Event]) -> Admission | None:
         for component in self._components:
