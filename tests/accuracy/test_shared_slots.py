@@ -4,17 +4,25 @@ decision per request, each refused prediction counted once, reserved and idle sl
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
+from otel_ml.errors import ConfigError
 from otel_ml.processor.accuracy import AccuracyTracker
 from otel_ml.processor.accuracy.pending import EVICT_RELEASED
 from otel_ml.processor.accuracy.settings import AccuracySettings
-from otel_ml.processor.admission import REASON_CARDINALITY, REASON_UNKNOWN_MODEL, ModelSlots
+from otel_ml.processor.admission import (
+    REASON_CARDINALITY,
+    REASON_UNKNOWN_MODEL,
+    ModelSlots,
+)
+from otel_ml.processor.config import ProcessorConfig
 from otel_ml.processor.drift_engine import DriftEngine
 from otel_ml.processor.engine_settings import EngineSettings
 from otel_ml.processor.ingest_queue import IngestQueue
 from otel_ml.processor.profile import ProfileStore, build_profile
+from otel_ml.processor.service import default_component_factories
 from otel_ml.semconv import Attr, Metric
 from tests.accuracy.helpers import Clock, batch
 
@@ -107,3 +115,12 @@ def test_idle_slots_are_freed_and_pending_predictions_keep_theirs_until_needed()
     assert tracker._pending.evicted[EVICT_RELEASED] == 2
     evicted = _counter(reader, Metric.PROC_PENDING_EVICTED)
     assert evicted == {((Attr.REJECT_REASON, EVICT_RELEASED),): 2}
+
+
+def test_the_model_cap_is_one_shared_setting():
+    with pytest.raises(ConfigError, match=r"^accuracy\.limits\.max_models: moved: the model cap is the "
+                                          r"top-level limits\.max_models"):
+        AccuracySettings.from_mapping({"limits": {"max_models": 100}})
+    config = ProcessorConfig.from_mapping({"limits": {"max_models": 7}})
+    engine, tracker = [make(None) for make in default_component_factories(config, Clock())]
+    assert engine.slots is tracker.slots and engine.slots.max_models == 7
