@@ -8,7 +8,15 @@ the pre-ingest baseline, and, as the baseline measured in the same run, what kee
 (an unbounded window) would have held. Ingest throughput (events/s, median over batches) is
 printed as well. Exit status 1 when peak RSS grew more than 10% between the phases.
 
+With ``--pending`` it measures the accuracy tracker's pending-label store instead: a flood of
+``--predictions`` predictions whose ids all have ``--id-length`` characters (the longest the
+receiver accepts when ``receiver.max_prediction_id_length`` is set to it), in batches, into a
+tracker whose ``accuracy.pending.max_bytes`` is ``--pending-mb``. It prints the RSS growth over
+the baseline (the same tracker warmed up, measured in the same run) against the bound, and what
+an unbounded store would have held. Exit status 1 when the growth passes the bound by over 10%.
+
 Run: .venv/bin/python benchmarks/bench_memory.py [--events 100000] [--versions 5]
+     .venv/bin/python benchmarks/bench_memory.py --pending [--predictions 120000] [--id-length 4096]
 """
 
 from __future__ import annotations
@@ -23,6 +31,9 @@ import time
 import numpy as np
 import psutil
 
+from otel_ml.processor.accuracy import AccuracyTracker
+from otel_ml.processor.accuracy.pending import EVICT_BYTES
+from otel_ml.processor.accuracy.settings import AccuracySettings
 from otel_ml.processor.contracts import InferenceBatch
 from otel_ml.processor.drift_engine import DriftEngine
 from otel_ml.processor.engine_settings import EngineSettings
@@ -71,6 +82,44 @@ def _feed(engine: DriftEngine, clock: SimClock, rng, versions: list[tuple[str, s
     return fed
 
 
+def pending_flood(predictions: int, id_length: int, bound_mb: float, batch: int) -> int:
+    """RSS growth of the pending store under a flood of maximum-length ids, against its bound."""
+    bound = int(bound_mb * 2**20)
+    settings = AccuracySettings.from_mapping({"pending": {"max_bytes": bound}})
+    clock = SimClock()
+    tracker = AccuracyTracker(settings, clock=clock)
+    rng = np.random.default_rng(0)
+    counter = iter(range(10**12))
+
+    def flood(n: int) -> None:
+        for start in range(0, n, batch):
+            k = min(batch, n - start)
+            ids = [f"{next(counter):012d}".ljust(id_length, "x") for _ in range(k)]
+            tracker.ingest([InferenceBatch("bench", "1", {}, rng.integers(0, 2, k).tolist(),
+                                           rng.uniform(0.5, 1, k).tolist(), prediction_ids=ids)])
+            clock.t += 1.0
+
+    flood(batch)  # warm-up: the model state, its windows and the ring's first storage exist
+    tracker.evaluate(clock.t)
+    gc.collect()
+    base = _rss_mib()
+    started = time.perf_counter()
+    flood(predictions)
+    elapsed = time.perf_counter() - started
+    gc.collect()
+    grown = _rss_mib() - base
+    store = tracker._pending
+    per_id = id_length + 49 + 100 + 66  # string, index entry, ring row
+    print(f"pending store flood: {predictions:,} predictions, ids of {id_length} characters, "
+          f"bound accuracy.pending.max_bytes {bound_mb:g} MiB")
+    print(f"  RSS growth over the warmed-up baseline: {grown:7.1f} MiB = {grown / bound_mb:.3f} x the bound "
+          f"(limit 1.10); store accounts {store.accounted_bytes / 2**20:.1f} MiB, keeps {len(store):,}")
+    print(f"  evicted for max_bytes: {store.evicted[EVICT_BYTES]:,}; an unbounded store would hold "
+          f">= {predictions * per_id / 2**20:.1f} MiB ({predictions * per_id / bound:.2f} x the bound)")
+    print(f"  ingest {predictions / elapsed:,.0f} predictions/s")
+    return 0 if grown <= 1.10 * bound_mb else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000, help="events in the 1x phase (all versions)")
@@ -78,7 +127,15 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--rate", type=float, default=200.0,
                         help="simulated events per second (default: the 1x phase spans 500 s, past the 300 s window)")
+    parser.add_argument("--pending", action="store_true", help="measure the pending-label store instead")
+    parser.add_argument("--predictions", type=int, default=120_000, help="--pending: predictions in the flood")
+    parser.add_argument("--id-length", type=int, default=4096,
+                        help="--pending: characters per prediction id (receiver.max_prediction_id_length raised to it)")
+    parser.add_argument("--pending-mb", type=float, default=256.0,
+                        help="--pending: accuracy.pending.max_bytes in MiB (default: the default bound)")
     args = parser.parse_args()
+    if args.pending:
+        return pending_flood(args.predictions, args.id_length, args.pending_mb, 1000)
 
     rng = np.random.default_rng(0)
     ref = {f"f{i}": rng.normal(size=5000) for i in range(N_NUMERIC)}

@@ -467,11 +467,20 @@ class Metric:
         "ml.processor.events.received", MetricKind.COUNTER, "{event}",
         "OTLP items received by the processor (log records, data points, spans).",
         (_A.SIGNAL, _A.EVENT_NAME))
+    PROC_PREDICTIONS_RECEIVED = MetricSpec(
+        "ml.processor.predictions.received", MetricKind.COUNTER, "{prediction}",
+        "Predictions in the ml.inference records received (a batch-form record of N rows "
+        "counts N), refused ones included.", (_A.SIGNAL,))
     PROC_EVENTS_REJECTED = MetricSpec(
         "ml.processor.events.rejected", MetricKind.COUNTER, "{event}",
         "OTLP items rejected, by reason (malformed, invalid_event, overloaded, too_large, "
-        "unauthenticated, unsupported_media_type, timeout, unknown_model, cardinality).",
+        "unauthenticated, unsupported_media_type, timeout, unknown_model, cardinality, "
+        "prediction_id_too_long).",
         (_A.SIGNAL, _A.REJECT_REASON))
+    PROC_PENDING_EVICTED = MetricSpec(
+        "ml.processor.pending.evicted", MetricKind.COUNTER, "{prediction}",
+        "Predictions that left the pending-label store before their label, by reason "
+        "(max_predictions, max_bytes, ttl, released).", (_A.REJECT_REASON,))
     PROC_QUEUE_DEPTH = MetricSpec(
         "ml.processor.queue.depth", MetricKind.OBSERVABLE_GAUGE, "{event}",
         "Events accepted but not yet applied to windows.")
@@ -492,8 +501,9 @@ class Metric:
         "Unix time of the last successful state checkpoint.")
     PROC_CARDINALITY_OVERFLOW = MetricSpec(
         "ml.processor.cardinality.overflow", MetricKind.COUNTER, "{value}",
-        "Values folded into the overflow bucket by a cap (model, version, feature, category, "
-        "segment).", (_A.CARDINALITY_KIND,))
+        "Values folded into the overflow bucket by a cap, or predictions refused by the model / "
+        "version caps; each counted once (model, version, feature, category, class, segment).",
+        (_A.CARDINALITY_KIND,))
 
     # --- remediation (R1-R3) --------------------------------------------------------
     REMEDIATION_NOTIFICATIONS = MetricSpec(

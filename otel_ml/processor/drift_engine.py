@@ -46,6 +46,7 @@ from opentelemetry.metrics import Meter
 from otel_ml.errors import OtelMlError
 from otel_ml.instruments import create_instrument
 from otel_ml.processor import quality
+from otel_ml.processor.admission import REASON_UNKNOWN_MODEL, Admission, ModelSlots
 from otel_ml.processor.cardinality import (
     KIND_CATEGORY, KIND_FEATURE, KIND_MODEL, KIND_VERSION, CappedSet, OverflowCounter,
 )
@@ -247,9 +248,12 @@ class DriftEngine:
     name = "drift"
 
     def __init__(self, settings: EngineSettings | None = None, profiles: ProfileStore | None = None,
-                 meter: Meter | None = None, clock: Callable[[], float] = time.time):
+                 meter: Meter | None = None, clock: Callable[[], float] = time.time,
+                 slots: ModelSlots | None = None):
         self.settings = settings if settings is not None else EngineSettings.default()
         self.profiles = profiles if profiles is not None else ProfileStore()
+        # model-version slots, shared with the accuracy tracker and the admission step
+        self.slots = slots if slots is not None else ModelSlots.from_limits(self.settings.limits, self.profiles)
         self._clock = clock
         self._lock = threading.Lock()
         self._versions: dict[tuple[str, str], _Version] = {}
@@ -320,40 +324,58 @@ class DriftEngine:
             self._rejected.add(max(len(batch.predictions), 1),
                                {Attr.SIGNAL: "logs", Attr.REJECT_REASON: _REJECT_INVALID})
 
+    def admit(self, events: Sequence[Any]) -> Admission:
+        """Admission step (called by the ingest queue as a request arrives): inference batches of
+        model versions the slots refuse are refused here, counted once on the overflow counter."""
+        out = Admission()
+        now = self._clock()
+        decided: dict[tuple[str, str], str | None] = {}
+        for i, ev in enumerate(events):
+            if not isinstance(ev, InferenceBatch) or not isinstance(ev.model, str) or not ev.model:
+                continue
+            key = (ev.model, ev.version if isinstance(ev.version, str) else "")
+            if key not in decided:
+                decided[key] = reason = self.slots.admit(key[0], key[1], now)
+                if reason is not None:
+                    out.messages.append(self.slots.message(reason, *key))
+            reason = decided[key]
+            if reason is not None:
+                out.refused[i] = reason
+                self.overflow.add(KIND_MODEL if reason == REASON_UNKNOWN_MODEL else KIND_VERSION, ev.n)
+        out.warnings = self.slots.notes_due([k for k, r in decided.items() if r is None], now)
+        return out
+
     def _state_for(self, model: str, version: str, n: int, now: float) -> _Version | None:
+        reason = self.slots.admit(model, version, now)
+        if reason is not None:
+            self._drop(model, version)
+            self.overflow.add(KIND_MODEL if reason == REASON_UNKNOWN_MODEL else KIND_VERSION, n)
+            return None
         st = self._versions.get((model, version))
         if st is not None:
             return st
-        limits = self.settings.limits
-        versions = self._by_model.get(model)
-        if versions is None:
-            if len(self._by_model) >= limits.max_models:
-                self._evict_idle(now)
-            if len(self._by_model) >= limits.max_models:
-                self.overflow.add(KIND_MODEL, n)
-                return None
-            versions = self._by_model[model] = {}
-        if len(versions) >= limits.max_versions_per_model:
-            self._evict_idle(now)
-            versions = self._by_model.setdefault(model, {})
-            if len(versions) >= limits.max_versions_per_model:
-                self.overflow.add(KIND_VERSION, n)
-                return None
+        self._drop_released()  # admitting a newcomer may have released idle slots
         st = _Version(model, version, self.settings, now)
-        versions[version] = st
+        self._by_model.setdefault(model, {})[version] = st
         self._versions[(model, version)] = st
         return st
 
+    def _drop(self, model: str, version: str) -> None:
+        if self._versions.pop((model, version), None) is not None:
+            log.info("drift engine: model %r version %r released its slot; state dropped", model, version)
+            models = self._by_model.get(model, {})
+            models.pop(version, None)
+            if not models:
+                self._by_model.pop(model, None)
+
     def _evict_idle(self, now: float) -> None:
-        idle = self.settings.limits.version_idle_s
-        for key, st in list(self._versions.items()):
-            if now - st.last_seen > idle:
-                log.info("drift engine: model %r version %r idle for %.0fs, state released", *key, now - st.last_seen)
-                del self._versions[key]
-                models = self._by_model.get(key[0], {})
-                models.pop(key[1], None)
-                if not models:
-                    self._by_model.pop(key[0], None)
+        """Free idle slots (``limits.version_idle_s``) and drop the state of versions without one."""
+        self.slots.release_idle(now)
+        self._drop_released()
+
+    def _drop_released(self) -> None:
+        for key in [k for k in self._versions if not self.slots.holds(*k)]:
+            self._drop(*key)
 
     def _ingest_batch(self, st: _Version, batch: InferenceBatch, now: float) -> None:
         if now - st.last_seen > self.settings.windows.stale_after_s and st.count.events:
@@ -386,7 +408,7 @@ class DriftEngine:
         if st.learner is None:
             st.learner = _Learner(target, self.settings.limits.max_features)
         taken, dropped = st.learner.add(batch)
-        self.overflow.add(KIND_FEATURE, dropped)
+        self._folded(st, KIND_FEATURE, dropped)
         if not st.learner.done:
             return None
         profile = self._build_learned(st)
@@ -445,7 +467,7 @@ class DriftEngine:
             extra = quality.constant_flags(n, QualityCheck.EXTRA_FEATURE)
             flags[folded] = flags[folded] | extra if folded in flags else extra
         untracked += n * len(schema.untracked & batch.features.keys())
-        self.overflow.add(KIND_FEATURE, untracked)
+        self._folded(st, KIND_FEATURE, untracked)
         pred = schema.profile.prediction
         if isinstance(pred, NumericProfile):
             numeric[_PRED] = _finite_or_nan(quality.numeric_column(batch.predictions).x)
@@ -476,8 +498,19 @@ class DriftEngine:
         if cap is None:
             cap = st.category_caps[key] = CappedSet(self.settings.limits.max_categories)
         out, folded = cap.fold(keys)
-        self.overflow.add(KIND_CATEGORY, folded)
+        self._folded(st, KIND_CATEGORY, folded, f" for {key[0]} {key[1]!r}")
         return out
+
+    def _folded(self, st: _Version, kind: str, count: int, where: str = "") -> None:
+        """Count values a cap folded (once) and note the full cap for the model version's senders."""
+        if count <= 0:
+            return
+        self.overflow.add(kind, count)
+        limits = self.settings.limits
+        key, cap = (("limits.max_features", limits.max_features) if kind == KIND_FEATURE
+                    else ("limits.max_categories", limits.max_categories))
+        self.slots.note(st.model, st.version, key,
+                        f"{key} ({cap}) is full{where}: new values count as {OVERFLOW_VALUE!r}")
 
     # --- evaluate -----------------------------------------------------------------------------
 
@@ -639,6 +672,8 @@ class DriftEngine:
         with self._lock:
             self._versions = versions
             self._by_model = by_model
+            for st in versions.values():
+                self.slots.restore(st.model, st.version, st.last_seen)
             self._rng = rng
             self._eval_rng = eval_rng
             self.invalid_batches = int(state.get("invalid_batches", 0))

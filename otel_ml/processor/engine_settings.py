@@ -14,7 +14,7 @@ YAML shape (every key optional)::
                 tiers: {ks: {info: 0.10, warning: 0.15, critical: 0.25}, psi: [0.10, 0.20, 0.25]}}
     profiles:  {learn_from_first_n: 1000, bins: 10}
     limits:    {max_models: 50, max_versions_per_model: 5, max_features: 200,
-                max_categories: 100, version_idle_s: 86400}
+                max_categories: 100, version_idle_s: 3600}
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ __all__ = [
     "EngineSettings",
     "CORRECTIONS",
     "MAX_COUNT_WINDOW",
+    "DEFAULT_VERSION_IDLE_S",
 ]
 
 #: Multiple-testing corrections accepted by ``drift.correction``.
@@ -45,6 +46,8 @@ MAX_COUNT_WINDOW = 100_000
 _MAX_RESERVOIR = 1_000_000
 _MAX_LEARN = 100_000
 _TIER_NAMES = ("info", "warning", "critical")
+#: Default of ``limits.version_idle_s``: an hour without predictions frees a version's slot.
+DEFAULT_VERSION_IDLE_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -180,15 +183,19 @@ class ProfileSettings:
 
 @dataclass(frozen=True)
 class LimitSettings:
-    """Cardinality caps. Past them values fold into ``semconv.OVERFLOW_VALUE`` (features,
-    categories) or are not tracked (models, versions), counted by
-    ``ml.processor.cardinality.overflow``. A version idle for ``version_idle_s`` frees its slot."""
+    """Cardinality caps of the whole processor (drift engine and accuracy tracker share the model
+    and version slots, see ``admission.ModelSlots``). Events of models / versions past
+    ``max_models`` / ``max_versions_per_model`` are refused and answered (OTLP partial success);
+    features and categories past their caps fold into ``semconv.OVERFLOW_VALUE``; both counted
+    by ``ml.processor.cardinality.overflow``. Models and versions with a configured reference
+    profile have reserved slots. A version with no prediction for ``version_idle_s`` (default
+    1 h) frees its slot, unless predictions of it still wait for labels."""
 
     max_models: int = 50
     max_versions_per_model: int = 5
     max_features: int = 200
     max_categories: int = 100
-    version_idle_s: float = 86400.0
+    version_idle_s: float = DEFAULT_VERSION_IDLE_S
 
     def __post_init__(self) -> None:
         check_int("limits.max_models", self.max_models, 1)
@@ -222,7 +229,7 @@ class EngineSettings:
                                 low_confidence_threshold=0.7),
             profiles=ProfileSettings(learn_from_first_n=1000, bins=10),
             limits=LimitSettings(max_models=50, max_versions_per_model=5, max_features=200,
-                                 max_categories=100, version_idle_s=86400.0),
+                                 max_categories=100, version_idle_s=DEFAULT_VERSION_IDLE_S),
         )
 
     @classmethod

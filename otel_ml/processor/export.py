@@ -94,6 +94,7 @@ class ReceiverCounters:
     def __init__(self, meter: Meter):
         self._received = create_instrument(meter, Metric.PROC_EVENTS_RECEIVED)
         self._rejected = create_instrument(meter, Metric.PROC_EVENTS_REJECTED)
+        self._predictions = create_instrument(meter, Metric.PROC_PREDICTIONS_RECEIVED)
         self._event_names = _CappedValues(_COUNTER_LABEL_CAP)
         self._reasons = _CappedValues(_COUNTER_LABEL_CAP)
         self._signals = _CappedValues(8)
@@ -107,6 +108,11 @@ class ReceiverCounters:
         if count > 0:
             self._rejected.add(count, {Attr.SIGNAL: self._signals(signal),
                                        Attr.REJECT_REASON: self._reasons(reason)})
+
+    def predictions(self, signal: str, count: int) -> None:
+        """Predictions received (rows of ml.inference records), beside the records counter."""
+        if count > 0:
+            self._predictions.add(count, {Attr.SIGNAL: self._signals(signal)})
 
 
 class MetricsExport:

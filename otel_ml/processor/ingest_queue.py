@@ -5,6 +5,11 @@ Receivers call ``submit`` from their request threads; it never blocks: when the 
 ``max_memory_bytes`` it raises ``contracts.Overloaded`` so the receiver answers
 UNAVAILABLE / 503 with a retry delay. One worker thread drains the queue and hands every
 chunk to each component's ``ingest`` in order, so components see events single-threaded.
+
+Admission: before queueing, the first component with an ``admit(events)`` method (the drift
+engine, holding the model-version slots it shares with the accuracy tracker) decides which
+events it refuses; those are not queued, and ``submit`` returns its ``admission.Admission``
+so the receiver answers them to the sender (partial success) while the request is open.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import time
 from collections import deque
 from typing import Callable, Sequence
 
+from otel_ml.processor.admission import Admission
 from otel_ml.processor.contracts import Component, Event, InferenceBatch, Overloaded
 
 __all__ = ["IngestQueue", "event_count", "estimate_bytes"]
@@ -78,14 +84,17 @@ class IngestQueue:
         self.ingest_errors = 0
 
     # -- EventSink ---------------------------------------------------------------------
-    def submit(self, events: Sequence[Event]) -> None:
-        """Queue ``events`` or raise ``Overloaded``; never waits for room.
+    def submit(self, events: Sequence[Event]) -> Admission | None:
+        """Queue the admitted ``events`` or raise ``Overloaded``; never waits for room.
 
-        A submission larger than the whole bound is accepted when the queue is empty, so an
-        oversized (but size-checked by the receiver) request cannot be refused forever.
+        Returns what the admission step refused (None without one). The bounds are checked
+        on the whole submission before admission, so a refusal is decided (and counted) once,
+        not again when an overloaded client retries. A submission larger than the whole bound
+        is accepted when the queue is empty, so an oversized (but size-checked by the
+        receiver) request cannot be refused forever.
         """
         if not events:
-            return
+            return None
         count = event_count(events)
         size = estimate_bytes(events)
         with self._cond:
@@ -96,10 +105,36 @@ class IngestQueue:
                 raise Overloaded(self.retry_after_s, reason=f"ingest queue full ({queued} events)")
             if self._bytes and self._bytes + size > self.max_memory_bytes:
                 raise Overloaded(self.retry_after_s, reason="ingest queue memory bound reached")
-            self._items.append((list(events), count, size))
+        # outside the lock: the worker must not wait on it while this thread runs Python code
+        # (concurrent submissions may overshoot the bounds by what they carry, no more)
+        admission = self._admit(events)
+        kept = list(events)
+        if admission is not None and admission.refused:
+            kept = [e for i, e in enumerate(events) if i not in admission.refused]
+            count = event_count(kept)
+            size = estimate_bytes(kept)
+        if not kept:
+            return admission
+        with self._cond:
+            if self._stopping:
+                raise Overloaded(self.retry_after_s, reason="processor shutting down")
+            self._items.append((kept, count, size))
             self._depth += count
             self._bytes += size
             self._cond.notify()
+        return admission
+
+    def _admit(self, events: Sequence[Event]) -> Admission | None:
+        for component in self._components:
+            admit = getattr(component, "admit", None)
+            if admit is None:
+                continue
+            try:
+                return admit(events)
+            except Exception:  # noqa: BLE001 - a failing admission step must not lose the events
+                _log.exception("admission step of component %r failed; events accepted", component.name)
+                return None
+        return None
 
     # -- state -------------------------------------------------------------------------
     @property

@@ -295,10 +295,15 @@ def default_component_factories(config: ProcessorConfig, clock: Callable[[], flo
     shared: both components only read them.
     """
     from otel_ml.processor.accuracy import AccuracyTracker
+    from otel_ml.processor.admission import ModelSlots
     from otel_ml.processor.drift_engine import DriftEngine
 
     profiles = load_profiles(config)
+    # one set of model-version slots (limits.max_models / max_versions_per_model) for both;
+    # the drift engine's admit() decides refusals when a request arrives (see IngestQueue)
+    slots = ModelSlots.from_limits(config.limits, profiles)
     return [
-        lambda meter: DriftEngine(config.engine, profiles, meter=meter, clock=clock),
-        lambda meter: AccuracyTracker(config.accuracy, profiles=profiles, meter=meter, clock=clock),
+        lambda meter: DriftEngine(config.engine, profiles, meter=meter, clock=clock, slots=slots),
+        lambda meter: AccuracyTracker(config.accuracy, profiles=profiles, meter=meter, clock=clock,
+                                      slots=slots),
     ]

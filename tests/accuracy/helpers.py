@@ -20,12 +20,12 @@ class Clock:
         return self.t
 
 
-def make_tracker(settings: dict | None = None, profiles=None, clock=None):
+def make_tracker(settings: dict | None = None, profiles=None, clock=None, slots=None):
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])
     clock = clock or Clock()
     tracker = AccuracyTracker(AccuracySettings.from_mapping(settings or {}), profiles,
-                              meter=provider.get_meter("test"), clock=clock)
+                              meter=provider.get_meter("test"), clock=clock, slots=slots)
     return tracker, reader, clock
 
 

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from otel_ml.processor.admission import ModelSlots
 from otel_ml.semconv import Attr, LabelResult as R, Metric
 
 from .helpers import batch, find, labels, make_tracker, perf, results, sums
@@ -82,9 +83,11 @@ def test_held_labels_are_bounded():
 
 
 def test_labels_for_expired_predictions_are_counted_expired():
-    # stale_after_s past the TTL: the version still exports (its pending count drops to 0)
+    # stale_after_s past the TTL: the version still exports (its pending count drops to 0);
+    # its slot outlives both (limits.version_idle_s one day)
     tracker, reader, clock = make_tracker({**SMALL, "pending": {"ttl_s": 3600},
-                                           "window": {**SMALL["window"], "stale_after_s": 7200}})
+                                           "window": {**SMALL["window"], "stale_after_s": 7200}},
+                                          slots=ModelSlots(50, 5, 86400.0))
     tracker.ingest([batch("m", ["a", "b"], [1, 1])])
     clock.t += 3601
     tracker.ingest(labels(["a"], [1]))  # noticed at lookup

@@ -1,6 +1,9 @@
 """The pending store: bounded by count and TTL, tombstones, re-used ids, checkpoint round trip."""
 
+import gc
 import json
+import sys
+import tracemalloc
 
 import numpy as np
 
@@ -92,3 +95,43 @@ def test_checkpoint_round_trip_through_json():
     a, b = s.lookup(["1-3"], 5.0), r.lookup(["1-3"], 5.0)
     for col in ("t_pred", "t_arrival", "y_pred", "conf"):
         assert s.rows(a.seqs, (col,))[col].tolist() == r.rows(b.seqs, (col,))[col].tolist()
+
+
+def test_byte_bound_evicts_the_oldest_and_the_accounting_matches_the_heap():
+    """30,000 ids of ~1 KiB (about 36 MiB unbounded) against an 8 MiB bound: the store keeps the
+    newest that fit, counts the rest, and what it accounts is what tracemalloc sees it hold."""
+    bound = 8 * 2**20
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        s = PendingStore(1_000_000, ttl_s=1e9, max_tombstones=1000, max_bytes=bound)
+        for chunk in range(30):
+            s.register([f"{chunk:02d}-{i:04d}-" + "x" * 1000 for i in range(1000)], _values(1000))
+            assert s.accounted_bytes <= bound
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    kept = len(s)
+    assert 5000 < kept < 30_000
+    assert s.evicted[pd.EVICT_BYTES] == 30_000 - kept
+    assert abs(held - s.accounted_bytes) <= 0.10 * bound, (held, s.accounted_bytes)
+    newest, oldest = "29-0999-" + "x" * 1000, "00-0000-" + "x" * 1000
+    assert s.lookup([newest, oldest], now=0.0).status.tolist() == [pd.FOUND, pd.ABSENT]
+
+
+def test_byte_accounting_follows_reused_ids_ttl_and_restore():
+    s = PendingStore(100, ttl_s=10, max_tombstones=0, max_bytes=2**20)
+    empty = s.accounted_bytes
+    ids = [f"id-{i}-" + "y" * 200 for i in range(50)]
+    s.register(ids, _values(50))
+    grown = s.accounted_bytes - empty
+    assert grown == sum(map(sys.getsizeof, ids)) + 50 * pd._ENTRY_OVERHEAD
+    s.register(ids[:10], _values(10, t=5.0))  # re-used ids replace their registration
+    assert s.accounted_bytes - empty == grown
+    restored = PendingStore(100, ttl_s=10, max_tombstones=0, max_bytes=2**20)
+    restored.restore(json.loads(json.dumps(s.to_dict())))
+    assert restored.accounted_bytes == s.accounted_bytes
+    assert s.expire(now=12.0) == 40  # the 40 registered at t=0
+    assert s.evicted[pd.EVICT_TTL] == 40
+    assert s.accounted_bytes - empty == sum(map(sys.getsizeof, ids[:10])) + 10 * pd._ENTRY_OVERHEAD

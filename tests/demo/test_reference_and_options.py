@@ -14,6 +14,7 @@ from otel_ml.demo.reference import CV_FOLDS, write_profiles
 from otel_ml.errors import ConfigError
 from otel_ml.processor.accuracy.reference import ReferencePerformance
 from otel_ml.processor.config import ProcessorConfig
+from otel_ml.processor.engine_settings import DEFAULT_VERSION_IDLE_S
 from otel_ml.processor.profile import ProfileStore
 
 
@@ -75,7 +76,7 @@ def test_a_version_that_stops_serving_goes_stale_on_the_compressed_timescale(tmp
     assert cfg.engine.windows.stale_after_s == DEMO_STALE_AFTER_S
     assert cfg.accuracy.window.stale_after_s == DEMO_STALE_AFTER_S
     assert cfg.engine.windows.stale_after_s >= cfg.engine.windows.time_s
-    assert cfg.engine.limits.version_idle_s == 86400  # not a workaround any more
+    assert cfg.engine.limits.version_idle_s == DEFAULT_VERSION_IDLE_S  # not a workaround any more
     quick = ProcessorConfig.from_mapping(processor_config(DemoOptions(stale_after_s=5), grpc_port=1, http_port=2,
                                                           metrics_port=3, profiles=[], state_dir=tmp_path))
     assert (quick.engine.windows.stale_after_s, quick.accuracy.window.stale_after_s) == (5, 5)

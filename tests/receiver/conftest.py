@@ -39,6 +39,7 @@ class RecordingStats:
         self._lock = threading.Lock()
         self.received_counts: Counter = Counter()
         self.rejected_counts: Counter = Counter()
+        self.predictions_counts: Counter = Counter()
 
     def received(self, signal, event_name, count):
         with self._lock:
@@ -47,6 +48,10 @@ class RecordingStats:
     def rejected(self, signal, reason, count):
         with self._lock:
             self.rejected_counts[(signal, reason)] += count
+
+    def predictions(self, signal, count):
+        with self._lock:
+            self.predictions_counts[signal] += count
 
 
 @pytest.fixture

@@ -14,9 +14,10 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExport
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
 from opentelemetry.sdk._logs.export import LogRecordExportResult
 
-from otel_ml.errors import UserError
+from otel_ml.errors import OtelMlError
 from otel_ml.processor.contracts import GroundTruthEvent, InferenceBatch, OutcomeEvent
 from otel_ml.processor.receiver import Receivers, ReceiverSettings
+from otel_ml.processor.receiver.grpc_server import GrpcBindError
 from otel_ml.semconv import Attr, Body
 from otel_ml.semconv import Event as EventName
 from tests.support.waiting import wait_until
@@ -108,7 +109,7 @@ def test_malformed_protobuf_is_invalid_argument_and_stream_goes_on(start_receive
     assert [e.prediction_ids for e in sink.snapshot()] == [["after"]]
 
 
-def test_oversized_message_is_refused_and_the_next_accepted(start_receivers, sink):
+def test_oversized_message_is_refused_counted_and_the_next_accepted(start_receivers, sink, stats):
     receivers = start_receivers(http_endpoint="", max_request_bytes=64 * 1024)
     big = request(*[inference(pid=str(i), features={f"f{j}": 1.0 for j in range(50)})
                     for i in range(100)])
@@ -116,8 +117,94 @@ def test_oversized_message_is_refused_and_the_next_accepted(start_receivers, sin
     with pytest.raises(grpc.RpcError) as info:
         _stub_export(receivers.grpc_port, big)
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "receiver.max_request_bytes (65536)" in info.value.details()
+    assert stats.rejected_counts == {("logs", "too_large"): 1}
     _stub_export(receivers.grpc_port, request(inference(pid="small")))
     assert [e.prediction_ids for e in sink.snapshot()] == [["small"]]
+
+
+def test_sdk_exporter_batch_over_the_limit_is_counted_too_large(start_receivers, sink, stats):
+    """The real exporter's oversized batch is refused in the handler (so counted), not by gRPC."""
+    receivers = start_receivers(http_endpoint="", max_request_bytes=256 * 1024)
+    # the Python exporter retries RESOURCE_EXHAUSTED until its timeout: every attempt is counted
+    exporter = OTLPLogExporter(endpoint=f"127.0.0.1:{receivers.grpc_port}", insecure=True, timeout=1.5)
+    results = []
+    original = exporter.export
+    exporter.export = lambda batch: results.append(original(batch)) or results[-1]
+
+    def emit(logger):
+        for i in range(400):  # ~1.5 KiB each: over 256 KiB in one batch (of at most 512)
+            logger.emit(event_name=EventName.INFERENCE, body={Body.FEATURES: {f"feature_{j}": 0.5 * j for j in range(64)},
+                                                            Body.PREDICTION: 1},
+                        attributes={Attr.MODEL_NAME: "m", Attr.PREDICTION_ID: f"id-{i}"})
+
+    export_logs(exporter, emit)
+    assert results == [LogRecordExportResult.FAILURE]
+    assert set(stats.rejected_counts) == {("logs", "too_large")}
+    assert stats.rejected_counts[("logs", "too_large")] >= 1
+    assert sink.snapshot() == []
+
+
+def test_default_limit_takes_what_the_shipped_collector_config_sends(start_receivers, sink, stats):
+    """collector-config/gateway.yaml batches up to send_batch_max_size 16384 log records; with
+    16-feature single-form inferences that is 9-14 MiB, over gRPC's 4 MiB default."""
+    receivers = start_receivers(http_endpoint="")
+    one = inference(pid="p", features={f"feature_{j}": 0.123456789 * j for j in range(16)})
+    req = request(*[one] * 16384)
+    assert req.ByteSize() > 2 * 4 * 2**20  # twice gRPC's 4 MiB default
+    response = _stub_export(receivers.grpc_port, req)
+    assert not response.HasField("partial_success") and not stats.rejected_counts
+    assert sum(e.n for e in sink.snapshot()) == 16384
+
+
+def test_predictions_are_counted_beside_records(start_receivers, sink, stats):
+    receivers = start_receivers(http_endpoint="")
+    exporter = OTLPLogExporter(endpoint=f"127.0.0.1:{receivers.grpc_port}", insecure=True, timeout=10)
+    n = 1000
+
+    def emit(logger):
+        logger.emit(event_name=EventName.INFERENCE, attributes={Attr.MODEL_NAME: "m"},
+                    body={Body.PREDICTION_IDS: [f"b{i}" for i in range(n)],
+                          Body.FEATURES: {"x": [float(i) for i in range(n)]}, Body.PREDICTION: [1] * n})
+        logger.emit(event_name=EventName.INFERENCE, attributes={Attr.MODEL_NAME: "m"},
+                    body={Body.FEATURES: {"x": 1.0}, Body.PREDICTION: 0})
+
+    export_logs(exporter, emit)
+    assert stats.received_counts[("logs", EventName.INFERENCE)] == 2
+    assert stats.predictions_counts == {"logs": n + 1}
+
+
+def test_long_prediction_ids_are_rejected_and_counted(start_receivers, sink, stats):
+    receivers = start_receivers(http_endpoint="", max_prediction_id_length=64)
+    long_id = "x" * 65
+    req = request(
+        inference(pid="ok"),
+        inference(pid=long_id),
+        record(EventName.INFERENCE, {Body.PREDICTION_IDS: ["a", long_id], Body.FEATURES: {"x": [1.0, 2.0]},
+                                     Body.PREDICTION: [0, 1]}, {Attr.MODEL_NAME: "m"}),
+        record(EventName.GROUND_TRUTH, {Body.LABEL: 1}, {Attr.PREDICTION_ID: long_id}),
+        inference(pid="y" * 64),
+    )
+    response = _stub_export(receivers.grpc_port, req)
+    assert response.partial_success.rejected_log_records == 3
+    assert "65 characters, over receiver.max_prediction_id_length (64)" in response.partial_success.error_message
+    assert stats.rejected_counts == {("logs", "prediction_id_too_long"): 3}
+    ids = [pid for e in sink.snapshot() for pid in e.prediction_ids]
+    assert ids == ["ok", "y" * 64]
+
+
+def test_unresolvable_host_is_a_named_bind_error(sink, stats):
+    receivers = Receivers(ReceiverSettings(grpc_endpoint="no-such-host.invalid:4317", http_endpoint=""),
+                          sink, stats)
+    with pytest.raises(GrpcBindError, match="cannot resolve host 'no-such-host.invalid'"):
+        receivers.start()
+    assert isinstance(GrpcBindError("x"), OtelMlError)
+
+
+def test_address_of_another_host_is_a_named_bind_error(sink, stats):
+    receivers = Receivers(ReceiverSettings(grpc_endpoint="192.0.2.1:4317", http_endpoint=""), sink, stats)
+    with pytest.raises(GrpcBindError, match="192.0.2.1:4317: .*is 192.0.2.1 an address of this host"):
+        receivers.start()
 
 
 def test_overload_is_unavailable_with_retry_info(start_receivers, sink, stats):
@@ -185,7 +272,7 @@ def test_port_in_use_is_a_user_error(sink, stats):
         port = taken.getsockname()[1]
         receivers = Receivers(ReceiverSettings(grpc_endpoint=f"127.0.0.1:{port}", http_endpoint=""),
                               sink, stats)
-        with pytest.raises(UserError, match=f"OTLP/gRPC on 127.0.0.1:{port}"):
+        with pytest.raises(GrpcBindError, match=f"OTLP/gRPC on 127.0.0.1:{port}: port {port} is already in use"):
             receivers.start()
         receivers.stop()  # idempotent after a failed start
 

@@ -11,7 +11,7 @@ from otel_ml.processor.receiver import ReceiverSettings
 def test_defaults_listen_on_loopback():
     s = ReceiverSettings.from_mapping({})
     assert (s.grpc_endpoint, s.http_endpoint) == ("127.0.0.1:4317", "127.0.0.1:4318")
-    assert s.max_request_bytes == 4 * 1024 * 1024 and s.token() is None and not s.tls_enabled
+    assert s.max_request_bytes == 32 * 1024 * 1024 and s.token() is None and not s.tls_enabled
     assert (s.max_concurrent_requests, s.max_connections) == (16, 256)
 
 

@@ -8,7 +8,8 @@ YAML shape (every key optional; the values shown are the defaults)::
 
     accuracy:
       enabled: true
-      pending:    {max_predictions: 500000, ttl_s: 2592000, max_tombstones: 100000}
+      pending:    {max_predictions: 500000, max_bytes: 268435456, ttl_s: 2592000,
+                   max_tombstones: 100000}
       labels:     {grace_s: 3600, max_held: 100000}
       window:     {count: 1000, time_s: 3600, max_events: 20000, min_labels: 100,
                    min_predictions: 100, stale_after_s: 900}
@@ -27,7 +28,7 @@ YAML shape (every key optional; the values shown are the defaults)::
           r2: {absolute: 0.1}
       trend:      {windows: 12, min_windows: 3, block_labels: null}   # null: window.count
       estimation: {enabled: true, calibration: isotonic}              # isotonic | none
-      limits:     {max_models: 100, max_classes: 100, max_segments: 20, max_outcome_names: 20,
+      limits:     {max_classes: 100, max_segments: 20, max_outcome_names: 20,
                    max_stored_classes: 20, confusion_max_classes: 10}
       models:                                         # optional, per model name
         fraud: {task: classification, positive_class: "1"}
@@ -89,7 +90,9 @@ class _Section:
 
 @dataclass(frozen=True)
 class PendingSettings(_Section):
-    """The store of predictions waiting for labels: the newest ``max_predictions``, for ``ttl_s``.
+    """The store of predictions waiting for labels: the newest ``max_predictions``, for ``ttl_s``,
+    within ``max_bytes`` (its rows, id strings, index and tombstones: 256 MiB holds the default
+    500k predictions with ids up to ~300 characters; longer ids mean fewer predictions kept).
 
     ``max_tombstones`` ids of predictions that left the store are remembered, so a label
     arriving after its prediction expired is counted as ``expired`` rather than held.
@@ -98,11 +101,13 @@ class PendingSettings(_Section):
     _SECTION = "pending"
 
     max_predictions: int = 500_000
+    max_bytes: int = 256 * 1024 * 1024
     ttl_s: float = 30 * _DAY
     max_tombstones: int = 100_000
 
     def __post_init__(self):
         check_int("pending.max_predictions", self.max_predictions, 1, 100_000_000)
+        check_int("pending.max_bytes", self.max_bytes, 1 << 20, 1 << 40)
         object.__setattr__(self, "ttl_s", check_number("pending.ttl_s", self.ttl_s, 0, lo_open=True))
         check_int("pending.max_tombstones", self.max_tombstones, 0, 100_000_000)
 
@@ -285,6 +290,8 @@ class EstimationSettings(_Section):
 class LimitSettings(_Section):
     """Cardinality caps; values past a cap fold into ``_overflow`` and are counted.
 
+    The model and version caps are the top-level ``limits`` section's, shared with the drift
+    engine (``admission.ModelSlots``).
     ``max_stored_classes``: pending predictions keep per-class probabilities (for realized
     multiclass ROC-AUC) only for models with at most this many classes.
     ``confusion_max_classes``: confusion-matrix gauges only for models with at most this many.
@@ -292,7 +299,6 @@ class LimitSettings(_Section):
 
     _SECTION = "limits"
 
-    max_models: int = 100
     max_classes: int = 100
     max_segments: int = 20
     max_outcome_names: int = 20
@@ -300,10 +306,18 @@ class LimitSettings(_Section):
     confusion_max_classes: int = 10
 
     def __post_init__(self):
-        for name in ("max_models", "max_classes", "max_segments", "max_outcome_names"):
+        for name in ("max_classes", "max_segments", "max_outcome_names"):
             check_int(f"limits.{name}", getattr(self, name), 1, 100_000)
         check_int("limits.max_stored_classes", self.max_stored_classes, 0, 1000)
         check_int("limits.confusion_max_classes", self.confusion_max_classes, 0, 100)
+
+    @classmethod
+    def from_mapping(cls, data: Any, prefix: str):
+        if isinstance(data, Mapping) and "max_models" in data:
+            raise ConfigError(join(prefix, "max_models"),
+                              "moved: the model cap is the top-level limits.max_models, shared by "
+                              "the drift engine and the accuracy tracker")
+        return super().from_mapping(data, prefix)
 
 
 @dataclass(frozen=True)

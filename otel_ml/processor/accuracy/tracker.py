@@ -25,6 +25,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from otel_ml.instruments import create_instrument
+from otel_ml.processor.admission import REASON_UNKNOWN_MODEL, ModelSlots
 from otel_ml.processor.accuracy import evaluation as ev
 from otel_ml.processor.accuracy.encoding import (
     canonical_class, class_codes, float_column, text_codes, valid_ids, valid_labels,
@@ -41,6 +42,7 @@ from otel_ml.processor.accuracy.settings import (
 )
 from otel_ml.processor.contracts import GroundTruthEvent, InferenceBatch, OutcomeEvent, Point
 from otel_ml.processor.quality import outside_probability
+from otel_ml.processor.engine_settings import LimitSettings as SharedLimits
 from otel_ml.semconv import LABEL_LAG_BUCKETS_S, Attr, LabelResult, Metric, WindowKind
 
 __all__ = ["AccuracyTracker", "SNAPSHOT_FORMAT"]
@@ -72,16 +74,21 @@ class AccuracyTracker:
     name = "accuracy"
 
     def __init__(self, settings: AccuracySettings | None = None, profiles=None, meter=None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, slots: ModelSlots | None = None):
         self.settings = settings if settings is not None else AccuracySettings()
         self._profiles = profiles
+        # model-version slots shared with the drift engine (which also admits and counts
+        # refusals); a tracker used alone admits, and counts, on its own
+        self._own_slots = slots is None
+        self.slots = slots if slots is not None else ModelSlots.from_limits(SharedLimits(), profiles)
         self._clock = clock
         self._lock = threading.Lock()
         self._eval_lock = threading.Lock()
         self._reset()
         self._cache: dict[tuple, tuple[tuple, list[Point]]] = {}
-        self._received = self._lag = self._overflow = None
+        self._received = self._lag = self._overflow = self._evictions = None
         if meter is not None:
+            self._evictions = create_instrument(meter, Metric.PROC_PENDING_EVICTED)
             self._received = create_instrument(meter, Metric.LABELS_RECEIVED)
             self._lag = create_instrument(meter, Metric.LABELS_LAG,
                                           explicit_bucket_boundaries_advisory=LABEL_LAG_BUCKETS_S)
@@ -89,8 +96,9 @@ class AccuracyTracker:
 
     def _reset(self) -> None:
         p = self.settings.pending
-        self._pending = PendingStore(p.max_predictions, p.ttl_s, p.max_tombstones)
-        self._states: list[ModelState] = []
+        self._pending = PendingStore(p.max_predictions, p.ttl_s, p.max_tombstones, p.max_bytes)
+        self._evicted_seen: Counter = Counter()
+        self._states: list[ModelState | None] = []  # None: released (indices are never reused)
         self._by_key: dict[tuple[str, str], int] = {}
         # id -> (label, model, version, label time s, arrival s)
         self._held_labels: OrderedDict[str, tuple] = OrderedDict()
@@ -114,14 +122,16 @@ class AccuracyTracker:
                 log.warning("accuracy: ignoring the reference performance section: %s", exc)
             return None
 
-    def _state(self, model: str, version: str, rec: _Records, now: float) -> ModelState | None:
+    def _state(self, model: str, version: str, n: int, rec: _Records, now: float) -> ModelState | None:
         key = (model, version)
+        reason = self.slots.admit(model, version, now)
+        if reason is not None:
+            if self._own_slots:  # else the drift engine's admission refused and counted it
+                rec.overflow["model" if reason == REASON_UNKNOWN_MODEL else "version"] += n
+            return None
         idx = self._by_key.get(key)
         if idx is not None:
             return self._states[idx]
-        if len(self._states) >= self.settings.limits.max_models:
-            rec.overflow["model"] += 1
-            return None
         state = ModelState(len(self._states), model, version, self.settings,
                            self._reference(model, version), now)
         self._states.append(state)
@@ -143,13 +153,15 @@ class AccuracyTracker:
                     self._add_labels(list(run), now, rec)
                 elif kind is OutcomeEvent:
                     self._add_outcomes(list(run), now, rec)
+            evicted = self._new_evictions()
         self._record(rec)
+        self._record_evictions(evicted)
 
     def _add_batch(self, b: InferenceBatch, now: float, rec: _Records) -> None:
         n = b.n
         if n == 0 or not b.model:
             return
-        st = self._state(b.model, b.version or "", rec, now)
+        st = self._state(b.model, b.version or "", n, rec, now)
         if st is None:
             return
         st.last_activity = now
@@ -160,7 +172,7 @@ class AccuracyTracker:
                 return
         if st.task == TASK_CLASSIFICATION:
             codes = class_codes(b.predictions, st.classes)
-            rec.overflow["class"] += st.classes.folded(codes)
+            self._folded(st, "class", st.classes.folded(codes), rec)
             y_pred = codes.astype(np.float64)
         else:
             y_pred = float_column(b.predictions)
@@ -184,7 +196,7 @@ class AccuracyTracker:
         segment = np.full(n, -1, dtype=np.int32)
         if b.segments is not None and len(b.segments) == n:
             segment = text_codes(b.segments, st.segments)
-            rec.overflow["segment"] += st.segments.folded(segment)
+            self._folded(st, "segment", st.segments.folded(segment), rec)
         t_pred = b.time_unix_nano / 1e9 if b.time_unix_nano else now
         window_row = {"t": np.full(n, now), "y_pred": y_pred, "conf": conf, "segment": segment}
         if proba is not None:
@@ -206,10 +218,21 @@ class AccuracyTracker:
             self._pending.widen_proba(proba.shape[1])
             values["proba"] = proba[keep]
         self._pending.register(ids, values)
+        self.slots.pin(st.model, st.version)  # its slot stays while predictions wait for labels
         if self._held_labels:
             self._release_held_labels(ids, now, rec)
         if self._held_outcomes:
             self._release_held_outcomes(ids, now)
+
+    def _folded(self, st: ModelState, kind: str, count: int, rec: _Records) -> None:
+        """Count values a class / segment cap folded, and note the full cap for the senders."""
+        if not count:
+            return
+        rec.overflow[kind] += count
+        key = f"accuracy.limits.max_{'classes' if kind == 'class' else 'segments'}"
+        cap = st.classes.cap if kind == "class" else st.segments.cap
+        self.slots.note(st.model, st.version, key,
+                        f"{key} ({cap}) is full: new {kind} values count as '_overflow'")
 
     def _release_held_labels(self, ids: list[str], now: float, rec: _Records) -> None:
         hits = self._held_labels.keys() & set(ids)
@@ -274,7 +297,8 @@ class AccuracyTracker:
     def _attrs_of(self, seq: int, hint: tuple) -> tuple[str | None, str | None]:
         if seq >= 0 and self._pending.ring.held([seq])[0]:
             st = self._states[int(self._pending.ring.get("model", [seq])[0])]
-            return st.model, st.version
+            if st is not None:
+                return st.model, st.version
         return hint
 
     def _hold(self, absent, ids, labels, t_labels, hints, now, rec, may_hold) -> None:
@@ -298,7 +322,7 @@ class AccuracyTracker:
         lab = [labels[i] for i in idx.tolist()]
         if st.task == TASK_CLASSIFICATION:
             codes = class_codes(lab, st.classes)
-            rec.overflow["class"] += st.classes.folded(codes)
+            self._folded(st, "class", st.classes.folded(codes), rec)
             y_true = codes.astype(np.float64)
             good = y_true >= 0
         else:
@@ -414,13 +438,17 @@ class AccuracyTracker:
         with self._eval_lock:
             with self._lock:
                 self._expire(now, rec)
+                self._release(now)
+                evicted = self._new_evictions()
                 pending = self._pending.pending_by_model(len(self._states))
                 active: list[ModelState] = []
                 stale: list[ModelState] = []
                 for st in self._states:
-                    (stale if st.is_stale(now) else active).append(st)
+                    if st is not None:
+                        (stale if st.is_stale(now) else active).append(st)
                 work = [self._capture(st, now) for st in active]
             self._record(rec)
+            self._record_evictions(evicted)
             points: list[Point] = []
             for st in stale:
                 if pending[st.index]:
@@ -447,6 +475,37 @@ class AccuracyTracker:
                     history = {k: list(v) for k, v in st.trend.items()}
                     points += ev.trend_points(view, history, now, self.settings)
         return points
+
+    def _new_evictions(self) -> Counter:
+        """Unlabelled predictions that left the pending store since the last call, by reason."""
+        total = self._pending.evicted
+        new = total - self._evicted_seen
+        self._evicted_seen = total.copy()
+        return new
+
+    def _record_evictions(self, evicted: Counter) -> None:
+        if self._evictions is not None:
+            for reason, count in evicted.items():
+                self._evictions.add(count, {Attr.REJECT_REASON: reason})
+
+    def _release(self, now: float) -> None:
+        """Unpin versions with no prediction left in the store, free idle slots, and drop the
+        state (and stored predictions) of versions whose slot was released."""
+        alive = self._pending.alive_by_model(len(self._states))
+        for st in self._states:
+            if st is not None and not alive[st.index]:
+                self.slots.unpin(st.model, st.version)
+        self.slots.release_idle(now)
+        for key, idx in list(self._by_key.items()):
+            if self.slots.holds(*key):
+                continue
+            evicted = self._pending.evict_model(idx)
+            log.info("accuracy: model %r version %r released its slot; state dropped (%d stored "
+                     "predictions leave: their late labels count as expired)", *key, evicted)
+            del self._by_key[key]
+            self._states[idx] = None
+            for kind in (WindowKind.COUNT, WindowKind.TIME):
+                self._cache.pop((idx, kind), None)
 
     def _expire(self, now: float, rec: _Records) -> None:
         self._pending.expire(now)
@@ -513,7 +572,7 @@ class AccuracyTracker:
                 "pending": self._pending.to_dict(),
                 "held_labels": [[k, *v] for k, v in self._held_labels.items()],
                 "held_outcomes": [[k, [list(e) for e in v]] for k, v in self._held_outcomes.items()],
-                "models": [st.to_dict() for st in self._states],
+                "models": [st.to_dict() if st is not None else None for st in self._states],
             }
 
     def restore(self, state: dict) -> None:
@@ -529,6 +588,9 @@ class AccuracyTracker:
             try:
                 self._reset()
                 for data in state["models"]:
+                    if data is None:  # a released version keeps its index
+                        self._states.append(None)
+                        continue
                     st = ModelState(len(self._states), str(data["model"]), str(data["version"]),
                                     self.settings, self._reference(str(data["model"]),
                                                                    str(data["version"])),
@@ -542,6 +604,12 @@ class AccuracyTracker:
                 self._held_outcomes = OrderedDict(
                     (str(k), [tuple(x) for x in v]) for k, v in state.get("held_outcomes", []))
                 self._cache.clear()
+                alive = self._pending.alive_by_model(len(self._states))
+                for st in self._states:
+                    if st is not None:
+                        self.slots.restore(st.model, st.version, st.last_activity)
+                        if alive[st.index]:
+                            self.slots.pin(st.model, st.version)
             except (KeyError, TypeError, ValueError, IndexError, ReferenceFormatError) as exc:
                 (self._pending, self._states, self._by_key, self._held_labels,
                  self._held_outcomes, self._bad_references) = saved

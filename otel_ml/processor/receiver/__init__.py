@@ -67,16 +67,13 @@ class Receivers:
         auth = BearerAuth(token) if token else None
         ssl_context, credentials = self._tls()
         handler = ExportHandler(self._sink, self._stats, merge=s.merge_events,
-                                retry_after_s=s.retry_after_s)
+                                retry_after_s=s.retry_after_s,
+                                max_prediction_id_length=s.max_prediction_id_length)
         try:
             if s.grpc_endpoint:
                 host, port = parse_endpoint(s.grpc_endpoint, "receiver.grpc_endpoint")
                 receiver = GrpcReceiver(handler, auth, s.max_request_bytes, credentials)
-                try:
-                    self.grpc_port = receiver.start(host, port)
-                except RuntimeError as exc:
-                    raise UserError(f"cannot listen for OTLP/gRPC on {s.grpc_endpoint}: the port is "
-                                    f"in use or the address is not available ({exc})") from exc
+                self.grpc_port = receiver.start(host, port)  # GrpcBindError names the cause
                 self._grpc = receiver
             if s.http_endpoint:
                 host, port = parse_endpoint(s.http_endpoint, "receiver.http_endpoint")

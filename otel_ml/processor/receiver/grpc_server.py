@@ -4,11 +4,18 @@ Requests arrive as raw bytes and are parsed here, so a malformed payload is answ
 INVALID_ARGUMENT (grpcio's own deserializer would say INTERNAL). A full ingest queue is
 answered UNAVAILABLE with a ``google.rpc.RetryInfo`` in the trailing metadata
 ``google.rpc.retryinfo-bin``, which OTLP exporters honour as their back-off.
+
+Size: ``receiver.max_request_bytes`` is enforced here, in the handler, so an oversized request
+is answered RESOURCE_EXHAUSTED and counted (reason ``too_large``) like over HTTP. The transport
+limit is set a little above it (``transport_limit``); only a message past that one is refused
+by gRPC itself before any handler runs, uncounted.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 from concurrent import futures
 from typing import Callable
 
@@ -20,10 +27,12 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
+from otel_ml.errors import UserError
 from otel_ml.processor.contracts import Overloaded
 from otel_ml.processor.receiver.auth import BearerAuth
 from otel_ml.processor.receiver.export_handler import (
     REASON_MALFORMED,
+    REASON_TOO_LARGE,
     REASON_UNAUTHENTICATED,
     SIGNAL_LOGS,
     SIGNAL_METRICS,
@@ -32,12 +41,51 @@ from otel_ml.processor.receiver.export_handler import (
 )
 from otel_ml.processor.receiver.payload import MalformedPayload, parse_protobuf
 
-__all__ = ["GrpcReceiver", "RETRY_INFO_KEY", "retry_info_bytes"]
+__all__ = ["GrpcReceiver", "GrpcBindError", "RETRY_INFO_KEY", "retry_info_bytes", "transport_limit"]
 
 _log = logging.getLogger(__name__)
 
 RETRY_INFO_KEY = "google.rpc.retryinfo-bin"
 _WORKERS = 8
+_MAX_MESSAGE_BYTES = 2**31 - 1
+
+
+class GrpcBindError(UserError):
+    """The OTLP/gRPC receiver cannot listen: unresolvable host, port in use, address not local."""
+
+
+def transport_limit(max_request_bytes: int) -> int:
+    """gRPC's own receive limit: an eighth (at least 1 MiB) above the limit the handler enforces,
+    so requests a little over it reach the handler and are answered and counted there."""
+    return min(max_request_bytes + max(max_request_bytes // 8, 1 << 20), _MAX_MESSAGE_BYTES)
+
+
+def _check_bindable(host: str, port: int) -> None:
+    """Resolve ``host`` and try the port with a plain socket first, so the error names the cause
+    (and gRPC core does not log its own raw bind failure)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise GrpcBindError(f"cannot listen for OTLP/gRPC: cannot resolve host {host!r} "
+                            f"({exc.strerror})") from None
+    if port == 0:
+        return
+    failures = []
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC does
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                failures.append(exc)
+                continue
+        return  # one usable address is enough for gRPC (it binds every resolved one it can)
+    if any(exc.errno == errno.EADDRINUSE for exc in failures):
+        raise GrpcBindError(f"cannot listen for OTLP/gRPC on {host}:{port}: port {port} is already "
+                            f"in use")
+    detail = failures[0].strerror if failures else "no address"
+    raise GrpcBindError(f"cannot listen for OTLP/gRPC on {host}:{port}: {detail} "
+                        f"(is {host} an address of this host?)")
 
 
 def retry_info_bytes(delay_s: float) -> bytes:
@@ -67,6 +115,7 @@ class GrpcReceiver:
         stats = self._handler.stats
         auth = self._auth
         handler = self._handler
+        max_bytes = self._max_bytes
 
         def export(raw: bytes, context: grpc.ServicerContext) -> Message:
             if auth is not None:
@@ -74,6 +123,11 @@ class GrpcReceiver:
                 if not auth.check(header if isinstance(header, str) else None):
                     stats.rejected(signal, REASON_UNAUTHENTICATED, 1)
                     context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
+            if len(raw) > max_bytes:
+                stats.rejected(signal, REASON_TOO_LARGE, 1)
+                context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                              f"request of {len(raw)} bytes is over receiver.max_request_bytes "
+                              f"({max_bytes}); send smaller batches")
             try:
                 request = parse_protobuf(raw, request_type)
             except MalformedPayload as exc:
@@ -89,7 +143,8 @@ class GrpcReceiver:
             export, request_deserializer=None, response_serializer=lambda m: m.SerializeToString())
 
     def start(self, host: str, port: int) -> int:
-        """Bind and serve; returns the bound port. Raises RuntimeError when binding fails."""
+        """Bind and serve; returns the bound port. Raises ``GrpcBindError`` when binding fails."""
+        _check_bindable(host, port)
         h = self._handler
         handlers = [
             grpc.method_handlers_generic_handler(
@@ -108,18 +163,22 @@ class GrpcReceiver:
             futures.ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="otel-ml-otlp-grpc"),
             handlers=handlers,
             options=[
-                ("grpc.max_receive_message_length", self._max_bytes),
+                ("grpc.max_receive_message_length", transport_limit(self._max_bytes)),
                 # without this a second process could bind the same port and steal traffic
                 ("grpc.so_reuseport", 0),
             ],
         )
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        if self._credentials is None:
-            bound = server.add_insecure_port(address)
-        else:
-            bound = server.add_secure_port(address, self._credentials)
+        try:
+            if self._credentials is None:
+                bound = server.add_insecure_port(address)
+            else:
+                bound = server.add_secure_port(address, self._credentials)
+        except RuntimeError as exc:  # newer grpcio raises instead of returning 0
+            raise GrpcBindError(f"cannot listen for OTLP/gRPC on {address}: {exc}") from None
         if not bound:
-            raise RuntimeError(f"failed to bind {address}")
+            raise GrpcBindError(f"cannot listen for OTLP/gRPC on {address}: the port is in use or "
+                                f"the address is not available")
         server.start()
         self._server = server
         return bound

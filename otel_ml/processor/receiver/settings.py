@@ -3,7 +3,8 @@
 Keys (YAML section ``receiver``): ``grpc_endpoint``, ``http_endpoint`` (``host:port``, ``""``
 disables), ``max_request_bytes``, ``tls_cert_file`` / ``tls_key_file``, ``bearer_token`` /
 ``bearer_token_file``, ``retry_after_s``, ``merge_events``, ``max_concurrent_requests``,
-``max_connections``, ``body_timeout_s``. Loopback by default: exposing the receivers on other interfaces is an
+``max_connections``, ``body_timeout_s``, ``max_prediction_id_length``. Loopback by default: exposing the
+receivers on other interfaces is an
 explicit choice.
 """
 
@@ -53,8 +54,11 @@ class ReceiverSettings:
 
     grpc_endpoint: str = "127.0.0.1:4317"
     http_endpoint: str = "127.0.0.1:4318"
-    #: gRPC receive limit and HTTP body limit; applies to the decompressed body too.
-    max_request_bytes: int = 4 * 1024 * 1024
+    #: gRPC receive limit and HTTP body limit; applies to the decompressed body too. 32 MiB
+    #: holds what the shipped Collector configs send (send_batch_max_size 16384 log records of
+    #: ~0.9 KiB for a 16-feature inference) and the OTel SDK's default log batch (512 records of
+    #: up to 64 KiB); docs/processor.md gives the arithmetic.
+    max_request_bytes: int = 32 * 1024 * 1024
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     bearer_token: str | None = None
@@ -73,6 +77,9 @@ class ReceiverSettings:
     #: Seconds an OTLP/HTTP request body may take to arrive, all of it; a slower client is
     #: answered 408, counted (reason "timeout") and gives its request slot back.
     body_timeout_s: float = 10.0
+    #: Longest prediction id (characters) accepted; a record with a longer one is rejected
+    #: (partial success, reason prediction_id_too_long): ids wait weeks for their label.
+    max_prediction_id_length: int = 256
 
     def __post_init__(self) -> None:
         for key in ("grpc_endpoint", "http_endpoint"):
@@ -91,7 +98,8 @@ class ReceiverSettings:
         timeout = self.body_timeout_s
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 3600:
             raise ConfigError("body_timeout_s", "must be a number of seconds in (0, 3600]")
-        for key, top in (("max_concurrent_requests", 4096), ("max_connections", 65536)):
+        for key, top in (("max_concurrent_requests", 4096), ("max_connections", 65536),
+                         ("max_prediction_id_length", 65536)):
             count = getattr(self, key)
             if isinstance(count, bool) or not isinstance(count, int) or not 0 < count <= top:
                 raise ConfigError(key, f"must be an integer in 1..{top}")
