@@ -22,6 +22,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from otel_ml.instruments import create_instrument
+from otel_ml.semconv import MetricKind, MetricSpec
+
 __all__ = ["BulkHistogram", "fast_path_problem", "SUPPORTED_SDK"]
 
 _log = logging.getLogger(__name__)
@@ -87,8 +90,8 @@ def _probe() -> str | None:
     provider = MeterProvider(metric_readers=[reader])
     try:
         meter = provider.get_meter("otel_ml.bulk_histogram.probe")
-        loop = meter.create_histogram("loop", explicit_bucket_boundaries_advisory=list(bounds))
-        bulk = meter.create_histogram("bulk", explicit_bucket_boundaries_advisory=list(bounds))
+        loop, bulk = (create_instrument(meter, MetricSpec(f"probe.{name}", MetricKind.HISTOGRAM, "1", "probe"),
+                                        explicit_bucket_boundaries_advisory=bounds) for name in ("loop", "bulk"))
         for value in values.tolist():
             loop.record(value, attrs)
         helper = BulkHistogram(bulk, bounds, _probing=True)
@@ -98,7 +101,7 @@ def _probe() -> str | None:
         for rm in reader.get_metrics_data().resource_metrics:
             for sm in rm.scope_metrics:
                 for metric in sm.metrics:
-                    points[metric.name] = [(dict(p.attributes), p.count, p.sum, p.min, p.max,
+                    points[metric.name.rpartition(".")[2]] = [(dict(p.attributes), p.count, p.sum, p.min, p.max,
                                             tuple(p.bucket_counts)) for p in metric.data.data_points]
     finally:
         provider.shutdown()

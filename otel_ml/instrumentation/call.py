@@ -80,7 +80,7 @@ class InferenceCall:
 
     __slots__ = ("_t", "_settings", "model_name", "model_version", "endpoint", "variant",
                  "batch_size", "_kind", "_task", "span", "_ctx", "_token", "_t0",
-                 "prediction_ids", "problems", "_series", "_inside")
+                 "prediction_ids", "problems", "_series", "_inside", "_live")
 
     def __init__(self, telemetry: Telemetry, settings: Settings, model_name: str, model_version: str,
                  *, endpoint: str | None = None, variant: str = semconv.VARIANT_PRIMARY,
@@ -114,7 +114,9 @@ class InferenceCall:
         self._token = otel_context.attach(self._ctx)
         self._inside = _INSIDE.set(True)
         set_last_prediction_ids(())  # a call that records no outputs must not show the previous ids
-        ins.active.add(series.key, series.active, 1)
+        self._live = ins.live()
+        if self._live:
+            ins.active.add(series.key, series.active, 1)
         self._t0 = _perf()
         return self
 
@@ -149,11 +151,12 @@ class InferenceCall:
             if self.batch_size is not None:
                 span_attrs[Attr.BATCH_SIZE] = self.batch_size
             span.set_attributes(span_attrs)
-        ins.requests.add((series.key, red.get(Attr.ERROR_TYPE)), red, 1)
         ins.duration.record(duration, red)  # inside the span's context: the exemplar links the trace
         if self.batch_size is not None:
             ins.batch_size.record(self.batch_size, series.mvv)
-        ins.active.add(series.key, series.active, -1)
+        if self._live:
+            ins.requests.add((series.key, red.get(Attr.ERROR_TYPE)), red, 1)
+            ins.active.add(series.key, series.active, -1)
 
     async def __aenter__(self) -> "InferenceCall":
         return self.__enter__()
@@ -223,8 +226,10 @@ class InferenceCall:
         settings = self._settings
         series = self._series
         mvv = series.mvv
-        ins.predictions.add(series.key, mvv, out.n)
-        if out.classification and out.predictions is not None:
+        live = self._live
+        if live:
+            ins.predictions.add(series.key, mvv, out.n)
+        if live and out.classification and out.predictions is not None:
             if out.n == 1:  # the commonest online shape: no np.unique
                 labels, counts = [str(out.predictions.tolist()[0])], (1,)
             else:
@@ -239,14 +244,14 @@ class InferenceCall:
                 value = out.confidences.item()
                 if out.confidence_ok[0]:
                     ins.confidence.record(value, mvv)
-                    if value < settings.low_confidence_threshold:
+                    if live and value < settings.low_confidence_threshold:
                         ins.low_confidence.add(series.key, mvv, 1)
                 return
             values = out.valid_confidences
             if len(values):
                 ins.confidence_bulk.record_many(values, mvv)  # exact, O(1) SDK calls per batch
                 low = int(np.count_nonzero(values < settings.low_confidence_threshold))
-                if low:
+                if low and live:
                     ins.low_confidence.add(series.key, mvv, low)
 
     def _emit_event(self, out: Outputs, extra: EventInput, problems: list[Problem]) -> None:

@@ -121,6 +121,11 @@ class Instruments:
                 cap = self._caps.setdefault(model_name, CardinalityCap(limit))
         return cap
 
+    def live(self) -> bool:
+        """False while these instruments are the API's proxies with no SDK behind them yet: the
+        in-process counters then skip, as SDK measurements would be dropped."""
+        return getattr(self.duration, "_real_instrument", True) is not None
+
     def series(self, model: str, version: str, variant: str, endpoint: str | None) -> Series:
         """The cached attribute sets of this (model, version, variant, endpoint); past
         ``SERIES_LIMIT`` of them a fresh one per call (the counters then overflow)."""

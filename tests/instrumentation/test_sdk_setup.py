@@ -52,17 +52,19 @@ def test_otlp_http_export_and_prometheus_endpoint(monkeypatch):
             assert {r["service.name"] for r in sink.resources("/v1/traces")} == {"fraud-api"}
             names = wait_until(lambda: sink.metric_names() if M.INFERENCE_REQUESTS.name in sink.metric_names()
                                else None, timeout=10, message="metrics")
-            assert {M.INFERENCE_DURATION.name, M.CONFIDENCE_BUCKET.name, "process.cpu.time"} <= names
+            assert {M.INFERENCE_DURATION.name, M.CONFIDENCE.name, "process.cpu.time"} <= names
             [event] = wait_until(lambda: sink.log_records(), timeout=10, message="inference event")
             assert event.event_name == Event.INFERENCE and event.span_id == span.span_id
 
             text = _scrape(handle.prometheus_port)
             for spec in (M.INFERENCE_REQUESTS, M.INFERENCE_ACTIVE, M.PREDICTIONS, M.PREDICTION_CLASS,
-                         M.LOW_CONFIDENCE, M.CONFIDENCE_BUCKET, M.CONFIDENCE_SUM):
+                         M.LOW_CONFIDENCE):
                 assert f"\n{spec.prometheus_name}{{" in text, spec.prometheus_name
-            for series in M.INFERENCE_DURATION.prometheus_series + M.BATCH_SIZE.prometheus_series:
+            for series in (M.INFERENCE_DURATION.prometheus_series + M.BATCH_SIZE.prometheus_series
+                           + M.CONFIDENCE.prometheus_series):
                 assert f"\n{series}{{" in text, series
-            assert "ml_prediction_confidence_bucket_total{" in text and "ml_confidence_le=\"+Inf\"" in text
+            assert "# TYPE ml_prediction_confidence histogram" in text and "ml_confidence_le" not in text
+            assert 'ml_prediction_confidence_bucket{' in text and 'le="+Inf"' in text
             assert "process_cpu_time_seconds_total" in text
             check = subprocess.run([promtool(), "check", "metrics"], input=text, capture_output=True, text=True,
                                    timeout=30)
