@@ -44,7 +44,7 @@ from otel_ml import semconv  # noqa: E402
 from otel_ml.instrumentation import Settings  # noqa: E402
 from otel_ml.instrumentation.outputs import class_counts, summarize  # noqa: E402
 from otel_ml.instrumentation.sklearn import SklearnInstrumentor  # noqa: E402
-from otel_ml.semconv import Attr, Metric  # noqa: E402
+from otel_ml.semconv import Attr  # noqa: E402
 
 BATCHES = (1, 32, 1024)
 

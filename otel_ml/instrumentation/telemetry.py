@@ -22,7 +22,7 @@ from otel_ml.bulk_histogram import BulkHistogram
 from otel_ml.instrumentation.outputs import CardinalityCap
 from otel_ml.instrumentation.series import SERIES_LIMIT, Cells, Series
 from otel_ml.instruments import create_instrument
-from otel_ml.semconv import Attr, Metric
+from otel_ml.semconv import Metric
 from otel_ml.version import __version__
 
 __all__ = ["Instruments", "Telemetry", "telemetry_for", "instruments_for", "reset_default_telemetry",
