@@ -29,7 +29,7 @@ from typing import Any, Collection
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from otel_ml.instrumentation.call import InferenceCall
-from otel_ml.instrumentation.patching import AutoCall, Patcher
+from otel_ml.instrumentation.patching import AutoCall, Patcher, report_conflict
 from otel_ml.instrumentation.outputs import batch_size_of
 
 __all__ = ["SklearnInstrumentor", "DEFAULT_METHODS"]
@@ -60,7 +60,7 @@ class SklearnInstrumentor(BaseInstrumentor):
     def _instrument(self, **kwargs: Any) -> None:
         conflict = self._check_dependency_conflicts()
         if conflict:  # opentelemetry-instrument skips the check; a wrong version patches nothing
-            _log.warning("otel_ml: %s", conflict)
+            report_conflict(_log, conflict)
             return
         from sklearn import base
 

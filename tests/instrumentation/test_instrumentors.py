@@ -3,12 +3,15 @@ call, unchanged results, and uninstrument() restoring the very original function
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 from opentelemetry.trace import StatusCode
 
 from otel_ml.instrumentation import Settings
 from otel_ml.instrumentation.patching import MARKER
+from otel_ml.instrumentation.sklearn import SklearnInstrumentor
 from otel_ml.semconv import Attr, Metric
 
 from .conftest import point_map
@@ -224,3 +227,23 @@ def test_entry_points_resolve_to_the_instrumentors():
     assert set(eps) == {"sklearn", "torch", "onnxruntime"}
     from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
     assert all(issubclass(ep.load(), BaseInstrumentor) for ep in eps.values())
+
+
+@pytest.mark.parametrize("requirement, level", [("otel-ml-absent-library >= 1.0", logging.DEBUG),
+                                                ("scikit-learn >= 999", logging.WARNING)])
+def test_an_absent_library_is_logged_at_debug_a_wrong_version_at_warning(caplog, requirement, level):
+    """A zero-code start with only some libraries installed stays quiet about the others."""
+    class Probe(SklearnInstrumentor):
+        def instrumentation_dependencies(self):
+            return (requirement,)
+
+    caplog.set_level(logging.DEBUG, logger="otel_ml.instrumentation.sklearn")
+    instrumentor = Probe()
+    instrumentor.instrument(skip_dep_check=True)  # as opentelemetry-instrument calls it
+    try:
+        records = [r for r in caplog.records if r.name == "otel_ml.instrumentation.sklearn"]
+        assert [r.levelno for r in records] == [level]
+        assert requirement.split()[0] in records[0].getMessage()
+        assert instrumentor.patched == []
+    finally:
+        instrumentor.uninstrument()
