@@ -234,6 +234,9 @@ def test_entry_points_resolve_to_the_instrumentors():
 def test_an_absent_library_is_logged_at_debug_a_wrong_version_at_warning(caplog, requirement, level):
     """A zero-code start with only some libraries installed stays quiet about the others."""
     class Probe(SklearnInstrumentor):
+        _instance = None  # BaseInstrumentor is a singleton per class: not the parent's instance
+        _is_instrumented_by_opentelemetry = False
+
         def instrumentation_dependencies(self):
             return (requirement,)
 
