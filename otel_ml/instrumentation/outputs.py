@@ -39,6 +39,7 @@ SHAPE_MISMATCH = "shape_mismatch"
 INVALID_CONFIDENCE = "invalid_confidence"
 INVALID_PROBABILITIES = "invalid_probabilities"
 INVALID_PREDICTIONS = "invalid_predictions"
+EVENT_TOO_LARGE = "event_too_large"
 
 
 @dataclass(frozen=True, slots=True)

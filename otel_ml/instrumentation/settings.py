@@ -40,6 +40,7 @@ class Settings:
     process_metrics: bool = True
     prometheus_port: int | None = None
     prometheus_host: str = "0.0.0.0"
+    export_timeout_s: float = 2.0
 
     def __post_init__(self) -> None:
         for name in ("model_name", "model_version"):
@@ -53,6 +54,7 @@ class Settings:
         for name in ("events_enabled", "capture_features", "gpu_metrics", "process_metrics"):
             check_bool(name, getattr(self, name))
         check_int("prometheus_port", self.prometheus_port, 0, 65535, allow_none=True)
+        check_number("export_timeout_s", self.export_timeout_s, 0, 600, lo_open=True)
         if not isinstance(self.prometheus_host, str) or not self.prometheus_host:
             raise ConfigError("prometheus_host", "must be a host name or address")
 
@@ -96,4 +98,5 @@ ENV_VARS: dict[str, tuple[str, Callable[[str], object]]] = {
     "process_metrics": ("OTEL_ML_PROCESS_METRICS", parse_bool),
     "prometheus_port": ("OTEL_ML_PROMETHEUS_PORT", parse_int),
     "prometheus_host": ("OTEL_ML_PROMETHEUS_HOST", str),
+    "export_timeout_s": ("OTEL_ML_EXPORT_TIMEOUT_S", parse_float),
 }
