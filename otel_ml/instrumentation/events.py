@@ -150,14 +150,17 @@ def estimated_bytes(value: Any) -> int:
     if isinstance(value, dict):
         return sum(len(key) + _TEXT_OVERHEAD + estimated_bytes(v) for key, v in value.items())
     if isinstance(value, list):
-        if value and isinstance(value[0], str):
-            return sum(map(len, value)) + _TEXT_OVERHEAD * len(value)  # C-speed over the column
-        if value and isinstance(value[-1], str):
-            return sum(estimated_bytes(v) for v in value)
-        return _NUMBER_BYTES * len(value)
+        if not value:
+            return 0
+        try:
+            return sum(map(len, value)) + _TEXT_OVERHEAD * len(value)  # a text column, at C speed
+        except TypeError:  # numbers, or text with nulls: look at a few items, not every one
+            if any(isinstance(value[i], str) for i in (0, len(value) // 2, -1)):
+                return sum(estimated_bytes(v) for v in value)
+            return _NUMBER_BYTES * len(value)
     if isinstance(value, str):
         return len(value) + _TEXT_OVERHEAD
-    return _NUMBER_BYTES
+    return 2 if value is None else _NUMBER_BYTES
 
 
 def _slice(value: Any, a: int, b: int) -> Any:

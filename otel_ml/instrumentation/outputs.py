@@ -23,7 +23,6 @@ __all__ = [
     "Problem",
     "RejectedTelemetry",
     "summarize",
-    "bucket_counts",
     "class_counts",
     "CardinalityCap",
     "TASKS",
@@ -124,6 +123,11 @@ def summarize(predictions: Any = None, *, probabilities: Any = None, confidences
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, not {task!r}")
+    if predictions is None and confidences is None and type(probabilities) is np.ndarray \
+            and probabilities.shape[0:1] == (1,) and probabilities.ndim == 2 and probabilities.dtype.kind == "f":
+        fast = _one_valid_row(probabilities, classes, task)
+        if fast is not None:
+            return fast
     problems: list[Problem] = []
     preds = probs = conf = None
     if predictions is not None:
@@ -194,15 +198,23 @@ def summarize(predictions: Any = None, *, probabilities: Any = None, confidences
     return Outputs(n, preds, conf, ok, probs, labels, classification, problems)
 
 
-def bucket_counts(values: np.ndarray, boundaries: Sequence[float]) -> np.ndarray:
-    """Per-bucket counts with the OTel explicit-bucket rule: bucket i holds (b[i-1], b[i]].
-
-    ``searchsorted(side='left')`` is ``bisect_left`` on the whole array, the same placement the
-    SDK's histogram aggregation makes value by value. The last bucket is (b[-1], +inf).
-    """
-    bounds = np.asarray(boundaries, dtype=np.float64)
-    idx = np.searchsorted(bounds, values, side="left")
-    return np.bincount(idx, minlength=len(bounds) + 1)
+def _one_valid_row(probabilities: np.ndarray, classes: Sequence[Any] | None, task: str) -> Outputs | None:
+    """The commonest online shape, one row of valid probabilities, without the general path's
+    array passes; None (use the general path) for anything else. Same result as the general path."""
+    row = probabilities[0].tolist()
+    if not row or not all(0.0 <= p <= 1.0 for p in row):  # NaN fails the comparison too
+        return None
+    labels = None
+    if classes is not None:
+        class_array = np.asarray(classes)
+        labels = [str(c) for c in class_array.tolist()]
+        if len(labels) != len(row):
+            return None
+    conf = max(row)
+    top = row.index(conf)  # argmax: the first maximum
+    preds = class_array[top:top + 1] if labels is not None else np.array([top])
+    return Outputs(1, preds, np.array([conf]), np.ones(1, dtype=bool), probabilities.astype(np.float64, copy=False),
+                   labels, task != "regression", [])
 
 
 def class_counts(predictions: np.ndarray) -> tuple[list[str], np.ndarray]:
