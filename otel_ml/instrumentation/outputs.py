@@ -174,11 +174,16 @@ def summarize(predictions: Any = None, *, probabilities: Any = None, confidences
                 problems.append(Problem(SHAPE_MISMATCH, len(labels),
                                         f"{len(labels)} class labels for {probs.shape[1]} probability columns"))
                 labels = None
-        row_ok = np.all(np.isfinite(probs) & (probs >= 0.0) & (probs <= 1.0), axis=1)
+        # NaN and +-inf fail these comparisons; whole-matrix checks first (reductions along a
+        # short axis 1 are slow in numpy), per row only when something is out of range
+        in_range = (probs >= 0.0) & (probs <= 1.0)
+        row_ok = np.ones(len(probs), dtype=bool) if in_range.all() else in_range.all(axis=1)
+        top = probs.argmax(axis=1)  # the first maximum, as max() finds it
         if conf is None:
-            conf = np.where(row_ok, probs.max(axis=1), np.nan)
+            conf = probs[np.arange(len(probs)), top]  # == probs.max(axis=1) on valid rows
+            if not row_ok.all():
+                conf = np.where(row_ok, conf, np.nan)
         if preds is None:
-            top = probs.argmax(axis=1)
             preds = np.asarray(classes)[top] if labels is not None else top
     ok = None
     if conf is not None:
