@@ -17,7 +17,9 @@ the per-value loop, logging one WARNING per process. No SDK installed (API only)
 from __future__ import annotations
 
 import logging
+import math
 import threading
+from bisect import bisect_left
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -156,42 +158,73 @@ def _real_instrument(histogram: Any) -> Any:
 
 
 class BulkHistogram:
-    """``record_many(values, attributes)`` for one Histogram created with ``boundaries``."""
+    """``record_many(values, attributes)`` for one Histogram created with ``boundaries``; with
+    ``exemplar=False`` also for a single value (``record_value``), without the SDK's per-call
+    attribute copy, hash and exemplar offer."""
 
-    __slots__ = ("histogram", "boundaries", "_bounds", "_probing")
+    __slots__ = ("histogram", "boundaries", "_bounds", "_probing", "_matches")
 
     def __init__(self, histogram: Any, boundaries: Sequence[float], *, _probing: bool = False):
         self.histogram = histogram
         self.boundaries = tuple(float(b) for b in boundaries)
         self._bounds = np.asarray(self.boundaries, dtype=np.float64)
         self._probing = _probing
+        # id(attributes) -> (attributes, reader storages mapping, [(view match, key, attrs)])
+        self._matches: dict[int, tuple] = {}
 
-    def record_many(self, values: np.ndarray, attributes: Mapping[str, Any]) -> None:
+    def record_many(self, values: np.ndarray, attributes: Mapping[str, Any], *, exemplar: bool = True) -> None:
         """Record every finite, non-negative value (what ``record()`` accepts; callers count the
-        rest themselves). Exactly equal to ``for v in values: histogram.record(v, attributes)``."""
+        rest themselves). Exactly equal to ``for v in values: histogram.record(v, attributes)``,
+        except that only the first value is offered as an exemplar (none with ``exemplar=False``)."""
         values = np.asarray(values, dtype=np.float64).ravel()
         if len(values) > 1 and not (np.isfinite(values).all() and (values >= 0).all()):
             values = values[np.isfinite(values) & (values >= 0)]
         n = len(values)
         if n == 0:
             return
-        record = self.histogram.record
         if n == 1:
-            record(float(values[0]), attributes)
+            self.record_value(float(values[0]), attributes, exemplar=exemplar)
             return
+        real, why = self._target()
+        if real is None:
+            if why not in ("proxy", "disabled"):
+                self._loop(values, attributes, None if why == "other" else why)
+            return
+        if exemplar or self._matches_of(real, attributes) is None:
+            self.histogram.record(float(values[0]), attributes)  # exemplar, storage creation: public way
+            values = values[1:]
+        if not self._add(real, values, attributes):
+            self._loop(values, attributes, "a view maps the histogram to another aggregation")
+
+    def record_value(self, value: float, attributes: Mapping[str, Any], *, exemplar: bool = True) -> None:
+        """One value; ``exemplar=False`` adds it straight into the aggregations (same data)."""
+        if exemplar or not (value >= 0 and math.isfinite(value)):
+            self.histogram.record(value, attributes)  # record() also logs what it refuses
+            return
+        real, why = self._target()
+        if real is None:
+            if why not in ("proxy", "disabled"):
+                if why != "other":
+                    _warn_once(why)
+                self.histogram.record(value, attributes)
+            return
+        if self._matches_of(real, attributes) is None or not self._add_one(real, value, attributes):
+            self.histogram.record(value, attributes)
+
+    def _target(self) -> tuple[Any, str | None]:
+        """(the SDK instrument to add into, None) or (None, why not): "proxy" (an API proxy with
+        no SDK behind it yet) and "disabled" drop values as record() would; "other" (not the
+        OTel SDK) or a fast-path problem use record() per value."""
         real = _real_instrument(self.histogram)
         if real is None:
-            if getattr(self.histogram, "_real_instrument", 0) is None:
-                return  # an API proxy with no SDK behind it yet: record() would drop these too
-            self._loop(values, attributes, None)
-            return
+            return None, "proxy" if getattr(self.histogram, "_real_instrument", 0) is None else "other"
         problem = None if self._probing else fast_path_problem()
         if problem is not None:
-            self._loop(values, attributes, problem)
-            return
-        record(float(values[0]), attributes)  # exemplar, filters, storage creation: the public way
-        if not self._add_rest(real, values[1:], attributes):
-            self._loop(values[1:], attributes, "a view maps the histogram to another aggregation")
+            return None, problem
+        is_enabled = getattr(real, "_is_enabled", None)
+        if is_enabled is not None and not is_enabled():
+            return None, "disabled"
+        return real, None
 
     def _loop(self, values: np.ndarray, attributes, reason: str | None) -> None:
         if reason is not None:
@@ -200,25 +233,67 @@ class BulkHistogram:
         for value in values.tolist():
             record(value, attributes)
 
-    def _add_rest(self, real: Any, rest: np.ndarray, attributes: Mapping[str, Any]) -> bool:
-        """Add ``rest`` to every aggregation the SDK keeps for ``attributes``; False (nothing
-        added) when one of them is not an explicit-bucket histogram."""
-        aggregation_class, key_of = _internals
-        is_enabled = getattr(real, "_is_enabled", None)
-        if is_enabled is not None and not is_enabled():
-            return True  # a disabled meter drops measurements
+    def _matches_of(self, real: Any, attributes: Mapping[str, Any]) -> list | None:
+        """(view match, aggregation key, attributes) for every reader and view of ``real``;
+        None while a reader has not seen the instrument yet (a record() creates its storage)."""
+        storages = real._measurement_consumer._reader_storages  # replaced, never mutated
+        cached = self._matches.get(id(attributes))
+        if cached is not None and cached[0] is attributes and cached[1] is storages:
+            return cached[2]
+        key_of = _internals[1]
         matches = []
-        for storage in real._measurement_consumer._reader_storages.values():
-            for vim in storage._instrument_view_instrument_matches.get(real, ()):
+        for storage in storages.values():
+            vims = storage._instrument_view_instrument_matches.get(real)
+            if not vims:
+                return None
+            for vim in vims:
                 attrs = dict(attributes)
                 keys = vim._view._attribute_keys
                 if keys is not None:
                     attrs = {k: v for k, v in attrs.items() if k in keys}
                 matches.append((vim, key_of(attrs), attrs))
+        if len(self._matches) < 1024:  # keyed by identity: the hot path reuses its dicts
+            self._matches[id(attributes)] = (attributes, storages, matches)
+        return matches
+
+    def _aggregations(self, matches: list) -> list | None:
+        aggregation_class = _internals[0]
+        found = []
         for vim, key, attrs in matches:
-            with vim._lock:
-                if type(vim._get_or_create_aggregation(key, attrs)) is not aggregation_class:
-                    return False
+            aggregation = vim._attributes_aggregation.get(key)
+            if aggregation is None:
+                with vim._lock:
+                    aggregation = vim._get_or_create_aggregation(key, attrs)
+            if type(aggregation) is not aggregation_class:
+                return None
+            found.append(aggregation)
+        return found
+
+    def _add_one(self, real: Any, value: float, attributes: Mapping[str, Any]) -> bool:
+        matches = self._matches_of(real, attributes)
+        if matches is None or self._aggregations(matches) is None:
+            return False
+        for vim, key, attrs in matches:
+            with vim._lock:  # held so a collect cannot swap the aggregation out meanwhile
+                aggregation = vim._get_or_create_aggregation(key, attrs)
+                with aggregation._lock:
+                    if aggregation._value is None:
+                        aggregation._value = aggregation._get_empty_bucket_counts()
+                    aggregation._sum += value
+                    if aggregation._record_min_max:
+                        aggregation._min = min(aggregation._min, value)
+                        aggregation._max = max(aggregation._max, value)
+                    aggregation._value[bisect_left(aggregation._boundaries, value)] += 1
+        return True
+
+    def _add(self, real: Any, rest: np.ndarray, attributes: Mapping[str, Any]) -> bool:
+        """Add ``rest`` to every aggregation the SDK keeps for ``attributes``; False (nothing
+        added) when one of them is not an explicit-bucket histogram."""
+        if not len(rest):
+            return True
+        matches = self._matches_of(real, attributes)
+        if matches is None or self._aggregations(matches) is None:
+            return False
         binned: dict[tuple, list[int]] = {}
         low, high = float(rest.min()), float(rest.max())
         for vim, key, attrs in matches:

@@ -80,7 +80,7 @@ class InferenceCall:
 
     __slots__ = ("_t", "_settings", "model_name", "model_version", "endpoint", "variant",
                  "batch_size", "_kind", "_task", "span", "_ctx", "_token", "_t0",
-                 "prediction_ids", "problems", "_series", "_inside", "_live")
+                 "prediction_ids", "problems", "_series", "_inside", "_live", "_start_batch")
 
     def __init__(self, telemetry: Telemetry, settings: Settings, model_name: str, model_version: str,
                  *, endpoint: str | None = None, variant: str = semconv.VARIANT_PRIMARY,
@@ -107,6 +107,7 @@ class InferenceCall:
         ins = self._t.instruments
         self._series = series = ins.series(self.model_name, self.model_version, self.variant, self.endpoint)
         attributes = series.span
+        self._start_batch = self.batch_size
         if self.batch_size is not None:
             attributes = {**attributes, Attr.BATCH_SIZE: self.batch_size}
         self.span = span = self._t.tracer.start_span(SPAN_NAME, kind=self._kind, attributes=attributes)
@@ -138,10 +139,9 @@ class InferenceCall:
         series = self._series
         if exc is None:
             red = series.red_ok
-            if self.batch_size is None:
-                span.set_attribute(Attr.STATUS, semconv.STATUS_OK)
-            else:
-                span.set_attributes({Attr.STATUS: semconv.STATUS_OK, Attr.BATCH_SIZE: self.batch_size})
+            span.set_attribute(Attr.STATUS, semconv.STATUS_OK)
+            if self.batch_size is not None and self.batch_size != self._start_batch:
+                span.set_attribute(Attr.BATCH_SIZE, self.batch_size)
         else:
             etype = error_type(exc)
             red = series.red_error(etype)
@@ -153,7 +153,7 @@ class InferenceCall:
             span.set_attributes(span_attrs)
         ins.duration.record(duration, red)  # inside the span's context: the exemplar links the trace
         if self.batch_size is not None:
-            ins.batch_size.record(self.batch_size, series.mvv)
+            ins.batch_size_bulk.record_value(self.batch_size, series.mvv, exemplar=False)
         if self._live:
             ins.requests.add((series.key, red.get(Attr.ERROR_TYPE)), red, 1)
             ins.active.add(series.key, series.active, -1)
@@ -243,13 +243,13 @@ class InferenceCall:
             if out.n == 1:
                 value = out.confidences.item()
                 if out.confidence_ok[0]:
-                    ins.confidence.record(value, mvv)
+                    ins.confidence_bulk.record_value(value, mvv, exemplar=False)
                     if live and value < settings.low_confidence_threshold:
                         ins.low_confidence.add(series.key, mvv, 1)
                 return
             values = out.valid_confidences
             if len(values):
-                ins.confidence_bulk.record_many(values, mvv)  # exact, O(1) SDK calls per batch
+                ins.confidence_bulk.record_many(values, mvv, exemplar=False)  # exact, O(1) SDK work per batch
                 low = int(np.count_nonzero(values < settings.low_confidence_threshold))
                 if low and live:
                     ins.low_confidence.add(series.key, mvv, low)

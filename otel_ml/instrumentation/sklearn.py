@@ -28,7 +28,7 @@ from typing import Any, Collection
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
-from otel_ml.instrumentation.call import InferenceCall
+from otel_ml.instrumentation.call import InferenceCall, inside_inference
 from otel_ml.instrumentation.patching import AutoCall, Patcher, report_conflict
 from otel_ml.instrumentation.outputs import batch_size_of
 
@@ -49,6 +49,14 @@ def _all_subclasses(root: type) -> list[type]:
                 out.append(sub)
                 stack.append(sub)
     return out
+
+
+def _task_of(estimator: Any) -> str:
+    """classification | regression | auto, from scikit-learn's tags (per call: a meta-estimator's
+    tags follow its current steps)."""
+    from sklearn.base import is_classifier, is_regressor
+
+    return "classification" if is_classifier(estimator) else "regression" if is_regressor(estimator) else "auto"
 
 
 class SklearnInstrumentor(BaseInstrumentor):
@@ -118,10 +126,10 @@ class SklearnInstrumentor(BaseInstrumentor):
 
     # --- the wrapper --------------------------------------------------------------------
     def _handle(self, estimator: Any, method: str, bound, args: tuple, kwargs: dict) -> Any:
+        if inside_inference():  # predict_proba calling decision_function: one call, one span
+            return bound(*args, **kwargs)
         X = args[0] if args else kwargs.get("X")
-        from sklearn.base import is_classifier, is_regressor
-
-        task = "classification" if is_classifier(estimator) else "regression" if is_regressor(estimator) else "auto"
+        task = _task_of(estimator)
 
         def record(call: InferenceCall, result: Any) -> None:
             self._record(call, estimator, method, X, result)

@@ -43,8 +43,9 @@ class Instruments:
     """Every instrument of the instrumentation, and the in-process counts behind the observable ones.
 
     Histograms (latency, batch size, confidence) are SDK instruments; the per-call counters are
-    ``Cells`` reported by observable counters (see ``series``), so a call makes three SDK
-    measurements whatever it records."""
+    ``Cells`` reported by observable counters (see ``series``). Only the latency histogram goes
+    through ``record()`` (its exemplars link latency buckets to traces); batch size and confidence
+    are added straight into the SDK's aggregations by ``BulkHistogram`` (same data, no exemplar)."""
 
     def __init__(self, meter_provider: metrics.MeterProvider | None = None):
         self._provider = meter_provider  # pins the id this object is cached under
@@ -54,6 +55,7 @@ class Instruments:
                             explicit_bucket_boundaries_advisory=semconv.LATENCY_BUCKETS_S)
         self.batch_size = new(meter, m.BATCH_SIZE,
                               explicit_bucket_boundaries_advisory=semconv.BATCH_SIZE_BUCKETS)
+        self.batch_size_bulk = BulkHistogram(self.batch_size, semconv.BATCH_SIZE_BUCKETS)
         self.confidence = new(meter, m.CONFIDENCE,
                               explicit_bucket_boundaries_advisory=semconv.CONFIDENCE_BUCKETS)
         self.confidence_bulk = BulkHistogram(self.confidence, semconv.CONFIDENCE_BUCKETS)

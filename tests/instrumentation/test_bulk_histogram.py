@@ -51,11 +51,14 @@ def _pair(provider):
     return loop, BulkHistogram(bulk, BOUNDS)
 
 
-def _feed(loop, helper, batches, attrs=ATTRS):
+def _feed(loop, helper, batches, attrs=ATTRS, exemplar=True):
     for values in batches:
         for v in values.tolist():
             loop.record(v, attrs)
-        helper.record_many(values, attrs)
+        if len(values) == 1 and not exemplar:
+            helper.record_value(float(values[0]), attrs, exemplar=False)
+        else:
+            helper.record_many(values, attrs, exemplar=exemplar)
 
 
 def _values(rng, n):
@@ -68,20 +71,58 @@ def test_fast_path_is_on_for_the_installed_sdk():
     assert fast_path_problem() is None
 
 
-@pytest.mark.parametrize("sizes", [[1], [7], [1024], [1, 7, 1024, 3]])
-def test_equals_the_loop_on_cumulative_and_delta_readers_across_collections(sizes):
+@pytest.mark.parametrize("exemplar", [True, False])
+@pytest.mark.parametrize("sizes", [[1], [7], [1024], [1, 7, 1024, 3], [1, 1, 1]])
+def test_equals_the_loop_on_cumulative_and_delta_readers_across_collections(sizes, exemplar):
     cumulative = InMemoryMetricReader()
     delta = InMemoryMetricReader(preferred_temporality={Histogram: AggregationTemporality.DELTA})
     provider = MeterProvider(metric_readers=[cumulative, delta])
     loop, helper = _pair(provider)
     rng = np.random.default_rng(len(sizes))
     for round_ in range(3):  # a delta collection resets the aggregation in between
-        _feed(loop, helper, [_values(rng, n) for n in sizes])
+        _feed(loop, helper, [_values(rng, n) for n in sizes], exemplar=exemplar)
         for reader in (cumulative, delta):
             points = _points(reader)
             assert points["bulk"] == points["loop"], (round_, reader)
             assert points["bulk"][0][1] == (round_ + 1) * sum(sizes) if reader is cumulative else sum(sizes)
     provider.shutdown()
+
+
+def test_integers_keep_the_loops_data_too():
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    loop, helper = _pair(provider)
+    for n in (1, 32, 1, 5, 1024):
+        loop.record(n, ATTRS)
+        helper.record_value(n, ATTRS, exemplar=False)
+    points = _points(reader)
+    assert points["bulk"] == points["loop"]
+
+
+def test_exemplars_link_the_first_value_to_the_trace_and_none_when_off():
+    from opentelemetry import context, trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    meter = provider.get_meter("t")
+    with_ex, without = (BulkHistogram(meter.create_histogram(name, explicit_bucket_boundaries_advisory=list(BOUNDS)),
+                                      BOUNDS) for name in ("with", "without"))
+    without.record_value(0.1, ATTRS, exemplar=False)  # a first value creates the storage (via record())
+    span = TracerProvider().get_tracer("t").start_span("call")
+    token = context.attach(trace.set_span_in_context(span))
+    try:
+        with_ex.record_many(np.array([0.3, 0.6, 0.95]), ATTRS)
+        without.record_many(np.array([0.3, 0.6, 0.95]), ATTRS, exemplar=False)
+        without.record_value(0.4, ATTRS, exemplar=False)
+    finally:
+        context.detach(token)
+        span.end()
+    data = {m.name: m.data.data_points[0] for rm in reader.get_metrics_data().resource_metrics
+            for sm in rm.scope_metrics for m in sm.metrics}
+    [exemplar] = data["with"].exemplars
+    assert exemplar.value == 0.3 and exemplar.trace_id == span.get_span_context().trace_id
+    assert data["with"].count == 3 and data["without"].count == 5 and not data["without"].exemplars
 
 
 def test_non_finite_and_negative_values_are_left_out_as_record_does():
@@ -96,7 +137,8 @@ def test_non_finite_and_negative_values_are_left_out_as_record_does():
     assert points["bulk"] == points["loop"] and points["bulk"][0][1] == 4
 
 
-def test_a_view_that_drops_attributes_gets_the_same_merged_point():
+@pytest.mark.parametrize("exemplar", [True, False])
+def test_a_view_that_drops_attributes_gets_the_same_merged_point(exemplar):
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader], views=[
         View(instrument_name="loop", attribute_keys={"ml.model.name"}),
@@ -104,7 +146,8 @@ def test_a_view_that_drops_attributes_gets_the_same_merged_point():
     loop, helper = _pair(provider)
     rng = np.random.default_rng(3)
     for version in ("1", "2"):
-        _feed(loop, helper, [_values(rng, 50)], {**ATTRS, "ml.model.version": version})
+        _feed(loop, helper, [_values(rng, 50), _values(rng, 1)], {**ATTRS, "ml.model.version": version},
+              exemplar=exemplar)
     points = _points(reader)
     assert points["bulk"] == points["loop"] and len(points["bulk"]) == 1
 
