@@ -172,12 +172,14 @@ class BulkHistogram:
         # id(attributes) -> (attributes, reader storages mapping, [(view match, key, attrs)])
         self._matches: dict[int, tuple] = {}
 
-    def record_many(self, values: np.ndarray, attributes: Mapping[str, Any], *, exemplar: bool = True) -> None:
+    def record_many(self, values: np.ndarray, attributes: Mapping[str, Any], *, exemplar: bool = True,
+                    checked: bool = False) -> None:
         """Record every finite, non-negative value (what ``record()`` accepts; callers count the
-        rest themselves). Exactly equal to ``for v in values: histogram.record(v, attributes)``,
-        except that only the first value is offered as an exemplar (none with ``exemplar=False``)."""
+        rest themselves; ``checked``: the caller vouches there is no other). Exactly equal to
+        ``for v in values: histogram.record(v, attributes)``, except that only the first value
+        is offered as an exemplar (none with ``exemplar=False``)."""
         values = np.asarray(values, dtype=np.float64).ravel()
-        if len(values) > 1 and not (np.isfinite(values).all() and (values >= 0).all()):
+        if not checked and len(values) > 1 and not (np.isfinite(values).all() and (values >= 0).all()):
             values = values[np.isfinite(values) & (values >= 0)]
         n = len(values)
         if n == 0:

@@ -27,7 +27,7 @@ from otel_ml import semconv
 from otel_ml.errors import ConfigError
 from otel_ml.instrumentation.capture import prediction_id_list
 from otel_ml.instrumentation.events import EventInput, emit_inference_event, set_last_prediction_ids
-from otel_ml.instrumentation.outputs import TASKS, Outputs, Problem, RejectedTelemetry, class_counts, summarize
+from otel_ml.instrumentation.outputs import TASKS, Outputs, Problem, RejectedTelemetry, summarize
 from otel_ml.instrumentation.settings import Settings
 from otel_ml.instrumentation.telemetry import Telemetry, error_type
 from otel_ml.semconv import Attr, Event
@@ -233,8 +233,7 @@ class InferenceCall:
             if out.n == 1:  # the commonest online shape: no np.unique
                 labels, counts = [str(out.predictions.tolist()[0])], (1,)
             else:
-                labels, counts = class_counts(out.predictions)
-                counts = counts.tolist()
+                labels, counts = out.class_counts()
             labels = ins.class_cap(self.model_name, settings.class_cardinality_limit).admit(labels)
             add = ins.prediction_class.add
             for label, count in zip(labels, counts):  # distinct classes, not predictions
@@ -249,7 +248,8 @@ class InferenceCall:
                 return
             values = out.valid_confidences
             if len(values):
-                ins.confidence_bulk.record_many(values, mvv, exemplar=False)  # exact, O(1) SDK work per batch
+                # exact, O(1) SDK work per batch; valid confidences are finite and >= 0 already
+                ins.confidence_bulk.record_many(values, mvv, exemplar=False, checked=True)
                 low = int(np.count_nonzero(values < settings.low_confidence_threshold))
                 if low and live:
                     ins.low_confidence.add(series.key, mvv, low)

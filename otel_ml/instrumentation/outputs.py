@@ -71,12 +71,27 @@ class Outputs:
     classes: list[str] | None = None  # labels of the probability columns
     classification: bool = False
     problems: list[Problem] = field(default_factory=list)
+    #: column of each prediction when it is the argmax of ``probabilities`` (class counts by bincount)
+    top: np.ndarray | None = None
+    all_ok: bool = False  # every confidence is valid (valid_confidences is then the column itself)
 
     @property
     def valid_confidences(self) -> np.ndarray:
         if self.confidences is None:
             return np.empty(0)
-        return self.confidences[self.confidence_ok]
+        return self.confidences if self.all_ok else self.confidences[self.confidence_ok]
+
+    def class_counts(self) -> tuple[list[str], list[int]]:
+        """Distinct predicted classes (as attribute strings) and their counts; from the argmax
+        column with ``np.bincount`` when the predictions came from distinct-labelled probabilities."""
+        if self.top is not None:
+            labels = self.classes if self.classes is not None else [str(j) for j in range(self.probabilities.shape[1])]
+            if len(set(labels)) == len(labels):
+                counts = np.bincount(self.top, minlength=len(labels))
+                present = np.flatnonzero(counts).tolist()
+                return [labels[j] for j in present], counts[present].tolist()
+        labels, counts = class_counts(self.predictions)
+        return labels, counts.tolist()
 
 
 def _as_1d(values: Any) -> np.ndarray:
@@ -166,7 +181,7 @@ def summarize(predictions: Any = None, *, probabilities: Any = None, confidences
         problems.append(Problem(EMPTY_BATCH, 1, "empty batch: no predictions to record"))
         return Outputs(0, problems=problems)
 
-    labels = None
+    labels = top = None
     if probs is not None:
         if classes is not None:
             labels = [str(c) for c in np.asarray(classes).tolist()]
@@ -185,8 +200,13 @@ def summarize(predictions: Any = None, *, probabilities: Any = None, confidences
                 conf = np.where(row_ok, conf, np.nan)
         if preds is None:
             preds = np.asarray(classes)[top] if labels is not None else top
+        else:
+            top = None  # the caller's predictions: counted as given
     ok = None
-    if conf is not None:
+    all_ok = False
+    if conf is not None and probs is not None and top is not None and confidences is None and row_ok.all():
+        ok, all_ok = row_ok, True  # maxima of in-range rows: valid by construction
+    elif conf is not None:
         ok = np.isfinite(conf) & (conf >= 0.0) & (conf <= 1.0)
         if probs is not None:
             ok &= row_ok
@@ -200,7 +220,7 @@ def summarize(predictions: Any = None, *, probabilities: Any = None, confidences
             preds is not None and preds.dtype.kind in "biuUSO")
     else:
         classification = task == "classification"
-    return Outputs(n, preds, conf, ok, probs, labels, classification, problems)
+    return Outputs(n, preds, conf, ok, probs, labels, classification, problems, top, all_ok)
 
 
 def _one_valid_row(probabilities: np.ndarray, classes: Sequence[Any] | None, task: str) -> Outputs | None:
@@ -219,7 +239,7 @@ def _one_valid_row(probabilities: np.ndarray, classes: Sequence[Any] | None, tas
     top = row.index(conf)  # argmax: the first maximum
     preds = class_array[top:top + 1] if labels is not None else np.array([top])
     return Outputs(1, preds, np.array([conf]), np.ones(1, dtype=bool), probabilities.astype(np.float64, copy=False),
-                   labels, task != "regression", [])
+                   labels, task != "regression", [], np.array([top]), True)
 
 
 def class_counts(predictions: np.ndarray) -> tuple[list[str], np.ndarray]:

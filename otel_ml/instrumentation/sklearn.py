@@ -129,7 +129,7 @@ class SklearnInstrumentor(BaseInstrumentor):
         if inside_inference():  # predict_proba calling decision_function: one call, one span
             return bound(*args, **kwargs)
         X = args[0] if args else kwargs.get("X")
-        task = _task_of(estimator)
+        task = "classification" if method == "predict_proba" else _task_of(estimator)
 
         def record(call: InferenceCall, result: Any) -> None:
             self._record(call, estimator, method, X, result)

@@ -151,3 +151,22 @@ def test_concurrent_batches_lose_nothing(otel):
     assert sum(classes.values()) == len(all_conf) and len(classes) == 6  # 5 admitted + _overflow
     assert [p.value for p in m[M.INFERENCE_REQUESTS.name]] == [64]
     assert m[M.INFERENCE_ACTIVE.name][0].value == 0
+
+
+@pytest.mark.parametrize("classes", [["cat", "dog", "emu"], None, ["x", "x", "y"], [10, 20, 30]])
+def test_classes_from_probabilities_count_like_one_add_per_prediction(otel, classes):
+    rng = np.random.default_rng(7)
+    proba = rng.dirichlet(np.ones(3), size=500)
+    proba[:5] = [[0.5, 0.5, 0.0], [0.2, 0.2, 0.6], [np.nan, 0.5, 0.5], [1.5, 0.0, 0.0], [0.0, 0.0, 1.0]]
+    with inference("m", "1", settings=Settings(events_enabled=False), **otel.providers) as call:
+        call.record_outputs(probabilities=proba, classes=classes)
+    names = np.asarray(classes) if classes is not None else np.arange(3)
+    predicted = names[proba.argmax(axis=1)]  # numpy's argmax: the first maximum, a NaN wins
+    oracle = _per_value_oracle(np.zeros(len(predicted)), predicted, 0.7)["classes"]
+    got = otel.metrics()[M.PREDICTION_CLASS.name]
+    assert {p.attributes[Attr.PREDICTION_CLASS]: p.value for p in got} == \
+        {p.attributes[Attr.PREDICTION_CLASS]: p.value for p in oracle}
+    [hist] = otel.metrics()[M.CONFIDENCE.name]
+    valid = proba[np.all((proba >= 0) & (proba <= 1), axis=1)].max(axis=1)
+    [expected] = _per_value_oracle(valid, np.zeros(len(valid)), 0.7)["confidence"]
+    assert _point(hist) == _point(expected) and hist.count == 498
