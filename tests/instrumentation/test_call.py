@@ -214,3 +214,13 @@ def test_confidence_is_an_otel_histogram(otel):
     assert hist.count == 2 and hist.sum == pytest.approx(1.25) and hist.min == 0.3 and hist.max == 0.95
     assert tuple(hist.explicit_bounds) == tuple(semconv.CONFIDENCE_BUCKETS)
     assert point_map(m, M.LOW_CONFIDENCE.name, Attr.MODEL_NAME) == {"m": 1}
+
+
+def test_the_latency_histogram_keeps_exemplars_that_link_to_the_trace(otel):
+    with inference("m", "1", settings=Settings(events_enabled=False), **otel.providers) as call:
+        call.record_outputs(["a"], confidences=[0.9])
+    [span] = otel.spans()
+    [duration] = otel.metrics()[M.INFERENCE_DURATION.name]
+    [exemplar] = duration.exemplars
+    assert exemplar.trace_id == span.context.trace_id and exemplar.span_id == span.context.span_id
+    assert exemplar.value == duration.sum
