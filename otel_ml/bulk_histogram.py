@@ -2,10 +2,12 @@
 
 The OTel Python API has no bulk record, and one ``Histogram.record()`` costs 5-10 us, so a batch
 of 1,024 confidences (or label lags) would cost more than the model. ``BulkHistogram`` records
-the first value through the public API (so exemplars, exemplar filters and lazily created
-storage behave as usual) and adds the rest, binned with numpy, straight into the SDK's
-explicit-bucket aggregation of every reader and view: bucket counts, count, min, max and a sum
-accumulated left to right, exactly as the SDK's own loop would.
+the first value through the public API (so its exemplar, the exemplar filter and lazily created
+storage behave as usual; ``exemplar=False`` skips that once the storage exists) and adds the
+rest, binned with numpy, straight into the SDK's explicit-bucket aggregation of every reader and
+view: bucket counts, count, min, max and a sum accumulated left to right, exactly as the SDK's
+own loop would. ``record_value(..., exemplar=False)`` does the same for one value (about 2 us
+instead of 8).
 
 That touches private SDK internals, so it is guarded: ``SUPPORTED_SDK`` is the tested range
 (also pinned in pyproject.toml), and on first use a probe compares the fast path with a
@@ -27,7 +29,7 @@ import numpy as np
 from otel_ml.instruments import create_instrument
 from otel_ml.semconv import MetricKind, MetricSpec
 
-__all__ = ["BulkHistogram", "fast_path_problem", "SUPPORTED_SDK"]
+__all__ = ["BulkHistogram", "fast_path_problem", "check_for", "SUPPORTED_SDK"]
 
 _log = logging.getLogger(__name__)
 
@@ -94,11 +96,13 @@ def _probe() -> str | None:
         meter = provider.get_meter("otel_ml.bulk_histogram.probe")
         loop, bulk = (create_instrument(meter, MetricSpec(f"probe.{name}", MetricKind.HISTOGRAM, "1", "probe"),
                                         explicit_bucket_boundaries_advisory=bounds) for name in ("loop", "bulk"))
-        for value in values.tolist():
+        for value in values.tolist() + values[:3].tolist():
             loop.record(value, attrs)
         helper = BulkHistogram(bulk, bounds, _probing=True)
         helper.record_many(values[:4], attrs)
-        helper.record_many(values[4:], attrs)
+        helper.record_many(values[4:], attrs, exemplar=False, checked=True)
+        for value in values[:3].tolist():
+            helper.record_value(value, attrs, exemplar=False)
         points = {}
         for rm in reader.get_metrics_data().resource_metrics:
             for sm in rm.scope_metrics:
@@ -121,13 +125,22 @@ def fast_path_problem() -> str | None:
         if not _checked:
             _internals, _problem = _load_internals()
             if _problem is None:
-                _checked = True  # the probe itself uses the fast path
-                try:
+                try:  # the probe's helper bypasses this check
                     _problem = _probe()
                 except Exception as exc:  # noqa: BLE001 - any failure means: do not trust the internals
                     _problem = f"the probe failed: {type(exc).__name__}: {exc}"
             _checked = True
     return _problem
+
+
+def check_for(histogram: Any) -> str | None:
+    """The start-up check (its one WARNING included), run when ``histogram`` is an OTel SDK
+    instrument: an app that only uses the API never imports the SDK because of otel_ml, and
+    instruments behind the API's proxy are checked at their first use."""
+    problem = fast_path_problem() if _real_instrument(histogram) is not None else None
+    if problem is not None:
+        _warn_once(problem)
+    return problem
 
 
 def _reset_for_tests() -> None:

@@ -18,7 +18,7 @@ from opentelemetry import _logs, metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from otel_ml import semconv
-from otel_ml.bulk_histogram import BulkHistogram
+from otel_ml.bulk_histogram import BulkHistogram, check_for
 from otel_ml.instrumentation.outputs import CardinalityCap
 from otel_ml.instrumentation.series import SERIES_LIMIT, Cells, Series
 from otel_ml.instruments import create_instrument
@@ -59,6 +59,7 @@ class Instruments:
         self.confidence = new(meter, m.CONFIDENCE,
                               explicit_bucket_boundaries_advisory=semconv.CONFIDENCE_BUCKETS)
         self.confidence_bulk = BulkHistogram(self.confidence, semconv.CONFIDENCE_BUCKETS)
+        check_for(self.confidence)  # the SDK's internals checked at start-up, not on a request
         # Per-call counters: counted in process, reported at collection (observable counters).
         self.requests, self.active, self.predictions = Cells(), Cells(), Cells()
         self.prediction_class, self.low_confidence = Cells(), Cells()

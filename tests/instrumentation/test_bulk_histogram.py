@@ -204,3 +204,23 @@ def test_an_sdk_outside_the_tested_range_uses_the_loop(monkeypatch, caplog):
     points = _points(reader)
     assert points["bulk"] == points["loop"] and points["bulk"][0][1] == 200
     assert len([r for r in caplog.records if r.name == "otel_ml.bulk_histogram"]) == 1
+
+
+def test_the_check_runs_when_the_instrumentation_starts_and_warns_once(monkeypatch, caplog):
+    from otel_ml.instrumentation import Settings, inference
+    from otel_ml.instrumentation.telemetry import instruments_for
+
+    monkeypatch.setattr(bulk_histogram, "SUPPORTED_SDK", ((0, 1), (0, 2)))
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    with caplog.at_level(logging.WARNING, logger="otel_ml.bulk_histogram"):
+        instruments_for(provider)  # start-up: before any request
+        assert [r.getMessage() for r in caplog.records if r.name == "otel_ml.bulk_histogram"] != []
+        values = np.random.default_rng(8).random(300)
+        with inference("m", "1", settings=Settings(events_enabled=False), meter_provider=provider) as call:
+            call.record_outputs(np.zeros(300, dtype=int), confidences=values)
+    assert len([r for r in caplog.records if r.name == "otel_ml.bulk_histogram"]) == 1
+    [point] = [p for rm in reader.get_metrics_data().resource_metrics for sm in rm.scope_metrics
+               for m in sm.metrics if m.name == "ml.prediction.confidence" for p in m.data.data_points]
+    assert point.count == 300
+    provider.shutdown()
