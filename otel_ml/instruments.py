@@ -22,6 +22,11 @@ _OBSERVABLE = {
     MetricKind.OBSERVABLE_COUNTER: "create_observable_counter",
     MetricKind.OBSERVABLE_UP_DOWN_COUNTER: "create_observable_up_down_counter",
 }
+_OBSERVABLE_FORM = {
+    MetricKind.GAUGE: MetricKind.OBSERVABLE_GAUGE,
+    MetricKind.COUNTER: MetricKind.OBSERVABLE_COUNTER,
+    MetricKind.UP_DOWN_COUNTER: MetricKind.OBSERVABLE_UP_DOWN_COUNTER,
+}
 _SYNCHRONOUS = {
     MetricKind.COUNTER: "create_counter",
     MetricKind.UP_DOWN_COUNTER: "create_up_down_counter",
@@ -35,7 +40,9 @@ def create_instrument(meter: Meter, spec: MetricSpec, *, callbacks: Sequence[Cal
 
     Observable kinds take ``callbacks`` (required). A ``GAUGE`` spec (a value the owner sets)
     becomes a synchronous gauge, or an observable gauge when ``callbacks`` report its value at
-    collection time. ``explicit_bucket_boundaries_advisory`` is for histograms only. Misuse
+    collection time; likewise a ``COUNTER`` / ``UP_DOWN_COUNTER`` spec with ``callbacks`` becomes
+    its observable form, for an owner that accumulates counts itself (the exported data is the
+    same cumulative Sum). ``explicit_bucket_boundaries_advisory`` is for histograms only. Misuse
     (callbacks on a counter, buckets on a gauge) is a programming error: ``ValueError``.
     """
     kind = spec.kind
@@ -47,8 +54,8 @@ def create_instrument(meter: Meter, spec: MetricSpec, *, callbacks: Sequence[Cal
         bounds = explicit_bucket_boundaries_advisory
         return meter.create_histogram(spec.name, unit=spec.unit, description=spec.description,
                                       explicit_bucket_boundaries_advisory=list(bounds) if bounds else None)
-    if kind is MetricKind.GAUGE and callbacks is not None:
-        kind = MetricKind.OBSERVABLE_GAUGE
+    if callbacks is not None:
+        kind = _OBSERVABLE_FORM.get(kind, kind)
     factory = _OBSERVABLE.get(kind)
     if factory is not None:
         if not callbacks:

@@ -17,12 +17,21 @@ over them. A provider the application has already set is never replaced: configu
 and adds nothing to it. Also switched on: process CPU / memory (system-metrics
 instrumentation) and GPU gauges (NVML), per OTEL_ML_PROCESS_METRICS / OTEL_ML_GPU_METRICS.
 The SDK is imported here only, never by the instrumentation itself.
+
+Bounded edges: every export has a deadline (``export_timeout_s``, default 2 s, or
+OTEL_EXPORTER_OTLP_[SIGNAL_]TIMEOUT in seconds as the Python SDK reads it), and ``shutdown()``
+stops the three providers concurrently, so an unreachable endpoint delays exit by about one
+deadline, not by the SDK's 10 s retry loop per signal. The log exporter's batch is capped at
+``LOG_EXPORT_BATCH`` records: with inference events split at ``EVENT_BYTE_BUDGET`` bytes (see
+``instrumentation.events``), one export stays far below a receiver's 4 MiB gRPC default.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -30,13 +39,18 @@ from opentelemetry import _logs, trace
 from opentelemetry import metrics as otel_metrics
 
 from otel_ml.errors import ConfigError, UserError
+from otel_ml.instrumentation.events import EVENT_BYTE_BUDGET
 from otel_ml.instrumentation.settings import Settings
 
-__all__ = ["configure", "SdkHandle", "DEFAULT_PROMETHEUS_PORT"]
+__all__ = ["configure", "SdkHandle", "DEFAULT_PROMETHEUS_PORT", "LOG_EXPORT_BATCH"]
 
 _log = logging.getLogger(__name__)
 DEFAULT_PROMETHEUS_PORT = 9464
 _PROTOCOLS = ("grpc", "http/protobuf")
+#: Log records per export: LOG_EXPORT_BATCH x EVENT_BYTE_BUDGET = 2 MiB, half the 4 MiB a gRPC
+#: receiver takes by default (room for the size estimate's error and the record envelopes).
+LOG_EXPORT_BATCH = 64
+assert LOG_EXPORT_BATCH * EVENT_BYTE_BUDGET <= 2 * 1024 * 1024
 _EXPORTERS = {"traces": ("otlp", "console", "none"), "metrics": ("otlp", "console", "prometheus", "none"),
               "logs": ("otlp", "console", "none")}
 
@@ -55,6 +69,8 @@ class SdkHandle:
     _servers: list = field(default_factory=list)
     _push_readers: list = field(default_factory=list)
     _closed: bool = False
+    #: the longest export deadline of the owned exporters: what shutdown() waits at most
+    export_timeout_s: float = 2.0
 
     def force_flush(self, timeout_millis: int = 10_000) -> None:
         """Export what is pending now. Metrics: the push readers only; a Prometheus reader
@@ -67,6 +83,8 @@ class SdkHandle:
                 getattr(self, _PROVIDER_ATTR[signal]).force_flush(timeout_millis)
 
     def shutdown(self) -> None:
+        """Flush and stop. The providers stop concurrently, each final export bounded by the
+        export deadline, so an unreachable endpoint costs about ``export_timeout_s`` in all."""
         if self._closed:
             return
         self._closed = True
@@ -78,8 +96,30 @@ class SdkHandle:
             server.shutdown()
             server.server_close()
             thread.join(timeout=5)
+        threads = []
         for signal in self.owned:
-            getattr(self, _PROVIDER_ATTR[signal]).shutdown()
+            provider = getattr(self, _PROVIDER_ATTR[signal])
+            thread = threading.Thread(target=_stop, args=(signal, provider, self.export_timeout_s),
+                                      name=f"otel_ml-shutdown-{signal}", daemon=True)
+            thread.start()
+            threads.append(thread)
+        deadline = time.monotonic() + self.export_timeout_s + 1.0
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        stuck = [t.name for t in threads if t.is_alive()]
+        if stuck:
+            _log.warning("otel_ml: shutdown left %s exporting after %.1f s (their data may be lost)",
+                         ", ".join(stuck), self.export_timeout_s + 1.0)
+
+
+def _stop(signal: str, provider: Any, timeout_s: float) -> None:
+    try:
+        if signal == "metrics":
+            provider.shutdown(timeout_millis=timeout_s * 1000)
+        else:
+            provider.shutdown()
+    except Exception:  # noqa: BLE001 - one signal's failure must not keep the others from stopping
+        _log.exception("otel_ml: shutting down the %s provider failed", signal)
 
 
 _PROVIDER_ATTR = {"traces": "tracer_provider", "metrics": "meter_provider", "logs": "logger_provider"}
@@ -114,9 +154,28 @@ def _exporter_names(signal: str) -> list[str]:
     return [n for n in names if n != "none"]
 
 
-def _otlp_exporter(signal: str, endpoint: str | None, protocol: str | None, headers: Mapping[str, str] | None):
+def _export_timeout(signal: str, explicit: float | None, settings: Settings) -> float:
+    """Seconds one export may take: the argument, else OTEL_EXPORTER_OTLP_[SIGNAL_]TIMEOUT (seconds,
+    as the Python SDK reads it), else ``settings.export_timeout_s``."""
+    if explicit is not None:
+        return explicit
+    for key in (f"OTEL_EXPORTER_OTLP_{signal.upper()}_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"):
+        raw = os.environ.get(key, "").strip()
+        if raw:
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ConfigError(key, f"must be a number of seconds, not {raw!r}") from None
+            if not value > 0:
+                raise ConfigError(key, f"must be a positive number of seconds, not {raw!r}")
+            return value
+    return settings.export_timeout_s
+
+
+def _otlp_exporter(signal: str, endpoint: str | None, protocol: str | None, headers: Mapping[str, str] | None,
+                   timeout_s: float):
     proto = _protocol(signal, protocol)
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"timeout": timeout_s}
     if headers:
         kwargs["headers"] = dict(headers)
     try:
@@ -155,13 +214,15 @@ def configure(service_name: str | None = None, endpoint: str | None = None, prot
               headers: Mapping[str, str] | None = None, traces: bool = True, metrics: bool = True,
               logs: bool = True, export_interval_ms: int | None = None, gpu_metrics: bool | None = None,
               process_metrics: bool | None = None, resource_attributes: Mapping[str, Any] | None = None,
-              settings: Settings | None = None, set_global: bool = True) -> SdkHandle:
+              settings: Settings | None = None, set_global: bool = True,
+              export_timeout_s: float | None = None) -> SdkHandle:
     """Set up the OTel SDK (see the module docstring); returns a handle with ``shutdown()``.
 
     ``prometheus_port`` (or OTEL_ML_PROMETHEUS_PORT, or OTEL_METRICS_EXPORTER=prometheus, which
     uses 9464) adds a Prometheus /metrics endpoint on ``prometheus_host`` (0.0.0.0 by default);
     port 0 picks a free one, reported in ``handle.prometheus_port``. ``set_global=False`` leaves
     the global providers alone (pass the handle's providers to the instrumentation instead).
+    ``export_timeout_s`` bounds each export and so ``handle.shutdown()`` (default 2 s; see above).
     """
     try:
         from opentelemetry.sdk._logs import LoggerProvider
@@ -181,6 +242,10 @@ def configure(service_name: str | None = None, endpoint: str | None = None, prot
     if export_interval_ms is not None and (isinstance(export_interval_ms, bool) or
                                            not isinstance(export_interval_ms, int) or export_interval_ms <= 0):
         raise ConfigError("export_interval_ms", "must be a positive integer")
+    if export_timeout_s is not None and (isinstance(export_timeout_s, bool) or
+                                         not isinstance(export_timeout_s, (int, float)) or not export_timeout_s > 0):
+        raise ConfigError("export_timeout_s", f"must be a positive number of seconds, not {export_timeout_s!r}")
+    timeouts = {signal: _export_timeout(signal, export_timeout_s, settings) for signal in _EXPORTERS}
     if prometheus_port is None:
         prometheus_port = settings.prometheus_port
     if prometheus_port is not None:
@@ -191,7 +256,8 @@ def configure(service_name: str | None = None, endpoint: str | None = None, prot
     if service_name:
         attributes["service.name"] = service_name
     resource = Resource.create(attributes)
-    handle = SdkHandle(trace.get_tracer_provider(), otel_metrics.get_meter_provider(), _logs.get_logger_provider())
+    handle = SdkHandle(trace.get_tracer_provider(), otel_metrics.get_meter_provider(), _logs.get_logger_provider(),
+                       export_timeout_s=max(timeouts.values()))
     owned: list[str] = []
 
     # --- traces -------------------------------------------------------------------------
@@ -201,8 +267,9 @@ def configure(service_name: str | None = None, endpoint: str | None = None, prot
         provider = TracerProvider(resource=resource)
         for name in _exporter_names("traces"):
             exporter = ConsoleSpanExporter() if name == "console" else \
-                _otlp_exporter("traces", endpoint, protocol, headers)
-            provider.add_span_processor(BatchSpanProcessor(exporter))
+                _otlp_exporter("traces", endpoint, protocol, headers, timeouts["traces"])
+            provider.add_span_processor(BatchSpanProcessor(exporter,
+                                                           export_timeout_millis=timeouts["traces"] * 1000))
         handle.tracer_provider = provider
         owned.append("traces")
 
@@ -216,12 +283,14 @@ def configure(service_name: str | None = None, endpoint: str | None = None, prot
         names = _exporter_names("metrics")
         if "prometheus" in names and prometheus_port is None:
             prometheus_port = DEFAULT_PROMETHEUS_PORT
+        bound_ms = timeouts["metrics"] * 1000
         for name in names:
             if name == "console":
-                readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter(),
+                readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter(), export_timeout_millis=bound_ms,
                                                              export_interval_millis=export_interval_ms))
             elif name == "otlp":
-                readers.append(PeriodicExportingMetricReader(_otlp_exporter("metrics", endpoint, protocol, headers),
+                exporter = _otlp_exporter("metrics", endpoint, protocol, headers, timeouts["metrics"])
+                readers.append(PeriodicExportingMetricReader(exporter, export_timeout_millis=bound_ms,
                                                              export_interval_millis=export_interval_ms))
         handle._push_readers = list(readers)
         if prometheus_port is not None:
@@ -236,8 +305,10 @@ def configure(service_name: str | None = None, endpoint: str | None = None, prot
         provider = LoggerProvider(resource=resource)
         for name in _exporter_names("logs"):
             exporter = ConsoleLogRecordExporter() if name == "console" else \
-                _otlp_exporter("logs", endpoint, protocol, headers)
-            provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+                _otlp_exporter("logs", endpoint, protocol, headers, timeouts["logs"])
+            batch = None if os.environ.get("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE") else LOG_EXPORT_BATCH
+            provider.add_log_record_processor(BatchLogRecordProcessor(
+                exporter, max_export_batch_size=batch, export_timeout_millis=timeouts["logs"] * 1000))
         handle.logger_provider = provider
         owned.append("logs")
 

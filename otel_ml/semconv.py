@@ -143,9 +143,6 @@ class Attr:
     BATCH_SIZE = "ml.batch_size"
     PREDICTION_ID = "ml.prediction.id"
     PREDICTION_CLASS = "ml.prediction.class"
-    # Upper bound of a cumulative confidence bucket ("0.5", ..., "+Inf"): Prometheus's "le" under
-    # another name, because promtool rejects an "le" label on anything but a histogram.
-    CONFIDENCE_LE = "ml.confidence.le"
     FEATURE_NAME = "ml.feature.name"
     DRIFT_METHOD = "ml.drift.method"
     DRIFT_SUBJECT = "ml.drift.subject"  # feature | prediction | confidence
@@ -300,18 +297,6 @@ class Metric:
     CONFIDENCE = MetricSpec(
         "ml.prediction.confidence", MetricKind.HISTOGRAM, "1",
         "Confidence of each prediction (top-class probability), 0..1.", (*_MV, _A.VARIANT))
-    # Batch-friendly form of CONFIDENCE (OTEL_ML_CONFIDENCE_RECORDING=buckets, the default):
-    # the same cumulative bucket counts a Prometheus histogram shows, accumulated with numpy
-    # and reported by observable counters, so a batch costs no per-value SDK call.
-    CONFIDENCE_BUCKET = MetricSpec(
-        "ml.prediction.confidence.bucket", MetricKind.OBSERVABLE_COUNTER, "{prediction}",
-        "Predictions whose confidence is <= ml.confidence.le (cumulative; bounds from "
-        "CONFIDENCE_BUCKETS and +Inf).",
-        (*_MV, _A.VARIANT, _A.CONFIDENCE_LE))
-    CONFIDENCE_SUM = MetricSpec(
-        "ml.prediction.confidence.sum", MetricKind.OBSERVABLE_COUNTER, "1",
-        "Sum of the recorded confidences (with the +Inf bucket: the mean confidence).",
-        (*_MV, _A.VARIANT))
     PREDICTION_CLASS = MetricSpec(
         "ml.prediction.class", MetricKind.COUNTER, "{prediction}",
         "Predictions per predicted class; classes past the cap count as '_overflow'.",

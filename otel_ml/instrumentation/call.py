@@ -27,10 +27,10 @@ from otel_ml import semconv
 from otel_ml.errors import ConfigError
 from otel_ml.instrumentation.capture import prediction_id_list
 from otel_ml.instrumentation.events import EventInput, emit_inference_event, set_last_prediction_ids
-from otel_ml.instrumentation.outputs import TASKS, Outputs, Problem, RejectedTelemetry, class_counts, summarize
+from otel_ml.instrumentation.outputs import TASKS, Outputs, Problem, RejectedTelemetry, summarize
 from otel_ml.instrumentation.settings import Settings
 from otel_ml.instrumentation.telemetry import Telemetry, error_type
-from otel_ml.semconv import OVERFLOW_VALUE, Attr, Event
+from otel_ml.semconv import Attr, Event
 
 __all__ = ["InferenceCall", "SPAN_NAME", "inside_inference", "check_call_options"]
 
@@ -80,7 +80,7 @@ class InferenceCall:
 
     __slots__ = ("_t", "_settings", "model_name", "model_version", "endpoint", "variant",
                  "batch_size", "_kind", "_task", "span", "_ctx", "_token", "_t0",
-                 "prediction_ids", "problems", "_active_attrs", "_inside")
+                 "prediction_ids", "problems", "_series", "_inside", "_live", "_start_batch")
 
     def __init__(self, telemetry: Telemetry, settings: Settings, model_name: str, model_version: str,
                  *, endpoint: str | None = None, variant: str = semconv.VARIANT_PRIMARY,
@@ -105,19 +105,19 @@ class InferenceCall:
     # --- lifecycle ----------------------------------------------------------------------
     def __enter__(self) -> "InferenceCall":
         ins = self._t.instruments
-        attributes = {Attr.MODEL_NAME: self.model_name, Attr.MODEL_VERSION: self.model_version,
-                      Attr.VARIANT: self.variant}
-        if self.endpoint is not None:
-            attributes[Attr.ENDPOINT] = self.endpoint
+        self._series = series = ins.series(self.model_name, self.model_version, self.variant, self.endpoint)
+        attributes = series.span
+        self._start_batch = self.batch_size
         if self.batch_size is not None:
-            attributes[Attr.BATCH_SIZE] = self.batch_size
+            attributes = {**attributes, Attr.BATCH_SIZE: self.batch_size}
         self.span = span = self._t.tracer.start_span(SPAN_NAME, kind=self._kind, attributes=attributes)
         self._ctx = trace.set_span_in_context(span)
         self._token = otel_context.attach(self._ctx)
         self._inside = _INSIDE.set(True)
         set_last_prediction_ids(())  # a call that records no outputs must not show the previous ids
-        self._active_attrs = ins.attrs((Attr.MODEL_NAME, self.model_name), (Attr.ENDPOINT, self.endpoint))
-        ins.active.add(1, self._active_attrs)
+        self._live = ins.live()
+        if self._live:
+            ins.active.add(series.key, series.active, 1)
         self._t0 = _perf()
         return self
 
@@ -136,36 +136,33 @@ class InferenceCall:
     def _finish(self, exc: BaseException | None, duration: float) -> None:
         ins = self._t.instruments
         span = self.span
+        series = self._series
         if exc is None:
-            status, etype = semconv.STATUS_OK, None
-            span_attrs = {Attr.STATUS: status}
+            red = series.red_ok
+            span.set_attribute(Attr.STATUS, semconv.STATUS_OK)
+            if self.batch_size is not None and self.batch_size != self._start_batch:
+                span.set_attribute(Attr.BATCH_SIZE, self.batch_size)
         else:
-            status, etype = semconv.STATUS_ERROR, error_type(exc)
-            span_attrs = {Attr.STATUS: status, Attr.ERROR_TYPE: etype}
+            etype = error_type(exc)
+            red = series.red_error(etype)
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, f"{etype}: {exc}"))
+            span_attrs = {Attr.STATUS: semconv.STATUS_ERROR, Attr.ERROR_TYPE: etype}
+            if self.batch_size is not None:
+                span_attrs[Attr.BATCH_SIZE] = self.batch_size
+            span.set_attributes(span_attrs)
+        ins.duration.record(duration, red)  # inside the span's context: the exemplar links the trace
         if self.batch_size is not None:
-            span_attrs[Attr.BATCH_SIZE] = self.batch_size
-        span.set_attributes(span_attrs)
-        red = ins.attrs((Attr.MODEL_NAME, self.model_name), (Attr.MODEL_VERSION, self.model_version),
-                        (Attr.ENDPOINT, self.endpoint), (Attr.STATUS, status),
-                        (Attr.ERROR_TYPE, etype), (Attr.VARIANT, self.variant))
-        ins.requests.add(1, red)
-        ins.duration.record(duration, red)
-        if self.batch_size is not None:
-            ins.batch_size.record(self.batch_size, self._mvv())
-        ins.active.add(-1, self._active_attrs)
+            ins.batch_size_bulk.record_value(self.batch_size, series.mvv, exemplar=False)
+        if self._live:
+            ins.requests.add((series.key, red.get(Attr.ERROR_TYPE)), red, 1)
+            ins.active.add(series.key, series.active, -1)
 
     async def __aenter__(self) -> "InferenceCall":
         return self.__enter__()
 
     async def __aexit__(self, exc_type, exc, tb) -> bool:
         return self.__exit__(exc_type, exc, tb)
-
-    def _mvv(self) -> dict:
-        return self._t.instruments.attrs((Attr.MODEL_NAME, self.model_name),
-                                         (Attr.MODEL_VERSION, self.model_version),
-                                         (Attr.VARIANT, self.variant))
 
     # --- outputs --------------------------------------------------------------------------
     def set_batch_size(self, n: int) -> None:
@@ -227,38 +224,35 @@ class InferenceCall:
     def _record_metrics(self, out: Outputs) -> None:
         ins = self._t.instruments
         settings = self._settings
-        mvv = self._mvv()
-        ins.predictions.add(out.n, mvv)
-        if out.classification and out.predictions is not None:
-            labels, counts = class_counts(out.predictions)
+        series = self._series
+        mvv = series.mvv
+        live = self._live
+        if live:
+            ins.predictions.add(series.key, mvv, out.n)
+        if live and out.classification and out.predictions is not None:
+            if out.n == 1:  # the commonest online shape: no np.unique
+                labels, counts = [str(out.predictions.tolist()[0])], (1,)
+            else:
+                labels, counts = out.class_counts()
             labels = ins.class_cap(self.model_name, settings.class_cardinality_limit).admit(labels)
-            overflow = 0
-            for label, count in zip(labels, counts.tolist()):  # distinct classes, not predictions
-                if label == OVERFLOW_VALUE:
-                    overflow += count
-                else:
-                    ins.prediction_class.add(count, ins.attrs(*self._mvv_pairs(), (Attr.PREDICTION_CLASS, label)))
-            if overflow:
-                ins.prediction_class.add(overflow, ins.attrs(*self._mvv_pairs(),
-                                                             (Attr.PREDICTION_CLASS, OVERFLOW_VALUE)))
+            add = ins.prediction_class.add
+            for label, count in zip(labels, counts):  # distinct classes, not predictions
+                add((series.key, label), series.with_class(label), count)
         if out.confidences is not None:
+            if out.n == 1:
+                value = out.confidences.item()
+                if out.confidence_ok[0]:
+                    ins.confidence_bulk.record_value(value, mvv, exemplar=False)
+                    if live and value < settings.low_confidence_threshold:
+                        ins.low_confidence.add(series.key, mvv, 1)
+                return
             values = out.valid_confidences
             if len(values):
-                mode = settings.confidence_recording
-                if mode == "buckets":
-                    key = (self.model_name, self.model_version, self.variant)
-                    ins.confidence_buckets.add(key, mvv, values)
-                elif mode == "histogram":
-                    record = ins.confidence.record
-                    for value in values.tolist():  # the SDK has no batched record: one call per value
-                        record(value, mvv)
+                # exact, O(1) SDK work per batch; valid confidences are finite and >= 0 already
+                ins.confidence_bulk.record_many(values, mvv, exemplar=False, checked=True)
                 low = int(np.count_nonzero(values < settings.low_confidence_threshold))
-                if low:
-                    ins.low_confidence.add(low, mvv)
-
-    def _mvv_pairs(self) -> tuple:
-        return ((Attr.MODEL_NAME, self.model_name), (Attr.MODEL_VERSION, self.model_version),
-                (Attr.VARIANT, self.variant))
+                if low and live:
+                    ins.low_confidence.add(series.key, mvv, low)
 
     def _emit_event(self, out: Outputs, extra: EventInput, problems: list[Problem]) -> None:
         t = self._t

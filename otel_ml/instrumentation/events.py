@@ -4,11 +4,18 @@ The body is columnar (``prediction_ids``, ``features: {name: [...]}``, ``predict
 ``confidence: [...]``, optional ``probabilities`` and ``segment``) so a batch of N costs one
 record; a one-item call uses the single form (scalars, id in ``ml.prediction.id``). Items are
 sampled with a numpy mask; ids are generated for captured items the caller gave none for.
+
+A batch whose event would exceed ``EVENT_BYTE_BUDGET`` (estimated OTLP protobuf size) goes out
+as several records of consecutive rows, each under the budget, so that an exporter batch of
+``sdk_setup.LOG_EXPORT_BATCH`` records stays under a receiver's 4 MiB gRPC limit. A single row
+over the budget (thousands of features) goes out without its features, counted as
+``event_too_large``.
 """
 
 from __future__ import annotations
 
 import contextvars
+import math
 import time
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -23,10 +30,18 @@ from otel_ml.instrumentation.capture import (
     new_prediction_ids,
     sample_mask,
 )
-from otel_ml.instrumentation.outputs import SHAPE_MISMATCH, Outputs, Problem, RejectedTelemetry
+from otel_ml.instrumentation.outputs import EVENT_TOO_LARGE, SHAPE_MISMATCH, Outputs, Problem, RejectedTelemetry
 from otel_ml.semconv import Attr, Body, Event
 
-__all__ = ["last_prediction_ids", "set_last_prediction_ids", "EventInput", "emit_inference_event"]
+__all__ = ["last_prediction_ids", "set_last_prediction_ids", "EventInput", "emit_inference_event",
+           "EVENT_BYTE_BUDGET", "estimated_bytes"]
+
+#: Most bytes one inference event's body may take (estimated as OTLP protobuf); larger batches
+#: are split into several records of consecutive rows.
+EVENT_BYTE_BUDGET = 32 * 1024
+_BODY_TARGET = EVENT_BYTE_BUDGET * 7 // 8  # the rest: attributes, ids, the record's envelope
+_NUMBER_BYTES = 11  # an AnyValue double / int inside an ArrayValue: tag, 8 bytes, element header
+_TEXT_OVERHEAD = 4  # tag + length + element header around a short string
 
 _LAST_IDS: contextvars.ContextVar[tuple] = contextvars.ContextVar("otel_ml_last_prediction_ids", default=())
 
@@ -121,10 +136,56 @@ def emit_inference_event(logger, instruments, *, context: Context, model: str, v
         attributes[Attr.PREDICTION_ID] = captured_ids[0]
     else:
         body[Body.PREDICTION_IDS] = captured_ids
-    logger.emit(timestamp=time.time_ns(), context=context, severity_number=SeverityNumber.INFO,
-                body=body, attributes=attributes, event_name=Event.INFERENCE)
+    bodies = _within_budget(body, k, problems)
+    now = time.time_ns()
+    for part in bodies:
+        logger.emit(timestamp=now, context=context, severity_number=SeverityNumber.INFO,
+                    body=part, attributes=attributes, event_name=Event.INFERENCE)
     instruments.events.add(k, instruments.attrs((Attr.MODEL_NAME, model), (Attr.MODEL_VERSION, version)))
     return ids_all
+
+
+def estimated_bytes(value: Any) -> int:
+    """Rough OTLP protobuf size of an event body: numbers 11 bytes, text its length + 4."""
+    if isinstance(value, dict):
+        return sum(len(key) + _TEXT_OVERHEAD + estimated_bytes(v) for key, v in value.items())
+    if isinstance(value, list):
+        if not value:
+            return 0
+        try:
+            return sum(map(len, value)) + _TEXT_OVERHEAD * len(value)  # a text column, at C speed
+        except TypeError:  # numbers, or text with nulls: look at a few items, not every one
+            if any(isinstance(value[i], str) for i in (0, len(value) // 2, -1)):
+                return sum(estimated_bytes(v) for v in value)
+            return _NUMBER_BYTES * len(value)
+    if isinstance(value, str):
+        return len(value) + _TEXT_OVERHEAD
+    return 2 if value is None else _NUMBER_BYTES
+
+
+def _slice(value: Any, a: int, b: int) -> Any:
+    if isinstance(value, dict):
+        return {key: _slice(v, a, b) for key, v in value.items()}
+    if isinstance(value, list):
+        return value[a:b]
+    return value  # a scalar segment applies to every row
+
+
+def _within_budget(body: dict, k: int, problems: list[Problem]) -> list[dict]:
+    """``body`` (k rows, batch form) as records of consecutive rows, each under the budget."""
+    size = estimated_bytes(body)
+    if size <= _BODY_TARGET:
+        return [body]
+    per_row = size / k
+    if per_row > _BODY_TARGET and Body.FEATURES in body:
+        features = body.pop(Body.FEATURES)
+        problems.append(Problem(EVENT_TOO_LARGE, k, (
+            f"{len(features)} captured features make one row ~{per_row:,.0f} bytes, over the "
+            f"{EVENT_BYTE_BUDGET:,}-byte event budget; the event went out without features")))
+        return _within_budget(body, k, problems)
+    parts = max(2, math.ceil(size / _BODY_TARGET))
+    edges = np.linspace(0, k, min(parts, k) + 1).astype(int).tolist()
+    return [_slice(body, a, b) for a, b in zip(edges, edges[1:])]
 
 
 def _segment(segment: Any, n: int, idx: np.ndarray, single: bool, problems: list[Problem]):

@@ -25,7 +25,7 @@ from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from otel_ml.instrumentation.call import InferenceCall
-from otel_ml.instrumentation.patching import AutoCall, Patcher
+from otel_ml.instrumentation.patching import AutoCall, Patcher, report_conflict
 from otel_ml.instrumentation.outputs import looks_like_probabilities
 
 __all__ = ["OnnxRuntimeInstrumentor"]
@@ -46,8 +46,8 @@ class OnnxRuntimeInstrumentor(BaseInstrumentor):
 
     def _instrument(self, **kwargs: Any) -> None:
         conflict = self._check_dependency_conflicts()
-        if conflict:
-            _log.warning("otel_ml: %s", conflict)
+        if conflict:  # opentelemetry-instrument skips the check; a wrong version patches nothing
+            report_conflict(_log, conflict)
             return
         import onnxruntime
 

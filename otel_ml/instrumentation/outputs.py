@@ -23,7 +23,6 @@ __all__ = [
     "Problem",
     "RejectedTelemetry",
     "summarize",
-    "bucket_counts",
     "class_counts",
     "CardinalityCap",
     "TASKS",
@@ -39,6 +38,7 @@ SHAPE_MISMATCH = "shape_mismatch"
 INVALID_CONFIDENCE = "invalid_confidence"
 INVALID_PROBABILITIES = "invalid_probabilities"
 INVALID_PREDICTIONS = "invalid_predictions"
+EVENT_TOO_LARGE = "event_too_large"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +71,27 @@ class Outputs:
     classes: list[str] | None = None  # labels of the probability columns
     classification: bool = False
     problems: list[Problem] = field(default_factory=list)
+    #: column of each prediction when it is the argmax of ``probabilities`` (class counts by bincount)
+    top: np.ndarray | None = None
+    all_ok: bool = False  # every confidence is valid (valid_confidences is then the column itself)
 
     @property
     def valid_confidences(self) -> np.ndarray:
         if self.confidences is None:
             return np.empty(0)
-        return self.confidences[self.confidence_ok]
+        return self.confidences if self.all_ok else self.confidences[self.confidence_ok]
+
+    def class_counts(self) -> tuple[list[str], list[int]]:
+        """Distinct predicted classes (as attribute strings) and their counts; from the argmax
+        column with ``np.bincount`` when the predictions came from distinct-labelled probabilities."""
+        if self.top is not None:
+            labels = self.classes if self.classes is not None else [str(j) for j in range(self.probabilities.shape[1])]
+            if len(set(labels)) == len(labels):
+                counts = np.bincount(self.top, minlength=len(labels))
+                present = np.flatnonzero(counts).tolist()
+                return [labels[j] for j in present], counts[present].tolist()
+        labels, counts = class_counts(self.predictions)
+        return labels, counts.tolist()
 
 
 def _as_1d(values: Any) -> np.ndarray:
@@ -123,6 +138,11 @@ def summarize(predictions: Any = None, *, probabilities: Any = None, confidences
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, not {task!r}")
+    if predictions is None and confidences is None and type(probabilities) is np.ndarray \
+            and probabilities.shape[0:1] == (1,) and probabilities.ndim == 2 and probabilities.dtype.kind == "f":
+        fast = _one_valid_row(probabilities, classes, task)
+        if fast is not None:
+            return fast
     problems: list[Problem] = []
     preds = probs = conf = None
     if predictions is not None:
@@ -161,7 +181,7 @@ def summarize(predictions: Any = None, *, probabilities: Any = None, confidences
         problems.append(Problem(EMPTY_BATCH, 1, "empty batch: no predictions to record"))
         return Outputs(0, problems=problems)
 
-    labels = None
+    labels = top = None
     if probs is not None:
         if classes is not None:
             labels = [str(c) for c in np.asarray(classes).tolist()]
@@ -169,14 +189,24 @@ def summarize(predictions: Any = None, *, probabilities: Any = None, confidences
                 problems.append(Problem(SHAPE_MISMATCH, len(labels),
                                         f"{len(labels)} class labels for {probs.shape[1]} probability columns"))
                 labels = None
-        row_ok = np.all(np.isfinite(probs) & (probs >= 0.0) & (probs <= 1.0), axis=1)
+        # NaN and +-inf fail these comparisons; whole-matrix checks first (reductions along a
+        # short axis 1 are slow in numpy), per row only when something is out of range
+        in_range = (probs >= 0.0) & (probs <= 1.0)
+        row_ok = np.ones(len(probs), dtype=bool) if in_range.all() else in_range.all(axis=1)
+        top = probs.argmax(axis=1)  # the first maximum, as max() finds it
         if conf is None:
-            conf = np.where(row_ok, probs.max(axis=1), np.nan)
+            conf = probs[np.arange(len(probs)), top]  # == probs.max(axis=1) on valid rows
+            if not row_ok.all():
+                conf = np.where(row_ok, conf, np.nan)
         if preds is None:
-            top = probs.argmax(axis=1)
             preds = np.asarray(classes)[top] if labels is not None else top
+        else:
+            top = None  # the caller's predictions: counted as given
     ok = None
-    if conf is not None:
+    all_ok = False
+    if conf is not None and probs is not None and top is not None and confidences is None and row_ok.all():
+        ok, all_ok = row_ok, True  # maxima of in-range rows: valid by construction
+    elif conf is not None:
         ok = np.isfinite(conf) & (conf >= 0.0) & (conf <= 1.0)
         if probs is not None:
             ok &= row_ok
@@ -190,18 +220,26 @@ def summarize(predictions: Any = None, *, probabilities: Any = None, confidences
             preds is not None and preds.dtype.kind in "biuUSO")
     else:
         classification = task == "classification"
-    return Outputs(n, preds, conf, ok, probs, labels, classification, problems)
+    return Outputs(n, preds, conf, ok, probs, labels, classification, problems, top, all_ok)
 
 
-def bucket_counts(values: np.ndarray, boundaries: Sequence[float]) -> np.ndarray:
-    """Per-bucket counts with the OTel explicit-bucket rule: bucket i holds (b[i-1], b[i]].
-
-    ``searchsorted(side='left')`` is ``bisect_left`` on the whole array, the same placement the
-    SDK's histogram aggregation makes value by value. The last bucket is (b[-1], +inf).
-    """
-    bounds = np.asarray(boundaries, dtype=np.float64)
-    idx = np.searchsorted(bounds, values, side="left")
-    return np.bincount(idx, minlength=len(bounds) + 1)
+def _one_valid_row(probabilities: np.ndarray, classes: Sequence[Any] | None, task: str) -> Outputs | None:
+    """The commonest online shape, one row of valid probabilities, without the general path's
+    array passes; None (use the general path) for anything else. Same result as the general path."""
+    row = probabilities[0].tolist()
+    if not row or not all(0.0 <= p <= 1.0 for p in row):  # NaN fails the comparison too
+        return None
+    labels = None
+    if classes is not None:
+        class_array = np.asarray(classes)
+        labels = [str(c) for c in class_array.tolist()]
+        if len(labels) != len(row):
+            return None
+    conf = max(row)
+    top = row.index(conf)  # argmax: the first maximum
+    preds = class_array[top:top + 1] if labels is not None else np.array([top])
+    return Outputs(1, preds, np.array([conf]), np.ones(1, dtype=bool), probabilities.astype(np.float64, copy=False),
+                   labels, task != "regression", [], np.array([top]), True)
 
 
 def class_counts(predictions: np.ndarray) -> tuple[list[str], np.ndarray]:

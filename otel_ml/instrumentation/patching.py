@@ -19,10 +19,18 @@ from otel_ml.instrumentation.settings import Settings
 from otel_ml.instrumentation.telemetry import telemetry_for
 from otel_ml.instrumentation.wrappers import default_settings, guarded
 
-__all__ = ["MARKER", "Patcher", "Handler", "AutoCall"]
+__all__ = ["MARKER", "Patcher", "Handler", "AutoCall", "report_conflict"]
 
 _log = logging.getLogger(__name__)
 MARKER = "__otel_ml_instrumented__"
+
+def report_conflict(log: logging.Logger, conflict: Any) -> None:
+    """An instrumentor that cannot patch says why: a library that is simply not installed is
+    normal under a zero-code start (DEBUG, as upstream instrumentors do); an installed library
+    of an unsupported version is a WARNING."""
+    missing = getattr(conflict, "found", None) is None and not getattr(conflict, "found_any", None)
+    log.log(logging.DEBUG if missing else logging.WARNING, "otel_ml: %s", conflict)
+
 
 #: handler(instance, attribute name, bound original, args, kwargs) -> result
 Handler = Callable[[Any, str, Callable[..., Any], tuple, dict], Any]

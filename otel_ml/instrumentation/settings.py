@@ -18,14 +18,11 @@ from otel_ml.config_checks import (
 )
 from otel_ml.errors import ConfigError
 
-__all__ = ["Settings", "ENV_VARS", "DEFAULT_MODEL_VERSION", "SPAN_KINDS", "CONFIDENCE_MODES"]
+__all__ = ["Settings", "ENV_VARS", "DEFAULT_MODEL_VERSION", "SPAN_KINDS"]
 
 #: ``ml.model.version`` when neither the caller nor OTEL_ML_MODEL_VERSION names one.
 DEFAULT_MODEL_VERSION = "unknown"
 SPAN_KINDS = ("internal", "server")
-#: buckets: cumulative per-bucket counters fed by numpy (O(1) SDK work per batch);
-#: histogram: an OTel Histogram, one SDK record() per value; off: no confidence distribution.
-CONFIDENCE_MODES = ("buckets", "histogram", "off")
 
 @dataclass(frozen=True)
 class Settings:
@@ -39,11 +36,11 @@ class Settings:
     events_enabled: bool = True
     capture_features: bool = False
     capture_sample_rate: float = 1.0
-    confidence_recording: str = "buckets"
     gpu_metrics: bool = True
     process_metrics: bool = True
     prometheus_port: int | None = None
     prometheus_host: str = "0.0.0.0"
+    export_timeout_s: float = 2.0
 
     def __post_init__(self) -> None:
         for name in ("model_name", "model_version"):
@@ -56,8 +53,8 @@ class Settings:
         check_positive_int("class_cardinality_limit", self.class_cardinality_limit)
         for name in ("events_enabled", "capture_features", "gpu_metrics", "process_metrics"):
             check_bool(name, getattr(self, name))
-        check_choice("confidence_recording", self.confidence_recording, CONFIDENCE_MODES)
         check_int("prometheus_port", self.prometheus_port, 0, 65535, allow_none=True)
+        check_number("export_timeout_s", self.export_timeout_s, 0, 600, lo_open=True)
         if not isinstance(self.prometheus_host, str) or not self.prometheus_host:
             raise ConfigError("prometheus_host", "must be a host name or address")
 
@@ -97,9 +94,9 @@ ENV_VARS: dict[str, tuple[str, Callable[[str], object]]] = {
     "events_enabled": ("OTEL_ML_EVENTS_ENABLED", parse_bool),
     "capture_features": ("OTEL_ML_CAPTURE_FEATURES", parse_bool),
     "capture_sample_rate": ("OTEL_ML_CAPTURE_SAMPLE_RATE", parse_float),
-    "confidence_recording": ("OTEL_ML_CONFIDENCE_RECORDING", str.lower),
     "gpu_metrics": ("OTEL_ML_GPU_METRICS", parse_bool),
     "process_metrics": ("OTEL_ML_PROCESS_METRICS", parse_bool),
     "prometheus_port": ("OTEL_ML_PROMETHEUS_PORT", parse_int),
     "prometheus_host": ("OTEL_ML_PROMETHEUS_HOST", str),
+    "export_timeout_s": ("OTEL_ML_EXPORT_TIMEOUT_S", parse_float),
 }

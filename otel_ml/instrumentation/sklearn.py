@@ -28,8 +28,8 @@ from typing import Any, Collection
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
-from otel_ml.instrumentation.call import InferenceCall
-from otel_ml.instrumentation.patching import AutoCall, Patcher
+from otel_ml.instrumentation.call import InferenceCall, inside_inference
+from otel_ml.instrumentation.patching import AutoCall, Patcher, report_conflict
 from otel_ml.instrumentation.outputs import batch_size_of
 
 __all__ = ["SklearnInstrumentor", "DEFAULT_METHODS"]
@@ -51,6 +51,14 @@ def _all_subclasses(root: type) -> list[type]:
     return out
 
 
+def _task_of(estimator: Any) -> str:
+    """classification | regression | auto, from scikit-learn's tags (per call: a meta-estimator's
+    tags follow its current steps)."""
+    from sklearn.base import is_classifier, is_regressor
+
+    return "classification" if is_classifier(estimator) else "regression" if is_regressor(estimator) else "auto"
+
+
 class SklearnInstrumentor(BaseInstrumentor):
     """OTel instrumentor for scikit-learn estimators (entry point ``sklearn``)."""
 
@@ -60,7 +68,7 @@ class SklearnInstrumentor(BaseInstrumentor):
     def _instrument(self, **kwargs: Any) -> None:
         conflict = self._check_dependency_conflicts()
         if conflict:  # opentelemetry-instrument skips the check; a wrong version patches nothing
-            _log.warning("otel_ml: %s", conflict)
+            report_conflict(_log, conflict)
             return
         from sklearn import base
 
@@ -118,10 +126,10 @@ class SklearnInstrumentor(BaseInstrumentor):
 
     # --- the wrapper --------------------------------------------------------------------
     def _handle(self, estimator: Any, method: str, bound, args: tuple, kwargs: dict) -> Any:
+        if inside_inference():  # predict_proba calling decision_function: one call, one span
+            return bound(*args, **kwargs)
         X = args[0] if args else kwargs.get("X")
-        from sklearn.base import is_classifier, is_regressor
-
-        task = "classification" if is_classifier(estimator) else "regression" if is_regressor(estimator) else "auto"
+        task = "classification" if method == "predict_proba" else _task_of(estimator)
 
         def record(call: InferenceCall, result: Any) -> None:
             self._record(call, estimator, method, X, result)

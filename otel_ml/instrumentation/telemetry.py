@@ -18,13 +18,15 @@ from opentelemetry import _logs, metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from otel_ml import semconv
-from otel_ml.instrumentation.outputs import CardinalityCap, bucket_counts
+from otel_ml.bulk_histogram import BulkHistogram, check_for
+from otel_ml.instrumentation.outputs import CardinalityCap
+from otel_ml.instrumentation.series import SERIES_LIMIT, Cells, Series
 from otel_ml.instruments import create_instrument
-from otel_ml.semconv import Attr, Metric
+from otel_ml.semconv import Metric
 from otel_ml.version import __version__
 
 __all__ = ["Instruments", "Telemetry", "telemetry_for", "instruments_for", "reset_default_telemetry",
-           "error_type", "ConfidenceBuckets"]
+           "error_type"]
 
 _log = logging.getLogger(__name__)
 SCOPE = semconv.INSTRUMENTATION_SCOPE
@@ -37,52 +39,13 @@ def error_type(exc: BaseException) -> str:
     return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
 
 
-def _le(bound: float) -> str:
-    """Bucket bound as Prometheus writes it on histogram buckets (0.5, 1.0, +Inf)."""
-    return "+Inf" if bound == float("inf") else repr(float(bound))
-
-
-class ConfidenceBuckets:
-    """Cumulative confidence histogram per attribute set, accumulated with numpy.
-
-    Reported through two observable counters (``ml.prediction.confidence.bucket{le}`` and
-    ``.sum``): the counts equal what a Histogram fed value by value would show, but a batch
-    costs one ``searchsorted`` + ``bincount`` instead of one SDK call per value.
-    """
-
-    def __init__(self, boundaries: Iterable[float]):
-        self.boundaries = np.asarray(tuple(boundaries), dtype=np.float64)
-        self._le = [_le(b) for b in self.boundaries] + ["+Inf"]
-        self._lock = threading.Lock()
-        self._state: dict[tuple, list] = {}  # key -> [attrs, counts, sum]
-
-    def add(self, key: tuple, attributes: dict, values: np.ndarray) -> None:
-        counts = bucket_counts(values, self.boundaries)
-        total = float(values.sum())
-        with self._lock:
-            state = self._state.get(key)
-            if state is None:
-                self._state[key] = [dict(attributes), counts.astype(np.int64), total]
-            else:
-                state[1] += counts
-                state[2] += total
-
-    def snapshot(self) -> list[tuple[dict, np.ndarray, float]]:
-        with self._lock:
-            return [(attrs, counts.copy(), total) for attrs, counts, total in self._state.values()]
-
-    def observe_buckets(self, options: CallbackOptions) -> Iterable[Observation]:
-        for attrs, counts, _ in self.snapshot():
-            for le, cumulative in zip(self._le, np.cumsum(counts).tolist()):
-                yield Observation(cumulative, {**attrs, Attr.CONFIDENCE_LE: le})
-
-    def observe_sum(self, options: CallbackOptions) -> Iterable[Observation]:
-        for attrs, _, total in self.snapshot():
-            yield Observation(total, attrs)
-
-
 class Instruments:
-    """Every synchronous instrument of the instrumentation, plus the observable ones' state."""
+    """Every instrument of the instrumentation, and the in-process counts behind the observable ones.
+
+    Histograms (latency, batch size, confidence) are SDK instruments; the per-call counters are
+    ``Cells`` reported by observable counters (see ``series``). Only the latency histogram goes
+    through ``record()`` (its exemplars link latency buckets to traces); batch size and confidence
+    are added straight into the SDK's aggregations by ``BulkHistogram`` (same data, no exemplar)."""
 
     def __init__(self, meter_provider: metrics.MeterProvider | None = None):
         self._provider = meter_provider  # pins the id this object is cached under
@@ -90,21 +53,25 @@ class Instruments:
         m, meter, new = Metric, self.meter, create_instrument
         self.duration = new(meter, m.INFERENCE_DURATION,
                             explicit_bucket_boundaries_advisory=semconv.LATENCY_BUCKETS_S)
-        self.requests = new(meter, m.INFERENCE_REQUESTS)
-        self.active = new(meter, m.INFERENCE_ACTIVE)
         self.batch_size = new(meter, m.BATCH_SIZE,
                               explicit_bucket_boundaries_advisory=semconv.BATCH_SIZE_BUCKETS)
-        self.predictions = new(meter, m.PREDICTIONS)
+        self.batch_size_bulk = BulkHistogram(self.batch_size, semconv.BATCH_SIZE_BUCKETS)
         self.confidence = new(meter, m.CONFIDENCE,
                               explicit_bucket_boundaries_advisory=semconv.CONFIDENCE_BUCKETS)
-        self.prediction_class = new(meter, m.PREDICTION_CLASS)
-        self.low_confidence = new(meter, m.LOW_CONFIDENCE)
+        self.confidence_bulk = BulkHistogram(self.confidence, semconv.CONFIDENCE_BUCKETS)
+        check_for(self.confidence)  # the SDK's internals checked at start-up, not on a request
+        # Per-call counters: counted in process, reported at collection (observable counters).
+        self.requests, self.active, self.predictions = Cells(), Cells(), Cells()
+        self.prediction_class, self.low_confidence = Cells(), Cells()
+        for spec, cells in ((m.INFERENCE_REQUESTS, self.requests), (m.INFERENCE_ACTIVE, self.active),
+                            (m.PREDICTIONS, self.predictions), (m.PREDICTION_CLASS, self.prediction_class),
+                            (m.LOW_CONFIDENCE, self.low_confidence)):
+            new(meter, spec, callbacks=[cells.observe])
         self.invalid = new(meter, m.INVALID_TELEMETRY)
         self.events = new(meter, m.INFERENCE_EVENTS)
         self.outcome = new(meter, m.OUTCOME_VALUE)
-        self.confidence_buckets = ConfidenceBuckets(semconv.CONFIDENCE_BUCKETS)
-        new(meter, m.CONFIDENCE_BUCKET, callbacks=[self.confidence_buckets.observe_buckets])
-        new(meter, m.CONFIDENCE_SUM, callbacks=[self.confidence_buckets.observe_sum])
+        self._series: dict[tuple, Series] = {}
+        self._series_lock = threading.Lock()
         # Served models (InstrumentedModel, register_model_info) report info, age and routing.
         self._sources: weakref.WeakSet = weakref.WeakSet()
         self._pinned: set = set()
@@ -156,6 +123,23 @@ class Instruments:
             with self._caps_lock:
                 cap = self._caps.setdefault(model_name, CardinalityCap(limit))
         return cap
+
+    def live(self) -> bool:
+        """False while these instruments are the API's proxies with no SDK behind them yet: the
+        in-process counters then skip, as SDK measurements would be dropped."""
+        return getattr(self.duration, "_real_instrument", True) is not None
+
+    def series(self, model: str, version: str, variant: str, endpoint: str | None) -> Series:
+        """The cached attribute sets of this (model, version, variant, endpoint); past
+        ``SERIES_LIMIT`` of them a fresh one per call (the counters then overflow)."""
+        key = (model, version, variant, endpoint)
+        found = self._series.get(key)
+        if found is None:
+            found = Series(model, version, variant, endpoint)
+            with self._series_lock:
+                if len(self._series) < SERIES_LIMIT:
+                    found = self._series.setdefault(key, found)
+        return found
 
     def attrs(self, *pairs: tuple[str, Any]) -> dict:
         """An attribute dict for ``pairs`` (None values dropped), cached: the hot path builds

@@ -24,7 +24,7 @@ from typing import Any, Collection
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from otel_ml.instrumentation.call import InferenceCall
-from otel_ml.instrumentation.patching import AutoCall, Patcher
+from otel_ml.instrumentation.patching import AutoCall, Patcher, report_conflict
 
 __all__ = ["TorchInstrumentor"]
 
@@ -40,8 +40,8 @@ class TorchInstrumentor(BaseInstrumentor):
 
     def _instrument(self, **kwargs: Any) -> None:
         conflict = self._check_dependency_conflicts()
-        if conflict:
-            _log.warning("otel_ml: %s", conflict)
+        if conflict:  # opentelemetry-instrument skips the check; a wrong version patches nothing
+            report_conflict(_log, conflict)
             return
         import torch
 

@@ -53,8 +53,12 @@ def _batches(rng, n_batches=6, boundaries=False):
         yield preds, conf
 
 
+def _point(p):
+    return (dict(p.attributes), p.count, p.sum, p.min, p.max, tuple(p.bucket_counts), tuple(p.explicit_bounds))
+
+
 @pytest.mark.parametrize("boundaries", [False, True])
-def test_buckets_mode_equals_a_histogram_fed_value_by_value(otel, boundaries):
+def test_confidence_histogram_equals_a_histogram_fed_value_by_value(otel, boundaries):
     settings = Settings(events_enabled=False, low_confidence_threshold=0.7)
     batches = list(_batches(np.random.default_rng(int(boundaries)), boundaries=boundaries))
     for preds, conf in batches:
@@ -63,52 +67,53 @@ def test_buckets_mode_equals_a_histogram_fed_value_by_value(otel, boundaries):
     all_preds = np.concatenate([p for p, _ in batches])
     all_conf = np.concatenate([c for _, c in batches])
     oracle = _per_value_oracle(all_conf, all_preds, 0.7)
-    [hist] = oracle["confidence"]
-
     got = otel.metrics()
-    cumulative = {p.attributes[Attr.CONFIDENCE_LE]: p.value for p in got[M.CONFIDENCE_BUCKET.name]}
-    expected = np.cumsum(hist.bucket_counts).tolist()
-    les = [repr(float(b)) for b in semconv.CONFIDENCE_BUCKETS] + ["+Inf"]
-    assert [cumulative[le] for le in les] == expected
-    assert cumulative["+Inf"] == hist.count == len(all_conf)
-    [total] = got[M.CONFIDENCE_SUM.name]
-    if boundaries:  # 0.1, 0.2... are not exact binary fractions: equal up to float rounding
-        assert total.value == pytest.approx(hist.sum, rel=1e-12)
-    else:  # dyadic values: every partial sum is exact, so the sums are identical
-        assert total.value == hist.sum
+    [hist] = got[M.CONFIDENCE.name]
+    assert _point(hist) == _point(oracle["confidence"][0])
+    assert hist.count == len(all_conf) and dict(hist.attributes) == MVV
     assert {p.attributes[Attr.PREDICTION_CLASS]: p.value for p in got[M.PREDICTION_CLASS.name]} == \
         {p.attributes[Attr.PREDICTION_CLASS]: p.value for p in oracle["classes"]}
     [low] = got[M.LOW_CONFIDENCE.name]
     assert low.value == oracle["low"][0].value
-    for p in got[M.CONFIDENCE_BUCKET.name]:
-        assert {k: v for k, v in p.attributes.items() if k != Attr.CONFIDENCE_LE} == MVV
 
 
-def test_buckets_mode_sum_agrees_to_rounding_on_arbitrary_floats(otel):
+@pytest.mark.parametrize("sizes", [[1], [1, 1, 1], [7], [1024], [1, 7, 1024, 7, 1]])
+def test_histogram_is_exact_on_arbitrary_floats(otel, sizes):
+    """Sum, count, min, max and every bucket equal the per-value loop's, bit for bit, on values
+    whose partial sums round (the fast path accumulates left to right, as the SDK does)."""
+    rng = np.random.default_rng(sum(sizes))
+    chunks = [rng.random(n) for n in sizes]
     settings = Settings(events_enabled=False)
-    conf = np.random.default_rng(9).random(5000)
-    for chunk in np.array_split(conf, 7):
+    for chunk in chunks:
         with inference("m", "1", settings=settings, **otel.providers) as call:
             call.record_outputs(np.zeros(len(chunk), dtype=int), confidences=chunk)
-    [hist] = _per_value_oracle(conf, np.zeros(len(conf), dtype=int), 0.7)["confidence"]
-    [total] = otel.metrics()[M.CONFIDENCE_SUM.name]
-    # numpy's pairwise sum vs the SDK's running sum: equal up to float rounding, never more
-    assert total.value == pytest.approx(hist.sum, rel=1e-12)
-
-
-def test_histogram_mode_data_point_is_identical(otel):
-    settings = Settings(events_enabled=False, confidence_recording="histogram")
-    batches = list(_batches(np.random.default_rng(5), 4, boundaries=True))
-    for preds, conf in batches:
-        with inference("m", "1", settings=settings, **otel.providers) as call:
-            call.record_outputs(preds, confidences=conf)
-    all_conf = np.concatenate([c for _, c in batches])
-    [expected] = _per_value_oracle(all_conf, np.concatenate([p for p, _ in batches]), 0.7)["confidence"]
+    conf = np.concatenate(chunks)
+    [expected] = _per_value_oracle(conf, np.zeros(len(conf), dtype=int), 0.7)["confidence"]
     [got] = otel.metrics()[M.CONFIDENCE.name]
-    assert (got.count, got.sum, got.min, got.max, tuple(got.bucket_counts), tuple(got.explicit_bounds)) == \
-        (expected.count, expected.sum, expected.min, expected.max, tuple(expected.bucket_counts),
-         tuple(expected.explicit_bounds))
-    assert dict(got.attributes) == MVV
+    assert _point(got) == _point(expected)
+
+
+@pytest.mark.parametrize("n", [1, 7, 1024])
+def test_nan_and_out_of_range_are_counted_as_invalid_not_recorded(otel, n):
+    rng = np.random.default_rng(n)
+    conf = rng.random(n)
+    bad = {0: np.nan, 1: 1.5, 2: -0.25, 3: np.inf}
+    for i, value in bad.items():
+        if i < n:
+            conf[i] = value
+    with inference("m", "1", settings=Settings(events_enabled=False), **otel.providers) as call:
+        call.record_outputs(np.zeros(n, dtype=int), confidences=conf)
+    valid = conf[np.isfinite(conf) & (conf >= 0) & (conf <= 1)]
+    m = otel.metrics()
+    invalid = {p.attributes[Attr.REJECT_REASON]: p.value for p in m[M.INVALID_TELEMETRY.name]}
+    assert invalid == {"invalid_confidence": n - len(valid)}
+    if len(valid):
+        [expected] = _per_value_oracle(valid, np.zeros(len(valid), dtype=int), 0.7)["confidence"]
+        [got] = m[M.CONFIDENCE.name]
+        assert _point(got) == _point(expected)
+    else:
+        assert M.CONFIDENCE.name not in m
+    assert [p.value for p in m[M.PREDICTIONS.name]] == [n]
 
 
 def test_batches_for_different_variants_stay_apart(otel):
@@ -116,9 +121,8 @@ def test_batches_for_different_variants_stay_apart(otel):
     for variant, conf in (("primary", [0.95, 0.99]), ("fallback", [0.15])):
         with inference("m", "1", variant=variant, settings=settings, **otel.providers) as call:
             call.record_outputs(["a"] * len(conf), confidences=conf)
-    inf = {p.attributes[Attr.VARIANT]: p.value for p in otel.metrics()[M.CONFIDENCE_BUCKET.name]
-           if p.attributes[Attr.CONFIDENCE_LE] == "+Inf"}
-    assert inf == {"primary": 2, "fallback": 1}
+    counts = {p.attributes[Attr.VARIANT]: p.count for p in otel.metrics()[M.CONFIDENCE.name]}
+    assert counts == {"primary": 2, "fallback": 1}
 
 
 def test_concurrent_batches_lose_nothing(otel):
@@ -140,10 +144,29 @@ def test_concurrent_batches_lose_nothing(otel):
         t.join()
     m = otel.metrics()
     all_conf = np.concatenate([c for _, c in work])
-    inf = [p.value for p in m[M.CONFIDENCE_BUCKET.name] if p.attributes[Attr.CONFIDENCE_LE] == "+Inf"]
-    assert inf == [len(all_conf)]
-    assert [p.value for p in m[M.CONFIDENCE_SUM.name]] == [all_conf.sum()]  # dyadic: exact in any order
+    [hist] = m[M.CONFIDENCE.name]
+    assert hist.count == len(all_conf)
+    assert hist.sum == all_conf.sum()  # dyadic: exact in any order
     classes = {p.attributes[Attr.PREDICTION_CLASS]: p.value for p in m[M.PREDICTION_CLASS.name]}
     assert sum(classes.values()) == len(all_conf) and len(classes) == 6  # 5 admitted + _overflow
     assert [p.value for p in m[M.INFERENCE_REQUESTS.name]] == [64]
     assert m[M.INFERENCE_ACTIVE.name][0].value == 0
+
+
+@pytest.mark.parametrize("classes", [["cat", "dog", "emu"], None, ["x", "x", "y"], [10, 20, 30]])
+def test_classes_from_probabilities_count_like_one_add_per_prediction(otel, classes):
+    rng = np.random.default_rng(7)
+    proba = rng.dirichlet(np.ones(3), size=500)
+    proba[:5] = [[0.5, 0.5, 0.0], [0.2, 0.2, 0.6], [np.nan, 0.5, 0.5], [1.5, 0.0, 0.0], [0.0, 0.0, 1.0]]
+    with inference("m", "1", settings=Settings(events_enabled=False), **otel.providers) as call:
+        call.record_outputs(probabilities=proba, classes=classes)
+    names = np.asarray(classes) if classes is not None else np.arange(3)
+    predicted = names[proba.argmax(axis=1)]  # numpy's argmax: the first maximum, a NaN wins
+    oracle = _per_value_oracle(np.zeros(len(predicted)), predicted, 0.7)["classes"]
+    got = otel.metrics()[M.PREDICTION_CLASS.name]
+    assert {p.attributes[Attr.PREDICTION_CLASS]: p.value for p in got} == \
+        {p.attributes[Attr.PREDICTION_CLASS]: p.value for p in oracle}
+    [hist] = otel.metrics()[M.CONFIDENCE.name]
+    valid = proba[np.all((proba >= 0) & (proba <= 1), axis=1)].max(axis=1)
+    [expected] = _per_value_oracle(valid, np.zeros(len(valid)), 0.7)["confidence"]
+    assert _point(hist) == _point(expected) and hist.count == 498

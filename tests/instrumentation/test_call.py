@@ -97,10 +97,11 @@ def test_confidence_low_confidence_and_classes(otel):
     m = otel.metrics()
     assert point_map(m, M.LOW_CONFIDENCE.name, Attr.MODEL_NAME) == {"m": 2}  # 0.55 and 0.5
     assert point_map(m, M.PREDICTION_CLASS.name, Attr.PREDICTION_CLASS) == {"no": 2, "yes": 2}
-    buckets = {p.attributes[Attr.CONFIDENCE_LE]: p.value for p in m[M.CONFIDENCE_BUCKET.name]}
-    assert buckets["0.5"] == 1 and buckets["0.6"] == 2 and buckets["0.8"] == 3 and buckets["0.9"] == 4
-    assert buckets["+Inf"] == 4
-    assert point_map(m, M.CONFIDENCE_SUM.name, Attr.MODEL_NAME) == {"m": pytest.approx(0.9 + 0.55 + 0.8 + 0.5)}
+    [hist] = m[M.CONFIDENCE.name]
+    cumulative = dict(zip([*hist.explicit_bounds, float("inf")], np.cumsum(hist.bucket_counts).tolist()))
+    assert cumulative[0.5] == 1 and cumulative[0.6] == 2 and cumulative[0.8] == 3 and cumulative[0.9] == 4
+    assert hist.count == 4 and hist.min == 0.5 and hist.max == 0.9
+    assert hist.sum == pytest.approx(0.9 + 0.55 + 0.8 + 0.5)
 
 
 def test_class_cardinality_cap_folds_new_classes_into_overflow(otel):
@@ -130,7 +131,7 @@ def test_bad_confidences_inside_the_block_are_counted_and_the_call_stays_ok(otel
     m = otel.metrics()
     assert point_map(m, M.INVALID_TELEMETRY.name, Attr.REJECT_REASON) == {"invalid_confidence": 2}
     assert point_map(m, M.PREDICTIONS.name, Attr.MODEL_NAME) == {"m": 3}  # the valid parts still count
-    assert {p.attributes[Attr.CONFIDENCE_LE]: p.value for p in m[M.CONFIDENCE_BUCKET.name]}["+Inf"] == 1
+    assert [p.count for p in m[M.CONFIDENCE.name]] == [1]
     assert len(ids) == 3 and [p.reason for p in call.problems] == ["invalid_confidence"]
     assert "2 of 3 confidences" in call.problems[0].message
 
@@ -204,20 +205,22 @@ async def test_async_with(otel, settings):
     assert span.attributes[Attr.BATCH_SIZE] == 2
 
 
-def test_histogram_mode_records_the_otel_histogram(otel):
-    s = Settings(confidence_recording="histogram", events_enabled=False)
+def test_confidence_is_an_otel_histogram(otel):
+    s = Settings(events_enabled=False)
     with inference("m", "1", settings=s, **otel.providers) as call:
         call.record_outputs(["a", "b"], confidences=[0.3, 0.95])
     m = otel.metrics()
     [hist] = m[M.CONFIDENCE.name]
     assert hist.count == 2 and hist.sum == pytest.approx(1.25) and hist.min == 0.3 and hist.max == 0.95
-    assert M.CONFIDENCE_BUCKET.name not in m
-
-
-def test_confidence_off_records_no_distribution(otel):
-    with inference("m", "1", settings=Settings(confidence_recording="off", events_enabled=False),
-                   **otel.providers) as call:
-        call.record_outputs(["a"], confidences=[0.3])
-    m = otel.metrics()
-    assert M.CONFIDENCE.name not in m and M.CONFIDENCE_BUCKET.name not in m
+    assert tuple(hist.explicit_bounds) == tuple(semconv.CONFIDENCE_BUCKETS)
     assert point_map(m, M.LOW_CONFIDENCE.name, Attr.MODEL_NAME) == {"m": 1}
+
+
+def test_the_latency_histogram_keeps_exemplars_that_link_to_the_trace(otel):
+    with inference("m", "1", settings=Settings(events_enabled=False), **otel.providers) as call:
+        call.record_outputs(["a"], confidences=[0.9])
+    [span] = otel.spans()
+    [duration] = otel.metrics()[M.INFERENCE_DURATION.name]
+    [exemplar] = duration.exemplars
+    assert exemplar.trace_id == span.context.trace_id and exemplar.span_id == span.context.span_id
+    assert exemplar.value == duration.sum

@@ -40,7 +40,8 @@ def test_probability_matrix_result_gives_confidences(otel):
 
     predict_proba([[1], [2]])
     m = otel.metrics()
-    assert {p.attributes[Attr.CONFIDENCE_LE]: p.value for p in m[M.CONFIDENCE_BUCKET.name]}["0.6"] == 1
+    [hist] = m[M.CONFIDENCE.name]
+    assert hist.count == 2 and np.cumsum(hist.bucket_counts)[list(hist.explicit_bounds).index(0.6)] == 1
     assert point_map(m, M.PREDICTION_CLASS.name, Attr.PREDICTION_CLASS) == {"0": 1, "1": 1}
 
 

@@ -3,12 +3,15 @@ call, unchanged results, and uninstrument() restoring the very original function
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 from opentelemetry.trace import StatusCode
 
 from otel_ml.instrumentation import Settings
 from otel_ml.instrumentation.patching import MARKER
+from otel_ml.instrumentation.sklearn import SklearnInstrumentor
 from otel_ml.semconv import Attr, Metric
 
 from .conftest import point_map
@@ -170,8 +173,7 @@ def test_torch_top_level_module_only(otel):
     assert torch.nn.Module.__dict__["__call__"] is original
     [span] = otel.spans()
     assert span.attributes[Attr.MODEL_NAME] == "Sequential" and span.attributes[Attr.BATCH_SIZE] == 10
-    inf = [p.value for p in otel.metrics()[M.CONFIDENCE_BUCKET.name] if p.attributes[Attr.CONFIDENCE_LE] == "+Inf"]
-    assert inf == [10]
+    assert [p.count for p in otel.metrics()[M.CONFIDENCE.name]] == [10]
     net(x)  # after uninstrument: no new span
     assert len(otel.spans()) == 1
 
@@ -204,8 +206,8 @@ def test_onnxruntime_session_run(otel, xy):
     m = otel.metrics()
     counts = dict(zip(*np.unique(labels, return_counts=True)))
     assert point_map(m, M.PREDICTION_CLASS.name, Attr.PREDICTION_CLASS) == {str(k): int(v) for k, v in counts.items()}
-    [total] = m[M.CONFIDENCE_SUM.name]
-    assert total.value == pytest.approx(float(proba.max(axis=1).sum()), rel=1e-6)
+    [hist] = m[M.CONFIDENCE.name]
+    assert hist.sum == pytest.approx(float(proba.max(axis=1).sum()), rel=1e-6)
 
 
 def test_dependencies_name_the_supported_ranges():
@@ -225,3 +227,26 @@ def test_entry_points_resolve_to_the_instrumentors():
     assert set(eps) == {"sklearn", "torch", "onnxruntime"}
     from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
     assert all(issubclass(ep.load(), BaseInstrumentor) for ep in eps.values())
+
+
+@pytest.mark.parametrize("requirement, level", [("otel-ml-absent-library >= 1.0", logging.DEBUG),
+                                                ("scikit-learn >= 999", logging.WARNING)])
+def test_an_absent_library_is_logged_at_debug_a_wrong_version_at_warning(caplog, requirement, level):
+    """A zero-code start with only some libraries installed stays quiet about the others."""
+    class Probe(SklearnInstrumentor):
+        _instance = None  # BaseInstrumentor is a singleton per class: not the parent's instance
+        _is_instrumented_by_opentelemetry = False
+
+        def instrumentation_dependencies(self):
+            return (requirement,)
+
+    caplog.set_level(logging.DEBUG, logger="otel_ml.instrumentation.sklearn")
+    instrumentor = Probe()
+    instrumentor.instrument(skip_dep_check=True)  # as opentelemetry-instrument calls it
+    try:
+        records = [r for r in caplog.records if r.name == "otel_ml.instrumentation.sklearn"]
+        assert [r.levelno for r in records] == [level]
+        assert requirement.split()[0] in records[0].getMessage()
+        assert instrumentor.patched == []
+    finally:
+        instrumentor.uninstrument()

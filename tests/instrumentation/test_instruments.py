@@ -83,7 +83,7 @@ def test_observable_kinds_need_callbacks_and_others_refuse_them():
     with pytest.raises(ValueError, match="callbacks"):
         create_instrument(meter, MetricSpec("test.obs", K.OBSERVABLE_GAUGE, "1", "x"))
     with pytest.raises(ValueError, match="callbacks"):
-        create_instrument(meter, MetricSpec("test.cnt", K.COUNTER, "1", "x"), callbacks=[_one])
+        create_instrument(meter, MetricSpec("test.hist", K.HISTOGRAM, "1", "x"), callbacks=[_one])
     with pytest.raises(ValueError, match="bucket"):
         create_instrument(meter, MetricSpec("test.cnt2", K.COUNTER, "1", "x"),
                           explicit_bucket_boundaries_advisory=[1.0])

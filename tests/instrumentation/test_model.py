@@ -69,8 +69,7 @@ def test_results_are_exactly_the_models(otel, settings, data, clf):
     expected = dict(zip(*np.unique(clf.classes_[proba.argmax(axis=1)], return_counts=True)))
     counted = point_map(m, M.PREDICTION_CLASS.name, Attr.PREDICTION_CLASS)
     assert counted == {k: 2 * int(v) for k, v in expected.items()}  # predict + predict_proba
-    inf = [p.value for p in m[M.CONFIDENCE_BUCKET.name] if p.attributes[Attr.CONFIDENCE_LE] == "+Inf"]
-    assert inf == [50]  # only predict_proba yields confidences
+    assert [p.count for p in m[M.CONFIDENCE.name]] == [50]  # only predict_proba yields confidences
     low = int((proba.max(axis=1) < settings.low_confidence_threshold).sum())
     assert point_map(m, M.LOW_CONFIDENCE.name, Attr.MODEL_NAME).get("spam", 0) == low
 
@@ -80,8 +79,8 @@ def test_predict_with_confidence_from_proba(otel, data, clf):
     model = InstrumentedModel(clf, name="spam", version="4", confidence_from_proba=True,
                               settings=Settings(events_enabled=False), **otel.providers)
     assert np.array_equal(model.predict(X[:10]), clf.predict(X[:10]))
-    [total] = otel.metrics()[M.CONFIDENCE_SUM.name]
-    assert total.value == pytest.approx(clf.predict_proba(X[:10]).max(axis=1).sum())
+    [hist] = otel.metrics()[M.CONFIDENCE.name]
+    assert hist.sum == pytest.approx(clf.predict_proba(X[:10]).max(axis=1).sum())
 
 
 def test_events_carry_features_and_probabilities(otel, settings, data, clf):

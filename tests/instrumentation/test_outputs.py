@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left
 
 import numpy as np
 import pytest
@@ -11,21 +10,10 @@ from otel_ml import semconv
 from otel_ml.instrumentation.outputs import (
     CardinalityCap,
     batch_size_of,
-    bucket_counts,
     class_counts,
     looks_like_probabilities,
     summarize,
 )
-
-
-def test_bucket_counts_place_values_like_the_sdk_bisect_left():
-    rng = np.random.default_rng(3)
-    bounds = semconv.CONFIDENCE_BUCKETS
-    values = np.concatenate([rng.random(5000), np.array(bounds), [0.0, 1.0, 0.1, 0.95]])
-    expected = np.zeros(len(bounds) + 1, dtype=int)
-    for v in values.tolist():  # the SDK's own rule, value by value (the oracle)
-        expected[bisect_left(bounds, v)] += 1
-    assert bucket_counts(values, bounds).tolist() == expected.tolist()
 
 
 def test_probabilities_give_top_class_confidence_and_predictions():
@@ -106,3 +94,30 @@ def test_probability_detection_and_batch_size():
     assert not looks_like_probabilities(np.array([[0.2, 0.2]]))
     assert not looks_like_probabilities(np.array([[2.0, -1.0]]))
     assert batch_size_of(np.zeros((7, 2))) == 7 and batch_size_of([1, 2]) == 2 and batch_size_of(3) is None
+
+
+def _general_path(monkeypatch, **kwargs):
+    from otel_ml.instrumentation import outputs
+    with monkeypatch.context() as m:
+        m.setattr(outputs, "_one_valid_row", lambda *args: None)
+        return summarize(**kwargs)
+
+
+_ROWS = [np.array([[0.2, 0.7, 0.1]]), np.array([[0.5, 0.5]]), np.array([[1.0]]),
+         np.array([[0.25, 0.75]], dtype=np.float32), np.array([[0.2, np.nan]]), np.array([[0.2, 1.5]])]
+
+
+@pytest.mark.parametrize("row", _ROWS)
+@pytest.mark.parametrize("classes", [None, "labels", "ints", "too_many"])
+@pytest.mark.parametrize("task", ["auto", "classification", "regression"])
+def test_the_one_row_fast_path_equals_the_general_path(monkeypatch, row, classes, task):
+    k = row.shape[1]
+    classes = {"labels": list("abc")[:k], "ints": np.arange(k) * 10, "too_many": list("abcd"), None: None}[classes]
+    fast = summarize(probabilities=row, classes=classes, task=task)
+    slow = _general_path(monkeypatch, probabilities=row, classes=classes, task=task)
+    assert (fast.n, fast.classes, fast.classification) == (slow.n, slow.classes, slow.classification)
+    assert [p.reason for p in fast.problems] == [p.reason for p in slow.problems]
+    for name in ("predictions", "confidences", "confidence_ok", "probabilities"):
+        a, b = getattr(fast, name), getattr(slow, name)
+        assert a.dtype == b.dtype and a.shape == b.shape, name
+        assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), name

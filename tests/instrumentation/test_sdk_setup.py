@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import time
 import urllib.request
 
 import numpy as np
@@ -52,17 +53,19 @@ def test_otlp_http_export_and_prometheus_endpoint(monkeypatch):
             assert {r["service.name"] for r in sink.resources("/v1/traces")} == {"fraud-api"}
             names = wait_until(lambda: sink.metric_names() if M.INFERENCE_REQUESTS.name in sink.metric_names()
                                else None, timeout=10, message="metrics")
-            assert {M.INFERENCE_DURATION.name, M.CONFIDENCE_BUCKET.name, "process.cpu.time"} <= names
+            assert {M.INFERENCE_DURATION.name, M.CONFIDENCE.name, "process.cpu.time"} <= names
             [event] = wait_until(lambda: sink.log_records(), timeout=10, message="inference event")
             assert event.event_name == Event.INFERENCE and event.span_id == span.span_id
 
             text = _scrape(handle.prometheus_port)
             for spec in (M.INFERENCE_REQUESTS, M.INFERENCE_ACTIVE, M.PREDICTIONS, M.PREDICTION_CLASS,
-                         M.LOW_CONFIDENCE, M.CONFIDENCE_BUCKET, M.CONFIDENCE_SUM):
+                         M.LOW_CONFIDENCE):
                 assert f"\n{spec.prometheus_name}{{" in text, spec.prometheus_name
-            for series in M.INFERENCE_DURATION.prometheus_series + M.BATCH_SIZE.prometheus_series:
+            for series in (M.INFERENCE_DURATION.prometheus_series + M.BATCH_SIZE.prometheus_series
+                           + M.CONFIDENCE.prometheus_series):
                 assert f"\n{series}{{" in text, series
-            assert "ml_prediction_confidence_bucket_total{" in text and "ml_confidence_le=\"+Inf\"" in text
+            assert "# TYPE ml_prediction_confidence histogram" in text and "ml_confidence_le" not in text
+            assert 'ml_prediction_confidence_bucket{' in text and 'le="+Inf"' in text
             assert "process_cpu_time_seconds_total" in text
             check = subprocess.run([promtool(), "check", "metrics"], input=text, capture_output=True, text=True,
                                    timeout=30)
@@ -119,6 +122,9 @@ def test_an_application_provider_is_never_replaced(clean_globals):
     ({"prometheus_port": 99999}, {}, "prometheus_port"),
     ({}, {"OTEL_TRACES_EXPORTER": "zipkin"}, "OTEL_TRACES_EXPORTER"),
     ({}, {"OTEL_ML_PROMETHEUS_PORT": "http"}, "OTEL_ML_PROMETHEUS_PORT"),
+    ({"export_timeout_s": 0}, {}, "export_timeout_s"),
+    ({}, {"OTEL_EXPORTER_OTLP_TIMEOUT": "soon"}, "OTEL_EXPORTER_OTLP_TIMEOUT"),
+    ({}, {"OTEL_ML_EXPORT_TIMEOUT_S": "-1"}, "OTEL_ML_EXPORT_TIMEOUT_S"),
 ])
 def test_bad_configuration_names_the_key(clean_globals, monkeypatch, kwargs, env, key):
     for name, value in env.items():
@@ -136,3 +142,40 @@ def test_prometheus_port_in_use_is_a_user_error(clean_globals):
         with pytest.raises(UserError, match=f"127.0.0.1:{port}"):
             configure(prometheus_port=port, prometheus_host="127.0.0.1", set_global=False, traces=False,
                       logs=False, gpu_metrics=False, process_metrics=False)
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_shutdown_with_an_unreachable_endpoint_is_bounded(clean_globals, monkeypatch, protocol):
+    """Every signal has data queued and nobody listens: the SDK alone retries ~10 s per signal."""
+    for var in ("OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER",
+                "OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_ML_EXPORT_TIMEOUT_S"):
+        monkeypatch.delenv(var, raising=False)
+    handle = configure(endpoint=f"http://127.0.0.1:{_closed_port()}", protocol=protocol, set_global=False,
+                       gpu_metrics=False, process_metrics=False)
+    assert handle.export_timeout_s == 2.0
+    _serve_one(handle)
+    started = time.monotonic()
+    handle.shutdown()
+    took = time.monotonic() - started
+    assert took < 5.0, f"shutdown took {took:.1f} s"  # a behaviour bound, not a benchmark (~1-2 s)
+
+
+def test_the_export_deadline_follows_the_argument_then_the_standard_variable(clean_globals, monkeypatch):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "7")
+    handle = configure(set_global=False, gpu_metrics=False, process_metrics=False, metrics=False)
+    try:
+        assert handle.export_timeout_s == 7.0
+    finally:
+        handle.shutdown()
+    handle = configure(set_global=False, gpu_metrics=False, process_metrics=False, metrics=False,
+                       export_timeout_s=0.5)
+    try:
+        assert handle.export_timeout_s == 0.5
+    finally:
+        handle.shutdown()

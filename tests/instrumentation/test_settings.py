@@ -24,13 +24,13 @@ def test_environment_values_are_parsed():
     env = {"OTEL_ML_MODEL_NAME": "fraud", "OTEL_ML_MODEL_VERSION": "7", "OTEL_ML_SPAN_KIND": "SERVER",
            "OTEL_ML_LOW_CONFIDENCE_THRESHOLD": "0.55", "OTEL_ML_CLASS_CARDINALITY_LIMIT": "12",
            "OTEL_ML_EVENTS_ENABLED": "no", "OTEL_ML_CAPTURE_FEATURES": "true",
-           "OTEL_ML_CAPTURE_SAMPLE_RATE": "0.25", "OTEL_ML_CONFIDENCE_RECORDING": "histogram",
+           "OTEL_ML_CAPTURE_SAMPLE_RATE": "0.25",
            "OTEL_ML_GPU_METRICS": "0", "OTEL_ML_PROCESS_METRICS": "off", "OTEL_ML_PROMETHEUS_PORT": "9465",
            "OTEL_ML_PROMETHEUS_HOST": "127.0.0.1"}
     s = Settings.from_env(env)
     assert s == Settings(model_name="fraud", model_version="7", span_kind="server", low_confidence_threshold=0.55,
                          class_cardinality_limit=12, events_enabled=False, capture_features=True,
-                         capture_sample_rate=0.25, confidence_recording="histogram", gpu_metrics=False,
+                         capture_sample_rate=0.25, gpu_metrics=False,
                          process_metrics=False, prometheus_port=9465, prometheus_host="127.0.0.1")
 
 
@@ -46,7 +46,6 @@ def test_unset_and_empty_variables_keep_the_defaults():
     ("OTEL_ML_CLASS_CARDINALITY_LIMIT", "3.5", "must be an integer"),
     ("OTEL_ML_EVENTS_ENABLED", "maybe", "true or false"),
     ("OTEL_ML_SPAN_KIND", "client", "internal, server"),
-    ("OTEL_ML_CONFIDENCE_RECORDING", "sampled", "buckets, histogram, off"),
     ("OTEL_ML_PROMETHEUS_PORT", "70000", "between 0 and 65535"),
 ])
 def test_bad_environment_values_name_the_variable(var, value, problem):

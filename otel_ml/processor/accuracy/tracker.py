@@ -24,6 +24,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from otel_ml.bulk_histogram import BulkHistogram
 from otel_ml.instruments import create_instrument
 from otel_ml.processor.admission import REASON_UNKNOWN_MODEL, ModelSlots
 from otel_ml.processor.accuracy import evaluation as ev
@@ -417,10 +418,9 @@ class AccuracyTracker:
                 self._received.add(count, {Attr.MODEL_NAME: model, Attr.MODEL_VERSION: version,
                                            Attr.LABEL_RESULT: result})
         if self._lag is not None:
+            lag = BulkHistogram(self._lag, LABEL_LAG_BUCKETS_S)  # a batch's lags in O(1) SDK calls, exact
             for lags, attrs in rec.lags:
-                record = self._lag.record
-                for value in lags.tolist():
-                    record(value, attrs)
+                lag.record_many(lags, attrs)
         if self._overflow is not None:
             for kind, count in rec.overflow.items():
                 if count:
