@@ -29,12 +29,14 @@ import numpy as np
 from otel_ml.instruments import create_instrument
 from otel_ml.semconv import MetricKind, MetricSpec
 
-__all__ = ["BulkHistogram", "fast_path_problem", "check_for", "SUPPORTED_SDK"]
+__all__ = ["BulkHistogram", "fast_path_problem", "check_for", "sdk_in_tested_range", "SUPPORTED_SDK"]
 
 _log = logging.getLogger(__name__)
 
-#: opentelemetry-sdk versions whose histogram internals the fast path was tested against.
-SUPPORTED_SDK = ((1, 38), (1, 46))  # >= 1.38, < 1.46
+#: opentelemetry-sdk versions whose histogram internals the fast path was tested against
+#: (``_ViewInstrumentMatch._get_or_create_aggregation`` first appears in 1.45.2); older ones,
+#: down to the declared floor, take the per-value loop: slower, the same data.
+SUPPORTED_SDK = ((1, 45, 2), (1, 46, 0))  # >= 1.45.2, < 1.46
 
 _state_lock = threading.Lock()
 _problem: str | None = None  # why the fast path is off (None: not checked yet, or fine)
@@ -43,16 +45,22 @@ _warned = False
 _internals: Any = None  # (aggregation class, attribute-key function) once checked
 
 
-def _sdk_version() -> tuple[int, int] | None:
+def _sdk_version() -> tuple[int, int, int] | None:
     try:
         from opentelemetry.sdk.version import __version__
     except ImportError:
         return None
-    parts = __version__.split(".")
+    parts = (__version__.split(".") + ["0", "0"])[:3]
     try:
-        return int(parts[0]), int(parts[1])
-    except (IndexError, ValueError):
+        return int(parts[0]), int(parts[1]), int("".join(ch for ch in parts[2] if ch.isdigit()) or 0)
+    except ValueError:
         return None
+
+
+def sdk_in_tested_range() -> bool:
+    """Whether the installed opentelemetry-sdk is one the fast path was tested against."""
+    version = _sdk_version()
+    return version is not None and SUPPORTED_SDK[0] <= version < SUPPORTED_SDK[1]
 
 
 def _load_internals():
@@ -62,8 +70,8 @@ def _load_internals():
         return None, "opentelemetry-sdk is not installed or has no readable version"
     low, high = SUPPORTED_SDK
     if not low <= version < high:
-        return None, (f"opentelemetry-sdk {version[0]}.{version[1]} is outside the tested range "
-                      f">={low[0]}.{low[1]},<{high[0]}.{high[1]}")
+        return None, (f"opentelemetry-sdk {'.'.join(map(str, version))} is outside the tested range "
+                      f">={'.'.join(map(str, low))},<{'.'.join(map(str, high))}")
     try:
         from opentelemetry.sdk.metrics._internal import _view_instrument_match as vim
         from opentelemetry.sdk.metrics._internal.aggregation import _ExplicitBucketHistogramAggregation

@@ -5,6 +5,7 @@
 # instrumentors are tested in the main venv. Called by scripts/test.sh unless OTEL_ML_SKIP_FLOORS=1.
 # Also left out: one test of an optimisation that needs Logger.enabled() (OTel SDK >= 1.45); on
 # older SDKs prediction ids are generated even when no log processor listens, nothing else differs.
+# And the batch-scoring delivery test, which runs the processor (the [processor] extra).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python="${PYTHON:-python3}"
@@ -28,6 +29,7 @@ fi
 "$venv/bin/python" -m pip freeze --disable-pip-version-check | grep -iE '^(opentelemetry-(api|sdk)|numpy|scikit-learn)==' \
   | tr '\n' ' ' | sed 's/^/==> floors: /; s/ $/\n/'
 exec "$venv/bin/python" -m pytest -p no:cacheprovider -q tests/instrumentation \
+  --ignore tests/instrumentation/test_batch_scoring_delivery.py \
   --deselect tests/instrumentation/test_instrumentors.py::test_torch_top_level_module_only \
   --deselect tests/instrumentation/test_instrumentors.py::test_onnxruntime_session_run \
   --deselect tests/instrumentation/test_instrumentors.py::test_dependencies_name_the_supported_ranges \
