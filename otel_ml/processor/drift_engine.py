@@ -43,20 +43,19 @@ from otel_ml.processor import quality
 from otel_ml.processor.cardinality import (
     KIND_CATEGORY, KIND_FEATURE, KIND_MODEL, KIND_VERSION, CappedSet, OverflowCounter,
 )
+from otel_ml.processor.accuracy.vocab import CappedVocabulary
 from otel_ml.processor.contracts import InferenceBatch, Point
+from otel_ml.processor.drift_points import drift_points
 from otel_ml.processor.engine_settings import EngineSettings
+from otel_ml.processor.multivariate_drift import ingest_rows, multivariate_points, row_keys
 from otel_ml.processor.profile import (
     CategoricalProfile, ColumnProfile, NumericProfile, Profile, ProfileStore, build_profile,
 )
 from otel_ml.processor.windows import (
     ColumnKey, CountView, CountWindow, NumericSummary, TimeView, TimeWindow,
 )
+from otel_ml.processor.segment_drift import KIND_SEGMENT, segment_codes, segment_points, segment_views
 from otel_ml.semconv import OVERFLOW_VALUE, Attr, DriftSubject, Metric, QualityCheck, WindowKind
-from otel_ml.stats.multitest import adjust
-from otel_ml.stats.severity import (
-    CATEGORICAL_METHODS, METHOD_WASSERSTEIN, METHODS_WITH_P_VALUE, NUMERIC_METHODS, SEVERITY_NONE,
-    SEVERITY_WARNING, severity,
-)
 from otel_ml.stats.categorical import CategoricalDrift, categorical_drift
 from otel_ml.stats.divergence import PSI_EPS, jensen_shannon, psi
 from otel_ml.stats.numeric import NumericDrift, numeric_drift_many
@@ -205,6 +204,7 @@ class _Version:
         self.time = self._new_time_window(0)
         self.category_caps: dict[ColumnKey, CappedSet] = {}
         self.extras = CappedSet(settings.limits.max_features)
+        self.segments = CappedVocabulary(settings.limits.max_segments)
 
     def _new_time_window(self, ref_categories: int) -> TimeWindow:
         w = self.settings.windows
@@ -450,13 +450,17 @@ class DriftEngine:
             valid = np.isfinite(conf)
             low = (int(np.count_nonzero(conf[valid] < self.settings.drift.low_confidence_threshold)),
                    int(np.count_nonzero(valid)))
-        st.count.append(n, numeric, categorical, flags)
+        segments = None
+        if self.settings.drift.segments:
+            segments, seg_folded = segment_codes(st.segments, batch.segments, n)
+            self.overflow.add(KIND_SEGMENT, seg_folded)
+        st.count.append(n, numeric, categorical, flags, segments)
         folded = st.time.append(
             now, n,
             {k: v[np.isfinite(v)] for k, v in numeric.items()},
             {k: v[np.not_equal(v, None)] for k, v in categorical.items()},
             {name: quality.flag_counts(f) for name, f in flags.items()},
-            low, self._rng)
+            low, self._rng, ingest_rows(row_keys(schema.profile, self.settings.drift), numeric, n))
         self.overflow.add(KIND_CATEGORY, folded)
 
     def _fold(self, st: _Version, key: ColumnKey, keys: np.ndarray) -> np.ndarray:
@@ -480,15 +484,18 @@ class DriftEngine:
             for st in self._versions.values():
                 if st.schema is None or now - st.last_seen > stale_after:
                     continue
-                jobs.append((st.model, st.version, st.schema, st.count.view(),
-                             st.time.view(now, self._eval_rng)))
+                segs = segment_views(st.count, st.segments, self.settings.drift.segments,
+                                     self.settings.windows.min_events)
+                jobs.append((st.model, st.version, st.schema,
+                             st.count.view(row_keys(st.schema.profile, self.settings.drift)),
+                             st.time.view(now, self._eval_rng), segs))
         points: list[Point] = []
-        for model, version, schema, count_view, time_view in jobs:
-            points.extend(self._version_points(model, version, schema, count_view, time_view))
+        for model, version, schema, count_view, time_view, segs in jobs:
+            points.extend(self._version_points(model, version, schema, count_view, time_view, segs))
         return points
 
     def _version_points(self, model: str, version: str, schema: _Schema, cv: CountView,
-                        tv: TimeView) -> list[Point]:
+                        tv: TimeView, segs: list[tuple[str, CountView]]) -> list[Point]:
         out: list[Point] = []
         for kind, view in ((WindowKind.COUNT, cv), (WindowKind.TIME, tv)):
             base = {Attr.MODEL_NAME: model, Attr.MODEL_VERSION: version, Attr.WINDOW: kind}
@@ -498,6 +505,11 @@ class DriftEngine:
                 continue
             out.extend(_quality_points(schema, view, base))
             out.extend(self._drift_points(schema, kind, view, base))
+            out.extend(multivariate_points(schema.profile, view.rows, base, self.settings.drift,
+                                           self.settings.windows.min_events, self.settings.windows.seed))
+            if kind == WindowKind.COUNT and segs:
+                out.extend(segment_points(segs, base, lambda v, b: _quality_points(schema, v, b),
+                                          lambda v: self._drift_results(schema, v), self.settings.drift))
             ratio = self._low_confidence_ratio(view)
             if ratio is not None:
                 out.append(Point(Metric.LOW_CONFIDENCE_RATIO, ratio, base))
@@ -566,33 +578,7 @@ class DriftEngine:
     def _drift_points(self, schema: _Schema, kind: str, view: CountView | TimeView,
                       base: Mapping[str, str]) -> list[Point]:
         results = self._drift_results(schema, view)
-        if not results:
-            return []
-        drift = self.settings.drift
-        family = [(key, m) for key, res in results.items() for m in _methods(res)
-                  if m in METHODS_WITH_P_VALUE]
-        raw_p = [results[key].p_value(m) for key, m in family]
-        adjusted = dict(zip(family, adjust(raw_p, drift.correction).tolist())) if family else {}
-        out: list[Point] = []
-        drifted = 0
-        for key, res in results.items():
-            subject, name = key
-            worst = SEVERITY_NONE
-            for method in _methods(res):
-                attrs = {**base, Attr.FEATURE_NAME: name, Attr.DRIFT_SUBJECT: subject, Attr.DRIFT_METHOD: method}
-                p_adj = adjusted.get((key, method))
-                sev = severity(res.score(method), drift.tiers[method], p_adj, drift.alpha)
-                worst = max(worst, sev)
-                out.append(Point(Metric.DRIFT_SCORE, _raw_score(res, method), attrs))
-                if p_adj is not None:
-                    out.append(Point(Metric.DRIFT_P_VALUE, float(res.p_value(method)), attrs))
-                    out.append(Point(Metric.DRIFT_P_VALUE_ADJUSTED, float(p_adj), attrs))
-                out.append(Point(Metric.DRIFT_SEVERITY, float(sev), attrs))
-            if subject == DriftSubject.FEATURE and worst >= SEVERITY_WARNING:
-                drifted += 1
-        if any(k[0] == DriftSubject.FEATURE for k in results):
-            out.append(Point(Metric.DRIFTED_FEATURES, float(drifted), dict(base)))
-        return out
+        return drift_points([(base, results)], self.settings.drift) if results else []
 
     # --- checkpoints --------------------------------------------------------------------------
 
@@ -611,6 +597,7 @@ class DriftEngine:
                     "time": st.time.to_dict() if st.schema is not None else None,
                     "category_caps": [[k[0], k[1], cap.values()] for k, cap in st.category_caps.items()],
                     "extras": st.extras.values(),
+                    "segments": st.segments.to_list(),
                 })
             return {
                 "format": SNAPSHOT_FORMAT,
@@ -670,6 +657,7 @@ class DriftEngine:
                 cap.admit(v)
         for name in d.get("extras", []):
             st.extras.admit(name)
+        st.segments = CappedVocabulary.from_list(self.settings.limits.max_segments, d.get("segments", []))
         keep_cols = set(st.schema.references()) | {_CONF}
         keep_flags = set(st.schema.numeric) | set(st.schema.categorical) | set(st.extras.values()) | {OVERFLOW_VALUE}
         if d.get("count") is not None:
@@ -687,17 +675,6 @@ class DriftEngine:
 def _finite_or_nan(x: np.ndarray) -> np.ndarray:
     finite = np.isfinite(x)
     return x if finite.all() else np.where(finite, x, np.nan)
-
-
-def _methods(res: NumericDrift | CategoricalDrift) -> tuple[str, ...]:
-    return NUMERIC_METHODS if isinstance(res, NumericDrift) else CATEGORICAL_METHODS
-
-
-def _raw_score(res: NumericDrift | CategoricalDrift, method: str) -> float:
-    """What ``ml.drift.score`` shows: the tiered score, except Wasserstein in the feature's units."""
-    if isinstance(res, NumericDrift) and method == METHOD_WASSERSTEIN:
-        return float(res.wasserstein)
-    return float(res.score(method))
 
 
 def _with_sketch_divergences(res: NumericDrift, ref, summary: NumericSummary) -> NumericDrift:
@@ -754,10 +731,10 @@ def _coalesce(batches: list[InferenceBatch]) -> list[InferenceBatch]:
     small batches cost one set of numpy calls per ingest call instead of one per batch."""
     groups: dict[tuple, list[InferenceBatch]] = {}
     for b in batches:
-        key = (b.model, b.version, tuple(b.features), b.confidences is not None)
+        key = (b.model, b.version, tuple(b.features), b.confidences is not None, b.segments is not None)
         groups.setdefault(key, []).append(b)
     out = []
-    for (model, version, names, has_conf), group in groups.items():
+    for (model, version, names, has_conf, has_seg), group in groups.items():
         if len(group) == 1:
             out.append(group[0])
             continue
@@ -765,7 +742,8 @@ def _coalesce(batches: list[InferenceBatch]) -> list[InferenceBatch]:
         out.append(InferenceBatch(
             model=model, version=version, features=features,
             predictions=_concat(b.predictions for b in group),
-            confidences=_concat(b.confidences for b in group) if has_conf else None))
+            confidences=_concat(b.confidences for b in group) if has_conf else None,
+            segments=_concat(b.segments for b in group) if has_seg else None))
     return out
 
 
@@ -781,4 +759,5 @@ def _slice(batch: InferenceBatch, start: int) -> InferenceBatch:
         model=batch.model, version=batch.version,
         features={k: v[start:] for k, v in batch.features.items()},
         predictions=batch.predictions[start:],
-        confidences=batch.confidences[start:] if batch.confidences is not None else None)
+        confidences=batch.confidences[start:] if batch.confidences is not None else None,
+        segments=batch.segments[start:] if batch.segments is not None else None)
