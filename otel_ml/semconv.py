@@ -103,7 +103,7 @@ class QualityCheck:
     EXTRA_FEATURE = "extra_feature"  # feature not in the reference schema
 
 
-#: ``ml.segment`` value of performance series computed over every segment together.
+#: ``ml.segment`` value of performance, drift and data-quality series computed over every segment together.
 SEGMENT_ALL = "_all"
 
 
@@ -398,7 +398,8 @@ class Metric:
         "tiers above 0 require a significant adjusted p-value where the method has one.", _DRIFT)
     DRIFTED_FEATURES = MetricSpec(
         "ml.drift.drifted_features", MetricKind.GAUGE, "{feature}",
-        "Features of the model whose severity is at least 'warning'.", (*_MV, _A.WINDOW))
+        "Features of the model whose severity is at least 'warning' (per segment with ml.segment).",
+        (*_MV, _A.WINDOW, _A.SEGMENT))
     LOW_CONFIDENCE_RATIO = MetricSpec(
         "ml.prediction.low_confidence.ratio", MetricKind.GAUGE, "1",
         "Share of the window's predictions below the low-confidence threshold.", (*_MV, _A.WINDOW))

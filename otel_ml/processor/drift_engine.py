@@ -55,7 +55,7 @@ from otel_ml.processor.windows import (
     ColumnKey, CountView, CountWindow, NumericSummary, TimeView, TimeWindow,
 )
 from otel_ml.processor.segment_drift import KIND_SEGMENT, segment_codes, segment_points, segment_views
-from otel_ml.semconv import OVERFLOW_VALUE, Attr, DriftSubject, Metric, QualityCheck, WindowKind
+from otel_ml.semconv import OVERFLOW_VALUE, SEGMENT_ALL, Attr, DriftSubject, Metric, QualityCheck, WindowKind
 from otel_ml.stats.categorical import CategoricalDrift, categorical_drift
 from otel_ml.stats.divergence import PSI_EPS, jensen_shannon, psi
 from otel_ml.stats.numeric import NumericDrift, numeric_drift_many
@@ -503,9 +503,10 @@ class DriftEngine:
                 out.append(Point(Metric.PROC_WINDOW_FILL, cv.events / cv.size, base))
             if view.events == 0:
                 continue
-            out.extend(_quality_points(schema, view, base))
-            out.extend(self._drift_points(schema, kind, view, base))
-            out.extend(multivariate_points(schema.profile, view.rows, base, self.settings.drift,
+            whole = {**base, Attr.SEGMENT: SEGMENT_ALL}  # beside the per-segment series
+            out.extend(_quality_points(schema, view, whole))
+            out.extend(self._drift_points(schema, kind, view, whole))
+            out.extend(multivariate_points(schema.profile, view.rows, whole, self.settings.drift,
                                            self.settings.windows.min_events, self.settings.windows.seed))
             if kind == WindowKind.COUNT and segs:
                 out.extend(segment_points(segs, base, lambda v, b: _quality_points(schema, v, b),

@@ -37,14 +37,15 @@ def exposition() -> str:
             ("fraud", "iris"), ("1", "2"),
             (("feature", "amount"), ("feature", "age"), ("prediction", "prediction"), ("confidence", "confidence")),
             ("ks", "psi"), ("count", "time")):
-        sev = int(rng.integers(0, 4))
-        lines.append(f'ml_drift_severity{{ml_model_name="{model}",ml_model_version="{version}",'
-                     f'ml_drift_subject="{subject}",ml_feature_name="{feature}",ml_drift_method="{method}",'
-                     f'ml_window="{window}"}} {sev}')
+        for segment in ("_all", "mobile"):  # whole version, and one per-segment series
+            sev = int(rng.integers(0, 4))
+            lines.append(f'ml_drift_severity{{ml_model_name="{model}",ml_model_version="{version}",'
+                         f'ml_drift_subject="{subject}",ml_feature_name="{feature}",ml_drift_method="{method}",'
+                         f'ml_window="{window}",ml_segment="{segment}"}} {sev}')
     # labels that are absent (PromQL reads them as ""): a prediction series without a feature
     # name, and performance series from an exporter that sets no segment
     lines.append('ml_drift_severity{ml_model_name="fraud",ml_model_version="3",ml_drift_subject="prediction",'
-                 'ml_drift_method="chi2",ml_window="count"} 3')
+                 'ml_drift_method="chi2",ml_window="count",ml_segment="_all"} 3')
     lines.append('ml_model_performance{ml_model_name="fraud",ml_model_version="3",ml_metric_name="accuracy",'
                  'ml_window="count"} 0.55')
     for name in ("ml_model_performance", "ml_model_performance_estimated", "ml_model_performance_baseline",

@@ -12,7 +12,7 @@ from otel_ml.processor.contracts import InferenceBatch
 from otel_ml.processor.drift_engine import DriftEngine
 from otel_ml.processor.engine_settings import EngineSettings
 from otel_ml.processor.profile import ProfileStore, build_profile
-from otel_ml.semconv import OVERFLOW_VALUE, Attr, Metric
+from otel_ml.semconv import OVERFLOW_VALUE, SEGMENT_ALL, Attr, Metric
 from otel_ml.stats.numeric import numeric_drift
 
 FEATURES = ["f0", "f1", "f2"]
@@ -58,7 +58,8 @@ def by_segment(points, spec, window="count"):
     """(segment, feature, method-or-check) -> value of per-segment series."""
     return {(p.attributes[Attr.SEGMENT], p.attributes[Attr.FEATURE_NAME],
              p.attributes.get(Attr.DRIFT_METHOD) or p.attributes.get(Attr.DATA_QUALITY_CHECK)): p.value
-            for p in points if p.spec is spec and Attr.SEGMENT in p.attributes and p.attributes[Attr.WINDOW] == window}
+            for p in points if p.spec is spec and p.attributes.get(Attr.SEGMENT, SEGMENT_ALL) != SEGMENT_ALL
+            and p.attributes[Attr.WINDOW] == window}
 
 
 def test_a_shift_in_one_segment_is_flagged_there_only(profile):
@@ -73,13 +74,14 @@ def test_a_shift_in_one_segment_is_flagged_there_only(profile):
     assert {s for s, _, _ in sev} == {"eu", "us", "apac"}
     assert sev[("eu", "f0", "ks")] >= 2
     assert max(v for (s, f, _), v in sev.items() if (s, f) != ("eu", "f0")) == 0
-    # the whole-version series carry no segment, and the diluted shift is milder there
+    # the whole-version series carry ml.segment "_all", and the diluted shift is milder there
     whole = {(p.attributes[Attr.FEATURE_NAME], p.attributes[Attr.DRIFT_METHOD]): p.value for p in points
-             if p.spec is Metric.DRIFT_SCORE and Attr.SEGMENT not in p.attributes and p.attributes[Attr.WINDOW] == "count"}
+             if p.spec is Metric.DRIFT_SCORE and p.attributes[Attr.SEGMENT] == SEGMENT_ALL
+             and p.attributes[Attr.WINDOW] == "count"}
     assert whole[("f0", "ks")] < by_segment(points, Metric.DRIFT_SCORE)[("eu", "f0", "ks")]
     drifted = {p.attributes[Attr.SEGMENT]: p.value for p in points
-               if p.spec is Metric.DRIFTED_FEATURES and Attr.SEGMENT in p.attributes}
-    assert drifted == {"eu": 1.0, "us": 0.0, "apac": 0.0}
+               if p.spec is Metric.DRIFTED_FEATURES and p.attributes[Attr.WINDOW] == "count"}
+    assert drifted == {"eu": 1.0, "us": 0.0, "apac": 0.0, SEGMENT_ALL: drifted[SEGMENT_ALL]}
     # KS of the segment's own events equals stats.numeric on them
     eu_f0 = np.concatenate([np.asarray(b.features["f0"]) for b in data if b.segments[0] == "eu"])
     expected = numeric_drift(profile.features["f0"].reference, eu_f0)
@@ -127,7 +129,7 @@ def test_off_means_no_segment_series_and_no_codes_kept(profile):
     eng = make_engine(profile, segments=0)
     rng = np.random.default_rng(5)
     eng.ingest([batch(rng, "eu", 300)])
-    assert not [p for p in eng.evaluate(Clock.t) if Attr.SEGMENT in p.attributes]
+    assert not [p for p in eng.evaluate(Clock.t) if p.attributes.get(Attr.SEGMENT, SEGMENT_ALL) != SEGMENT_ALL]
     assert eng._versions[("m", "1")].count.segments is None
 
 
