@@ -6,7 +6,10 @@ window (``windows``), and on ``evaluate`` returns gauges:
 * ``ml.drift.score`` / ``.p_value`` / ``.p_value.adjusted`` / ``.severity`` per column (feature,
   prediction, confidence), method and window; ``ml.drift.drifted_features``;
 * ``ml.prediction.low_confidence.ratio``; ``ml.data_quality.ratio`` / ``.count`` per feature and
-  check; ``ml.processor.window.fill`` (count window).
+  check; ``ml.processor.window.fill`` (count window);
+* the multivariate verdict (``multivariate_drift``) and, with segments on events, per-segment
+  drift and data quality on the count window (``segment_drift``). Whole-version drift and
+  data-quality series carry ``ml.segment`` = ``_all``.
 
 Reference: the ``ProfileStore``'s profile for (model, version) or (model, "*"); without one the
 version's first ``profiles.learn_from_first_n`` events become a learned profile (one log line).

@@ -10,7 +10,8 @@ pane expires at a time, so the window spans between T - T/panes and T seconds. P
 * numeric column: a uniform reservoir (vectorised Algorithm R, ``Reservoir``) of at most
   ``reservoir_size`` values and an Apache DataSketches KLL sketch (``k = sketch_k``) of every value;
 * categorical column: counts per category, at most ``max_categories`` keys (then ``_overflow``);
-* per feature: counts of each data-quality check; events seen; low-confidence count.
+* per feature: counts of each data-quality check; events seen; low-confidence count;
+* with a multivariate profile: a uniform reservoir of joint rows of its numeric features.
 
 Which statistic uses which summary of a time window:
 
