@@ -10,6 +10,7 @@ from sklearn.metrics import roc_auc_score
 from otel_ml.stats import NumericReference, numeric_drift
 from otel_ml.stats.multivariate import (
     DomainClassifierReference, domain_auc, fit_domain_reference, fit_pca_reference, held_out_scores,
+    null_auc_sd,
 )
 from otel_ml.stats.sample_errors import EmptySampleError, InvalidReferenceError
 from otel_ml.stats.severity import (
@@ -54,6 +55,16 @@ def test_independent_draws_from_the_reference_are_not_flagged():
     verdicts = [mv.score(_pair(rng, 1000, 0.3), rng) for _ in range(20)]
     assert [v.severity for v in verdicts] == [SEVERITY_NONE] * 20
     assert max(v.score for v in verdicts) < DEFAULT_TIERS["domain_classifier"].info
+
+
+def test_small_null_windows_stay_quiet_and_the_bound_is_the_mann_whitney_null_sd():
+    rng = np.random.default_rng(18)
+    mv = fit_domain_reference(_pair(rng, 5000, 0.0), ["a", "b"], rng)
+    verdicts = [mv.score(_pair(rng, 100, 0.0), rng) for _ in range(60)]
+    assert [v.severity for v in verdicts] == [SEVERITY_NONE] * 60
+    # scipy's normal approximation of U: sd = sqrt(n1 n2 (n1 + n2 + 1) / 12); AUC = U / (n1 n2)
+    assert null_auc_sd(50) == pytest.approx(np.sqrt(50 * 50 * 101 / 12) / 2500, rel=1e-12)
+    assert verdicts[0].null_bound == pytest.approx(max(mv.null_bound, 0.5 + 3 * null_auc_sd(50)), rel=1e-12)
 
 
 def test_missing_values_are_kept_and_a_changed_missing_pattern_is_joint_drift():
