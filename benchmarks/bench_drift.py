@@ -5,6 +5,11 @@ feature against prebuilt references (sorted sample + quantile bins). The baselin
 plain ``scipy.stats.ks_2samp`` loop over the same features (KS only), measured in the
 same run; a second baseline adds ``scipy.stats.wasserstein_distance`` for a like-for-like
 view. Target: otel_ml / ks_2samp loop <= 0.3. Run: .venv/bin/python benchmarks/bench_drift.py
+
+``--multivariate`` measures the multivariate drift instead :
+PCA reconstruction vs domain classifier on correlation changes, the false-alarm rate on null
+windows, windows to detection through the drift engine, and the per-window cost at 20 features
+x 5,000 rows against the univariate tests on the same window.
 """
 
 from __future__ import annotations
@@ -16,7 +21,12 @@ import time
 import numpy as np
 from scipy import stats as sst
 
+from otel_ml.processor.contracts import InferenceBatch
+from otel_ml.processor.drift_engine import DriftEngine
+from otel_ml.processor.engine_settings import EngineSettings
+from otel_ml.processor.profile import ProfileStore, build_profile
 from otel_ml.stats import NumericReference, clear_caches, numeric_drift_many
+from otel_ml.stats.multivariate import fit_domain_reference, fit_pca_reference
 
 
 def _timed(fn) -> float:
@@ -31,7 +41,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000, help="reference rows per feature")
     parser.add_argument("--current-rows", type=int, default=None, help="current rows per feature (default: --rows)")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--multivariate", action="store_true", help="measure multivariate drift instead")
+    parser.add_argument("--null-windows", type=int, default=100, help="--multivariate: null windows")
     args = parser.parse_args()
+    if args.multivariate:
+        multivariate(args.null_windows, args.repeats)
+        return
     cur_rows = args.current_rows or args.rows
 
     rng = np.random.default_rng(42)
@@ -87,6 +102,138 @@ def main() -> None:
     print(f"  ratio otel_ml / ks_2samp + wasserstein loop:         {ours / ks_w_loop:8.3f}")
     print(f"  best-of-{args.repeats} ratios (less sensitive to other load): "
           f"{best['ours'] / best['ks_loop']:.3f} warm, {best['ours_cold'] / best['ks_loop']:.3f} cold")
+
+
+# --- multivariate -----------------------------------------------------------------------------
+
+
+def _correlated(rng, n, d, rho, pair=(0, 1)):
+    """d independent N(0,1) features, except that the pair gets correlation rho (marginals kept)."""
+    x = rng.standard_normal((n, d))
+    if rho:
+        x[:, pair[1]] = rho * x[:, pair[0]] + np.sqrt(1 - rho ** 2) * x[:, pair[1]]
+    return x
+
+
+def _compare_methods(reps: int) -> None:
+    """Detections (severity >= 2) of PCA reconstruction and the domain classifier, 2,000-row windows."""
+    rng = np.random.default_rng(7)
+    print(f"method comparison, {reps} windows of 2,000 rows each, 5,000-row reference: "
+          "windows flagged (severity >= 2) / significant (p < 0.05)")
+    for d, rho in ((2, 0.8), (2, 0.5), (20, 0.8), (20, 0.5), (20, 0.0)):
+        ref = _correlated(rng, 5000, d, 0.0)
+        pca, dc = fit_pca_reference(ref, rng), fit_domain_reference(ref, [f"f{i}" for i in range(d)], rng)
+        pca_sev, dc_sev, dc_sig = [], [], []
+        for _ in range(reps):
+            x = _correlated(rng, 2000, d, rho)
+            pca_sev.append(pca.score(x)[1])
+            v = dc.score(x, rng)
+            dc_sev.append(v.severity)
+            dc_sig.append(v.p_value < 0.05)
+        label = "null" if rho == 0 else f"rho 0 -> {rho}"
+        print(f"  {d:2d} features, {label:11s}: PCA {sum(s >= 2 for s in pca_sev):2d}/{reps}   "
+              f"domain classifier {sum(s >= 2 for s in dc_sev):2d}/{reps} flagged, {sum(dc_sig):2d}/{reps} significant")
+
+
+def _false_alarms(windows: int) -> None:
+    rng = np.random.default_rng(8)
+    names = [f"f{i}" for i in range(20)]
+    for rows in (100, 1000):
+        sev = []
+        for w in range(windows):
+            if w % 25 == 0:  # a fresh reference now and then: the rate over references too
+                ref = fit_domain_reference(_correlated(rng, 5000, 20, 0.0), names, rng)
+            sev.append(ref.score(_correlated(rng, rows, 20, 0.0), rng).severity)
+        sev = np.array(sev)
+        print(f"  null windows of {rows:4d} rows: {windows} windows, severity >= 1 in {np.mean(sev >= 1):.3f}, "
+              f">= 2 in {np.mean(sev >= 2):.3f}")
+
+
+def _windows_to_detection(seeds: int, steps: int = 30) -> None:
+    """Through the drift engine: 20 features, count window 1000, an evaluation every 100 events
+    (15 s apart, time window 300 s); at the onset f0 and f1 become correlated."""
+    names = [f"f{i}" for i in range(20)]
+    settings = EngineSettings.from_mapping({"windows": {"count_size": 1000, "min_events": 100, "seed": 1},
+                                            "profiles": {"learn_from_first_n": 0}})
+    for rho in (0.8, 0.5):
+        delays: dict[str, list[int]] = {"count": [], "time": []}
+        univariate_alarm = pre_onset_alarm = 0
+        for seed in range(seeds):
+            rng = np.random.default_rng(100 + seed)
+            ref = _correlated(rng, 5000, 20, 0.0)
+            store = ProfileStore()
+            store.add(build_profile("m", "1", {n: ref[:, i] for i, n in enumerate(names)}, [0] * 5000, rng=rng))
+            now = [10_000.0]
+            eng = DriftEngine(settings, store, clock=lambda: now[0])
+            found: dict[str, int] = {}
+            for step in range(-10, steps):
+                x = _correlated(rng, 100, 20, rho if step >= 0 else 0.0)
+                eng.ingest([InferenceBatch("m", "1", {n: x[:, i].tolist() for i, n in enumerate(names)}, [0] * 100)])
+                now[0] += 15.0
+                if step < -1:
+                    continue  # filling the windows with reference-like rows; judged once, just before the onset
+                for p in eng.evaluate(now[0]):
+                    a = p.attributes
+                    if p.spec.name != "ml.drift.severity" or p.value < 2:
+                        continue
+                    if step < 0:
+                        pre_onset_alarm += 1
+                        continue
+                    if a["ml.drift.subject"] == "multivariate" and a["ml.window"] not in found:
+                        found[a["ml.window"]] = step + 1  # evaluations since the onset, this one included
+                    if a["ml.drift.subject"] == "feature":
+                        univariate_alarm += 1
+                if len(found) == 2:
+                    break
+            for window in delays:
+                delays[window].append(found.get(window, -1))
+        for window, d in delays.items():
+            hit = [v for v in d if v > 0]
+            print(f"  rho 0 -> {rho}, {window} window: evaluations to severity >= 2 after the onset: "
+                  f"median {statistics.median(hit) if hit else '-'}, max {max(hit) if hit else '-'}, "
+                  f"missed in {steps}: {sum(v < 0 for v in d)}/{seeds}")
+        print(f"  rho 0 -> {rho}: univariate feature series at severity >= 2 after the onset: {univariate_alarm}; "
+              f"any series at severity >= 2 just before it: {pre_onset_alarm}")
+
+
+def _cost(repeats: int) -> None:
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(9)
+    names = [f"f{i}" for i in range(20)]
+    ref_rows, cur_rows = _correlated(rng, 5000, 20, 0.0), _correlated(rng, 5000, 20, 0.3)
+    refs = {n: NumericReference.from_values(ref_rows[:, i]) for i, n in enumerate(names)}
+    cur = {n: cur_rows[:, i] for i, n in enumerate(names)}
+    dc2000 = fit_domain_reference(ref_rows, names, rng, max_rows=2000)
+    dc5000 = fit_domain_reference(ref_rows, names, rng, max_rows=5000)
+    pca = fit_pca_reference(ref_rows, rng)
+    candidates = {
+        "univariate (numeric_drift_many, 20 features)": lambda: numeric_drift_many(refs, cur),
+        "domain classifier, max_rows 2000 (default)": lambda: dc2000.score(cur_rows, np.random.default_rng(0)),
+        "domain classifier, max_rows 5000": lambda: dc5000.score(cur_rows, np.random.default_rng(0)),
+        "PCA reconstruction": lambda: pca.score(cur_rows),
+    }
+    with threadpool_limits(1):  # one core each, as the univariate tests use
+        for fn in candidates.values():
+            fn()
+        times: dict[str, list[float]] = {name: [] for name in candidates}
+        for _ in range(repeats):
+            for name, fn in candidates.items():
+                times[name].append(_timed(fn))
+    base = statistics.median(times[next(iter(candidates))])
+    print(f"per-window cost, 20 features x 5,000 rows (reference 5,000), one thread, median of {repeats}:")
+    for name, t in times.items():
+        m = statistics.median(t)
+        print(f"  {name:46s} {m * 1e3:8.1f} ms   {m / base:6.2f}x univariate")
+
+
+def multivariate(null_windows: int, repeats: int) -> None:
+    _compare_methods(10)
+    print("false alarms of the domain classifier (20 independent features, reference 5,000 rows):")
+    _false_alarms(null_windows)
+    print("windows to detection through the drift engine (5 seeds):")
+    _windows_to_detection(5)
+    _cost(repeats)
 
 
 if __name__ == "__main__":

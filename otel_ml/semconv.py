@@ -35,6 +35,7 @@ __all__ = [
     "VARIANT_FALLBACK",
     "VARIANT_PREVIOUS",
     "OVERFLOW_VALUE",
+    "FEATURE_ALL",
     "DriftSubject",
     "WindowKind",
     "QualityCheck",
@@ -74,6 +75,11 @@ class DriftSubject:
     FEATURE = "feature"
     PREDICTION = "prediction"
     CONFIDENCE = "confidence"
+    MULTIVARIATE = "multivariate"  # the joint law of the numeric features (ml.feature.name "_all")
+
+
+#: ``ml.feature.name`` of a multivariate drift series: it judges every numeric feature together.
+FEATURE_ALL = "_all"
 
 
 class WindowKind:
@@ -96,7 +102,7 @@ class QualityCheck:
     EXTRA_FEATURE = "extra_feature"  # feature not in the reference schema
 
 
-#: ``ml.segment`` value of performance series computed over every segment together.
+#: ``ml.segment`` value of performance, drift and data-quality series computed over every segment together.
 SEGMENT_ALL = "_all"
 
 
@@ -145,7 +151,7 @@ class Attr:
     PREDICTION_CLASS = "ml.prediction.class"
     FEATURE_NAME = "ml.feature.name"
     DRIFT_METHOD = "ml.drift.method"
-    DRIFT_SUBJECT = "ml.drift.subject"  # feature | prediction | confidence
+    DRIFT_SUBJECT = "ml.drift.subject"  # feature | prediction | confidence | multivariate
     DATA_QUALITY_CHECK = "ml.data_quality.check"
     METRIC_NAME = "ml.metric.name"
     METRIC_AVERAGE = "ml.metric.average"  # binary | macro | weighted | micro | none
@@ -356,14 +362,16 @@ class Metric:
         "Failed attempts to fetch routing from the remediation service.", (_A.ERROR_TYPE,))
 
     # --- processor: drift (P3, P4) --------------------------------------------------
-    _DRIFT = (*_MV, _A.FEATURE_NAME, _A.DRIFT_METHOD, _A.DRIFT_SUBJECT, _A.WINDOW)
+    _DRIFT = (*_MV, _A.FEATURE_NAME, _A.DRIFT_METHOD, _A.DRIFT_SUBJECT, _A.WINDOW, _A.SEGMENT)
     DRIFT_SCORE = MetricSpec(
         "ml.drift.score", MetricKind.GAUGE, "1",
         "Drift statistic of the current window against the reference "
-        "(ks: D statistic, psi, wasserstein, jensenshannon distance, chi2: Cramer's V).", _DRIFT)
+        "(ks: D statistic, psi, wasserstein, jensenshannon distance, chi2: Cramer's V, "
+        "domain_classifier: held-out ROC AUC of reference vs window rows, subject multivariate); "
+        "ml.segment only on per-segment series.", _DRIFT)
     DRIFT_P_VALUE = MetricSpec(
         "ml.drift.p_value", MetricKind.GAUGE, "1",
-        "Raw p-value of the drift test (ks, chi2).", _DRIFT)
+        "Raw p-value of the drift test (ks, chi2, domain_classifier: one-sided Mann-Whitney).", _DRIFT)
     DRIFT_P_VALUE_ADJUSTED = MetricSpec(
         "ml.drift.p_value.adjusted", MetricKind.GAUGE, "1",
         "p-value adjusted for multiple testing across the model's features "
@@ -374,7 +382,8 @@ class Metric:
         "tiers above 0 require a significant adjusted p-value where the method has one.", _DRIFT)
     DRIFTED_FEATURES = MetricSpec(
         "ml.drift.drifted_features", MetricKind.GAUGE, "{feature}",
-        "Features of the model whose severity is at least 'warning'.", (*_MV, _A.WINDOW))
+        "Features of the model whose severity is at least 'warning' (per segment with ml.segment).",
+        (*_MV, _A.WINDOW, _A.SEGMENT))
     LOW_CONFIDENCE_RATIO = MetricSpec(
         "ml.prediction.low_confidence.ratio", MetricKind.GAUGE, "1",
         "Share of the window's predictions below the low-confidence threshold.", (*_MV, _A.WINDOW))
@@ -384,11 +393,11 @@ class Metric:
         "Share of the window's events failing a data-quality check for a feature "
         "(missing, inf, out_of_range, unseen_category, type_mismatch, outlier, "
         "missing_feature, extra_feature).",
-        (*_MV, _A.FEATURE_NAME, _A.DATA_QUALITY_CHECK, _A.WINDOW))
+        (*_MV, _A.FEATURE_NAME, _A.DATA_QUALITY_CHECK, _A.WINDOW, _A.SEGMENT))
     DATA_QUALITY_COUNT = MetricSpec(
         "ml.data_quality.failing_values", MetricKind.GAUGE, "{value}",
         "Number of the window's values failing a data-quality check for a feature.",
-        (*_MV, _A.FEATURE_NAME, _A.DATA_QUALITY_CHECK, _A.WINDOW))
+        (*_MV, _A.FEATURE_NAME, _A.DATA_QUALITY_CHECK, _A.WINDOW, _A.SEGMENT))
     DATA_QUALITY_REFERENCE_RATIO = MetricSpec(
         "ml.data_quality.reference_ratio", MetricKind.GAUGE, "1",
         "Share of the reference profile's values failing a data-quality check for a feature: "

@@ -7,7 +7,10 @@ window (``windows``), and on ``evaluate`` returns gauges:
   prediction, confidence), method and window; ``ml.drift.drifted_features``;
 * ``ml.prediction.low_confidence.ratio``; ``ml.data_quality.ratio`` / ``.count`` per feature and
   check, and ``ml.data_quality.reference_ratio`` (the profile's own rate per check);
-  ``ml.processor.window.fill`` (count window).
+  ``ml.processor.window.fill`` (count window);
+* the multivariate verdict (``multivariate_drift``) and, with segments on events, per-segment
+  drift and data quality on the count window (``segment_drift``). Whole-version drift and
+  data-quality series carry ``ml.segment`` = ``_all``.
 
 Confidences are top-class probabilities, in [1/k, 1] for a classifier with k classes (k from the
 profile's performance classes, else its prediction categories; [0, 1] for learned profiles):
@@ -50,8 +53,11 @@ from otel_ml.processor.admission import REASON_UNKNOWN_MODEL, Admission, ModelSl
 from otel_ml.processor.cardinality import (
     KIND_CATEGORY, KIND_FEATURE, KIND_MODEL, KIND_VERSION, CappedSet, OverflowCounter,
 )
+from otel_ml.processor.accuracy.vocab import CappedVocabulary
 from otel_ml.processor.contracts import InferenceBatch, Point
+from otel_ml.processor.drift_points import drift_points
 from otel_ml.processor.engine_settings import EngineSettings
+from otel_ml.processor.multivariate_drift import ingest_rows, multivariate_points, row_keys
 from otel_ml.processor.profile import (
     CategoricalProfile, ColumnProfile, NumericProfile, Profile, ProfileStore, build_profile,
     confidence_floor,
@@ -59,7 +65,8 @@ from otel_ml.processor.profile import (
 from otel_ml.processor.windows import (
     ColumnKey, CountView, CountWindow, NumericSummary, TimeView, TimeWindow,
 )
-from otel_ml.semconv import OVERFLOW_VALUE, Attr, DriftSubject, Metric, QualityCheck, WindowKind
+from otel_ml.processor.segment_drift import KIND_SEGMENT, segment_codes, segment_points, segment_views
+from otel_ml.semconv import OVERFLOW_VALUE, SEGMENT_ALL, Attr, DriftSubject, Metric, QualityCheck, WindowKind
 from otel_ml.stats.categorical import CategoricalDrift, categorical_drift, categorical_drift_counts
 from otel_ml.stats.divergence import PSI_EPS, jensen_shannon, psi
 from otel_ml.stats.numeric import NumericDrift, numeric_drift_many
@@ -214,6 +221,7 @@ class _Version:
         self.time = self._new_time_window(0)
         self.category_caps: dict[ColumnKey, CappedSet] = {}
         self.extras = CappedSet(settings.limits.max_features)
+        self.segments = CappedVocabulary(settings.limits.max_segments)
 
     def _new_time_window(self, ref_categories: int) -> TimeWindow:
         w = self.settings.windows
@@ -484,13 +492,17 @@ class DriftEngine:
             valid = np.isfinite(conf)
             low = (int(np.count_nonzero(conf[valid] < self.settings.drift.low_confidence_threshold)),
                    int(np.count_nonzero(valid)))
-        st.count.append(n, numeric, categorical, flags)
+        segments = None
+        if self.settings.drift.segments:
+            segments, seg_folded = segment_codes(st.segments, batch.segments, n)
+            self.overflow.add(KIND_SEGMENT, seg_folded)
+        st.count.append(n, numeric, categorical, flags, segments)
         folded = st.time.append(
             now, n,
             {k: v[np.isfinite(v)] for k, v in numeric.items()},
             {k: v[np.not_equal(v, None)] for k, v in categorical.items()},
             {name: quality.flag_counts(f) for name, f in flags.items()},
-            low, self._rng)
+            low, self._rng, ingest_rows(row_keys(schema.profile, self.settings.drift), numeric, n))
         self.overflow.add(KIND_CATEGORY, folded)
 
     def _fold(self, st: _Version, key: ColumnKey, keys: np.ndarray) -> np.ndarray:
@@ -525,15 +537,18 @@ class DriftEngine:
             for st in self._versions.values():
                 if st.schema is None or now - st.last_seen > stale_after:
                     continue
-                jobs.append((st.model, st.version, st.schema, st.count.view(),
-                             st.time.view(now, self._eval_rng)))
+                segs = segment_views(st.count, st.segments, self.settings.drift.segments,
+                                     self.settings.windows.min_events)
+                jobs.append((st.model, st.version, st.schema,
+                             st.count.view(row_keys(st.schema.profile, self.settings.drift)),
+                             st.time.view(now, self._eval_rng), segs))
         points: list[Point] = []
-        for model, version, schema, count_view, time_view in jobs:
-            points.extend(self._version_points(model, version, schema, count_view, time_view))
+        for model, version, schema, count_view, time_view, segs in jobs:
+            points.extend(self._version_points(model, version, schema, count_view, time_view, segs))
         return points
 
     def _version_points(self, model: str, version: str, schema: _Schema, cv: CountView,
-                        tv: TimeView) -> list[Point]:
+                        tv: TimeView, segs: list[tuple[str, CountView]]) -> list[Point]:
         out: list[Point] = []
         for kind, view in ((WindowKind.COUNT, cv), (WindowKind.TIME, tv)):
             base = {Attr.MODEL_NAME: model, Attr.MODEL_VERSION: version, Attr.WINDOW: kind}
@@ -541,8 +556,14 @@ class DriftEngine:
                 out.append(Point(Metric.PROC_WINDOW_FILL, cv.events / cv.size, base))
             if view.events == 0:
                 continue
-            out.extend(_quality_points(schema, view, base))
-            out.extend(self._drift_points(schema, kind, view, base))
+            whole = {**base, Attr.SEGMENT: SEGMENT_ALL}  # beside the per-segment series
+            out.extend(_quality_points(schema, view, whole))
+            out.extend(self._drift_points(schema, kind, view, whole))
+            out.extend(multivariate_points(schema.profile, view.rows, whole, self.settings.drift,
+                                           self.settings.windows.min_events, self.settings.windows.seed))
+            if kind == WindowKind.COUNT and segs:
+                out.extend(segment_points(segs, base, lambda v, b: _quality_points(schema, v, b),
+                                          lambda v: self._drift_results(schema, v), self.settings.drift))
             ratio = self._low_confidence_ratio(view)
             if ratio is not None:
                 out.append(Point(Metric.LOW_CONFIDENCE_RATIO, ratio, base))
@@ -600,25 +621,7 @@ class DriftEngine:
     def _drift_points(self, schema: _Schema, kind: str, view: CountView | TimeView,
                       base: Mapping[str, str]) -> list[Point]:
         results = self._drift_results(schema, view)
-        if not results:
-            return []
-        drift = self.settings.drift
-        verdicts = column_verdicts(results, drift.tiers, drift.correction, drift.alpha)
-        out: list[Point] = []
-        drifted = 0
-        for (subject, name), verdict in verdicts.items():
-            for method, v in verdict.methods.items():
-                attrs = {**base, Attr.FEATURE_NAME: name, Attr.DRIFT_SUBJECT: subject, Attr.DRIFT_METHOD: method}
-                out.append(Point(Metric.DRIFT_SCORE, v.score, attrs))
-                if v.p_value_adjusted is not None:
-                    out.append(Point(Metric.DRIFT_P_VALUE, v.p_value, attrs))
-                    out.append(Point(Metric.DRIFT_P_VALUE_ADJUSTED, v.p_value_adjusted, attrs))
-                out.append(Point(Metric.DRIFT_SEVERITY, float(v.severity), attrs))
-            if subject == DriftSubject.FEATURE and verdict.drifted:
-                drifted += 1
-        if any(k[0] == DriftSubject.FEATURE for k in results):
-            out.append(Point(Metric.DRIFTED_FEATURES, float(drifted), dict(base)))
-        return out
+        return drift_points([(base, results)], self.settings.drift) if results else []
 
     # --- checkpoints --------------------------------------------------------------------------
 
@@ -637,6 +640,7 @@ class DriftEngine:
                     "time": st.time.to_dict() if st.schema is not None else None,
                     "category_caps": [[k[0], k[1], cap.values()] for k, cap in st.category_caps.items()],
                     "extras": st.extras.values(),
+                    "segments": st.segments.to_list(),
                 })
             return {
                 "format": SNAPSHOT_FORMAT,
@@ -698,6 +702,7 @@ class DriftEngine:
                 cap.admit(v)
         for name in d.get("extras", []):
             st.extras.admit(name)
+        st.segments = CappedVocabulary.from_list(self.settings.limits.max_segments, d.get("segments", []))
         keep_cols = set(st.schema.references()) | {_CONF}
         keep_flags = (set(st.schema.numeric) | set(st.schema.categorical) | set(st.extras.values())
                       | {OVERFLOW_VALUE, _CONF_QUALITY})
@@ -785,10 +790,10 @@ def _coalesce(batches: list[InferenceBatch]) -> list[InferenceBatch]:
     small batches cost one set of numpy calls per ingest call instead of one per batch."""
     groups: dict[tuple, list[InferenceBatch]] = {}
     for b in batches:
-        key = (b.model, b.version, tuple(b.features), b.confidences is not None)
+        key = (b.model, b.version, tuple(b.features), b.confidences is not None, b.segments is not None)
         groups.setdefault(key, []).append(b)
     out = []
-    for (model, version, names, has_conf), group in groups.items():
+    for (model, version, names, has_conf, has_seg), group in groups.items():
         if len(group) == 1:
             out.append(group[0])
             continue
@@ -796,7 +801,8 @@ def _coalesce(batches: list[InferenceBatch]) -> list[InferenceBatch]:
         out.append(InferenceBatch(
             model=model, version=version, features=features,
             predictions=_concat(b.predictions for b in group),
-            confidences=_concat(b.confidences for b in group) if has_conf else None))
+            confidences=_concat(b.confidences for b in group) if has_conf else None,
+            segments=_concat(b.segments for b in group) if has_seg else None))
     return out
 
 
@@ -812,4 +818,5 @@ def _slice(batch: InferenceBatch, start: int) -> InferenceBatch:
         model=batch.model, version=batch.version,
         features={k: v[start:] for k, v in batch.features.items()},
         predictions=batch.predictions[start:],
-        confidences=batch.confidences[start:] if batch.confidences is not None else None)
+        confidences=batch.confidences[start:] if batch.confidences is not None else None,
+        segments=batch.segments[start:] if batch.segments is not None else None)

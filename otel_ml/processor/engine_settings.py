@@ -11,10 +11,11 @@ YAML shape (every key optional)::
     windows:   {count_size: 1000, time_s: 300, time_panes: 5, min_events: 100,
                 reservoir_size: 1024, sketch_k: 200, seed: null, stale_after_s: 900}
     drift:     {alpha: 0.05, correction: bh, low_confidence_threshold: 0.7,
-                tiers: {ks: {info: 0.10, warning: 0.15, critical: 0.25}, psi: [0.10, 0.20, 0.25]}}
+                tiers: {ks: {info: 0.10, warning: 0.15, critical: 0.25}, psi: [0.10, 0.20, 0.25]},
+                multivariate: true, segments: 5}
     profiles:  {learn_from_first_n: 1000, bins: 10}
     limits:    {max_models: 50, max_versions_per_model: 5, max_features: 200,
-                max_categories: 100, version_idle_s: 3600}
+                max_categories: 100, version_idle_s: 3600, max_segments: 20}
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from otel_ml.config_checks import build, check_choice, check_int, check_mapping, check_number, join, section
+from otel_ml.config_checks import (
+    build, check_bool, check_choice, check_int, check_mapping, check_number, join, section,
+)
 from otel_ml.errors import ConfigError
 from otel_ml.stats.severity import DEFAULT_TIERS, Tiers
 
@@ -48,6 +51,7 @@ _MAX_LEARN = 100_000
 _TIER_NAMES = ("info", "warning", "critical")
 #: Default of ``limits.version_idle_s``: an hour without predictions frees a version's slot.
 DEFAULT_VERSION_IDLE_S = 3600.0
+_MAX_SEGMENTS = 1000
 
 
 @dataclass(frozen=True)
@@ -132,12 +136,17 @@ class DriftSettings:
     ``tiers`` maps a method name (``severity.METHOD_*``) to its Tiers; methods not given keep
     ``severity.DEFAULT_TIERS``. Wasserstein is tiered on the distance divided by the reference
     standard deviation (scale-free); ``ml.drift.score`` reports the raw distance.
+    multivariate: domain-classifier drift (subject ``multivariate``) where the profile has a
+    multivariate section. segments: per-segment drift and data-quality series for this many
+    segments, the largest in the count window (0: none; at most ``limits.max_segments``).
     """
 
     tiers: Mapping[str, Tiers] = field(default_factory=_default_tiers)
     alpha: float = 0.05
     correction: str = "bh"
     low_confidence_threshold: float = 0.7
+    multivariate: bool = True
+    segments: int = 5
 
     def __post_init__(self) -> None:
         s = "drift"
@@ -154,6 +163,8 @@ class DriftSettings:
         check_number("drift.alpha", self.alpha, 0, 1, lo_open=True)
         check_choice("drift.correction", self.correction, CORRECTIONS)
         check_number("drift.low_confidence_threshold", self.low_confidence_threshold, 0, 1)
+        check_bool("drift.multivariate", self.multivariate)
+        check_int("drift.segments", self.segments, 0, _MAX_SEGMENTS)
 
     @classmethod
     def from_mapping(cls, data: Any, prefix: str = "drift") -> "DriftSettings":
@@ -189,19 +200,23 @@ class LimitSettings:
     features and categories past their caps fold into ``semconv.OVERFLOW_VALUE``; both counted
     by ``ml.processor.cardinality.overflow``. Models and versions with a configured reference
     profile have reserved slots. A version with no prediction for ``version_idle_s`` (default
-    1 h) frees its slot, unless predictions of it still wait for labels."""
+    1 h) frees its slot, unless predictions of it still wait for labels.
+    ``max_segments``: distinct ``ml.segment`` values kept per version (first come); later ones
+    fold into the overflow segment."""
 
     max_models: int = 50
     max_versions_per_model: int = 5
     max_features: int = 200
     max_categories: int = 100
     version_idle_s: float = DEFAULT_VERSION_IDLE_S
+    max_segments: int = 20
 
     def __post_init__(self) -> None:
         check_int("limits.max_models", self.max_models, 1)
         check_int("limits.max_versions_per_model", self.max_versions_per_model, 1)
         check_int("limits.max_features", self.max_features, 1)
         check_int("limits.max_categories", self.max_categories, 2)
+        check_int("limits.max_segments", self.max_segments, 1, _MAX_SEGMENTS)
         check_number("limits.version_idle_s", self.version_idle_s, 0, lo_open=True)
 
     @classmethod
@@ -218,6 +233,9 @@ class EngineSettings:
     profiles: ProfileSettings = field(default_factory=ProfileSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
 
+    def __post_init__(self) -> None:
+        _check_segments(self.drift, self.limits, "")
+
     @classmethod
     def default(cls) -> "EngineSettings":
         """Every default, explicitly."""
@@ -226,18 +244,27 @@ class EngineSettings:
                                    reservoir_size=1024, sketch_k=200, seed=None,
                                    stale_after_s=900.0),
             drift=DriftSettings(tiers=_default_tiers(), alpha=0.05, correction="bh",
-                                low_confidence_threshold=0.7),
+                                low_confidence_threshold=0.7, multivariate=True, segments=5),
             profiles=ProfileSettings(learn_from_first_n=1000, bins=10),
             limits=LimitSettings(max_models=50, max_versions_per_model=5, max_features=200,
-                                 max_categories=100, version_idle_s=DEFAULT_VERSION_IDLE_S),
+                                 max_categories=100, version_idle_s=DEFAULT_VERSION_IDLE_S, max_segments=20),
         )
 
     @classmethod
     def from_mapping(cls, data: Any, prefix: str = "") -> "EngineSettings":
         d = check_mapping(data, prefix, ("windows", "drift", "profiles", "limits"), optional=True)
+        drift = DriftSettings.from_mapping(d.get("drift"), join(prefix, "drift"))
+        limits = LimitSettings.from_mapping(d.get("limits"), join(prefix, "limits"))
+        _check_segments(drift, limits, prefix)
         return cls(
             windows=WindowSettings.from_mapping(d.get("windows"), join(prefix, "windows")),
-            drift=DriftSettings.from_mapping(d.get("drift"), join(prefix, "drift")),
+            drift=drift,
             profiles=ProfileSettings.from_mapping(d.get("profiles"), join(prefix, "profiles")),
-            limits=LimitSettings.from_mapping(d.get("limits"), join(prefix, "limits")),
+            limits=limits,
         )
+
+
+def _check_segments(drift: DriftSettings, limits: LimitSettings, prefix: str) -> None:
+    if drift.segments > limits.max_segments:
+        raise ConfigError(join(prefix, "drift.segments"), f"must be <= limits.max_segments "
+                          f"({limits.max_segments}), got {drift.segments}")

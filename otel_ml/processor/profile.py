@@ -11,7 +11,11 @@ mean/std, IQR fences, the type of categorical values). It is stored as a version
                                    "quality": {"missing": 0.0, "inf": 0.0, "outlier": 0.007, ...},
                                    "reference": {...NumericReference.to_dict()}}, ...},
      "prediction": {...column...} | null, "confidence": {...column...} | null,
-     "performance": {...free-form, defined by the accuracy tracker...} | null}
+     "performance": {...free-form, defined by the accuracy tracker...} | null,
+     "multivariate": {...DomainClassifierReference.to_dict()...} | null}
+
+``multivariate`` (optional; older profiles without it work, with no multivariate gauge) holds a
+row sample of the numeric features and its calibration (``otel_ml.stats.multivariate``).
 
 ``quality`` holds the reference data's own rate for each data-quality check, under the names of
 the runtime checks (``quality.NUMERIC_CHECKS`` / ``CATEGORICAL_CHECKS``) and computed by the same
@@ -40,6 +44,7 @@ from otel_ml.atomic_file import write_atomic
 from otel_ml.errors import UserError
 from otel_ml.processor import quality
 from otel_ml.semconv import QualityCheck
+from otel_ml.stats.multivariate import MIN_ROWS, DomainClassifierReference, fit_domain_reference
 from otel_ml.stats.outliers import iqr_bounds
 from otel_ml.stats.references import CategoricalReference, NumericReference
 from otel_ml.stats.sample_errors import EmptySampleError, InvalidReferenceError
@@ -64,6 +69,7 @@ __all__ = [
     "ProfileStore",
     "ProfileFormatError",
     "build_column_profile",
+    "build_multivariate",
     "build_profile",
     "infer_kind",
 ]
@@ -244,6 +250,7 @@ class Profile:
     learned: bool = False
     performance: dict | None = None
     format_version: int = FORMAT_VERSION
+    multivariate: DomainClassifierReference | None = None
 
     @property
     def schema(self) -> dict[str, str]:
@@ -264,6 +271,7 @@ class Profile:
             "prediction": self.prediction.to_dict() if self.prediction else None,
             "confidence": self.confidence.to_dict() if self.confidence else None,
             "performance": self.performance,
+            "multivariate": self.multivariate.to_dict() if self.multivariate is not None else None,
         }
 
     @classmethod
@@ -298,7 +306,8 @@ class Profile:
                    confidence=confidence, rows=_count(d.get("rows", 0), f"{where}.rows"),
                    created_at=str(d.get("created_at", "")), source=str(d.get("source", "")),
                    learned=bool(d.get("learned", False)),
-                   performance=dict(performance) if performance is not None else None)
+                   performance=dict(performance) if performance is not None else None,
+                   multivariate=_multivariate_from_dict(d.get("multivariate"), features, where))
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the profile as JSON, atomically (see otel_ml.atomic_file)."""
@@ -328,7 +337,37 @@ class Profile:
             raise ProfileFormatError(f"profile {p}: {exc}") from None
 
 
+def _multivariate_from_dict(d: Any, features: Mapping[str, ColumnProfile],
+                            where: str) -> DomainClassifierReference | None:
+    if d is None:
+        return None
+    if not isinstance(d, Mapping):
+        raise ProfileFormatError(f"{where}.multivariate: expected an object or null")
+    try:
+        mv = DomainClassifierReference.from_dict(d)
+    except InvalidReferenceError as exc:
+        raise ProfileFormatError(f"{where}.multivariate.{exc}") from None
+    bad = [f for f in mv.features if not isinstance(features.get(f), NumericProfile)]
+    if bad:
+        raise ProfileFormatError(f"{where}.multivariate.features: {bad[0]!r} is not a numeric feature of the profile")
+    return mv
+
+
 # --- building -------------------------------------------------------------------------------
+
+
+def build_multivariate(features: Mapping[str, Sequence[Any] | np.ndarray], cols: Mapping[str, ColumnProfile],
+                       rng: np.random.Generator | None = None) -> DomainClassifierReference | None:
+    """The multivariate reference of the numeric features (None with fewer than 2 of them or
+    too few rows); rows keep their order, so the calibration chunks follow the data's order."""
+    names = [n for n, c in cols.items() if isinstance(c, NumericProfile)]
+    if len(names) < 2:
+        return None
+    rows = np.column_stack([quality.numeric_column(features[n]).x for n in names])
+    rows = np.where(np.isfinite(rows), rows, np.nan)
+    if np.count_nonzero(~np.isnan(rows).all(axis=1)) < 2 * MIN_ROWS:
+        return None
+    return fit_domain_reference(rows, names, rng if rng is not None else np.random.default_rng(0))
 
 
 def infer_kind(values: Sequence[Any] | np.ndarray, prediction: bool = False) -> str:
@@ -398,12 +437,13 @@ def build_profile(model: str, version: str, features: Mapping[str, Sequence[Any]
                   kinds: Mapping[str, str] | None = None, prediction_kind: str | None = None,
                   bins: int = 10, max_sample: int | None = None, source: str = "",
                   learned: bool = False, performance: dict | None = None,
-                  rng: np.random.Generator | None = None, skip_empty: bool = False) -> Profile:
+                  rng: np.random.Generator | None = None, skip_empty: bool = False,
+                  multivariate: bool = True) -> Profile:
     """Build a profile from columns (name -> values); kinds not given are inferred.
 
     A feature with no usable value raises ``EmptySampleError`` naming it (with ``skip_empty``
     it is left out of the schema instead); an empty prediction or confidence column is left
-    out of the profile.
+    out of the profile. ``multivariate``: also fit the multivariate reference (``build_multivariate``).
     """
     kinds = dict(kinds or {})
     rows = 0
@@ -431,7 +471,8 @@ def build_profile(model: str, version: str, features: Mapping[str, Sequence[Any]
             conf = None
     return Profile(model=model, version=version, features=cols, prediction=pred, confidence=conf,
                    rows=rows, created_at=_now_iso(), source=source, learned=learned,
-                   performance=performance)
+                   performance=performance,
+                   multivariate=build_multivariate(features, cols, rng) if multivariate else None)
 
 
 # --- store ----------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ pane expires at a time, so the window spans between T - T/panes and T seconds. P
 * numeric column: a uniform reservoir (vectorised Algorithm R, ``Reservoir``) of at most
   ``reservoir_size`` values and an Apache DataSketches KLL sketch (``k = sketch_k``) of every value;
 * categorical column: counts per category, at most ``max_categories`` keys (then ``_overflow``);
-* per feature: counts of each data-quality check; events seen; low-confidence count.
+* per feature: counts of each data-quality check; events seen; low-confidence count;
+* with a multivariate profile: a uniform reservoir of joint rows of its numeric features.
 
 Which statistic uses which summary of a time window:
 
@@ -47,6 +48,7 @@ from datasketches import kll_doubles_sketch
 
 from otel_ml.processor.cardinality import capped_counts
 from otel_ml.processor.quality import flag_counts
+from otel_ml.processor.reservoir import Reservoir, decode_floats, encode_floats, merge_reservoirs
 
 __all__ = [
     "ColumnKey",
@@ -65,90 +67,8 @@ __all__ = [
 ColumnKey = tuple[str, str]
 
 
-# --- JSON helpers -----------------------------------------------------------------------------
-
-
-def encode_floats(values: np.ndarray) -> list:
-    """float64 array -> JSON list (NaN as None; finite values round-trip exactly via repr)."""
-    arr = np.asarray(values, dtype=np.float64)
-    nan = np.isnan(arr)
-    if not nan.any():
-        return arr.tolist()
-    out = arr.astype(object)
-    out[nan] = None
-    return out.tolist()
-
-
-def decode_floats(values: Iterable) -> np.ndarray:
-    """Inverse of ``encode_floats`` (numpy reads None as NaN in a float64 array)."""
-    return np.array(values, dtype=np.float64)
-
-
 def _key_str(key: ColumnKey) -> list[str]:
     return [key[0], key[1]]
-
-
-# --- reservoir --------------------------------------------------------------------------------
-
-
-class Reservoir:
-    """Uniform sample of at most ``capacity`` values of a stream (Algorithm R, vectorised).
-
-    ``add`` takes a whole column: item i of the stream (0-based) replaces a uniformly chosen
-    slot j in [0, i] when j < capacity; drawing all j at once and letting the last item per slot
-    win gives exactly the sequential algorithm's result.
-    """
-
-    __slots__ = ("capacity", "seen", "values")
-
-    def __init__(self, capacity: int, seen: int = 0, values: np.ndarray | None = None):
-        self.capacity = capacity
-        self.seen = seen
-        self.values = np.empty(0, dtype=np.float64) if values is None else values
-
-    def add(self, x: np.ndarray, rng: np.random.Generator) -> None:
-        m = x.size
-        if m == 0:
-            return
-        take = min(self.capacity - self.values.size, m)
-        if take > 0:
-            self.values = np.concatenate((self.values, x[:take]))
-        rest = x[take:] if take > 0 else x
-        if rest.size:
-            idx = self.seen + max(take, 0) + np.arange(rest.size, dtype=np.int64)
-            slots = rng.integers(0, idx + 1)
-            hit = slots < self.capacity
-            if hit.any():
-                slot_rev = slots[hit][::-1]
-                uniq, first = np.unique(slot_rev, return_index=True)
-                self.values[uniq] = rest[hit][::-1][first]
-        self.seen += m
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"capacity": self.capacity, "seen": self.seen, "values": self.values.tolist()}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Reservoir":
-        return cls(int(d["capacity"]), int(d["seen"]), np.array(d["values"], dtype=np.float64))
-
-
-def merge_reservoirs(parts: list[Reservoir], size: int, rng: np.random.Generator) -> np.ndarray:
-    """A uniform sample (without replacement) of at most ``size`` of all values the parts saw.
-
-    How many values come from each part follows the multivariate hypergeometric law of the
-    parts' stream sizes; each part then gives a uniform subset of its own uniform sample.
-    """
-    parts = [p for p in parts if p.seen]
-    if not parts:
-        return np.empty(0, dtype=np.float64)
-    seen = np.array([p.seen for p in parts], dtype=np.int64)
-    total = int(seen.sum())
-    if total <= size and all(p.values.size == p.seen for p in parts):
-        return np.concatenate([p.values for p in parts])
-    take = rng.multivariate_hypergeometric(seen, min(size, total))
-    chunks = [p.values if t == p.values.size else rng.choice(p.values, size=t, replace=False)
-              for p, t in zip(parts, take) if t]
-    return np.concatenate(chunks)
 
 
 # --- count window -----------------------------------------------------------------------------
@@ -163,6 +83,7 @@ class CountView:
     numeric: dict[ColumnKey, np.ndarray]  # finite values only
     categorical: dict[ColumnKey, np.ndarray]  # keys (str), missing dropped
     check_counts: dict[str, np.ndarray]  # feature -> counts in CHECKS order
+    rows: np.ndarray | None = None  # events x row_keys, NaN kept (multivariate drift)
 
 
 class CountWindow:
@@ -170,7 +91,8 @@ class CountWindow:
 
     Numeric columns keep float64 values (NaN where the event had no finite value); categorical
     columns keep category keys (None where missing); every feature keeps a uint16 data-quality
-    flag set per event. Columns registered later read as absent for earlier events.
+    flag set per event. Columns registered later read as absent for earlier events. Events
+    carrying a segment keep its int32 code (-1: none) for per-segment views.
     """
 
     def __init__(self, size: int):
@@ -179,6 +101,7 @@ class CountWindow:
         self.numeric: dict[ColumnKey, np.ndarray] = {}
         self.categorical: dict[ColumnKey, np.ndarray] = {}
         self.flags: dict[str, np.ndarray] = {}
+        self.segments: np.ndarray | None = None
 
     @property
     def events(self) -> int:
@@ -191,11 +114,16 @@ class CountWindow:
         return (start + np.arange(keep, dtype=np.int64)) % self.size, n - keep
 
     def append(self, n: int, numeric: Mapping[ColumnKey, np.ndarray],
-               categorical: Mapping[ColumnKey, np.ndarray], flags: Mapping[str, np.ndarray]) -> None:
-        """Append ``n`` events; columns not given are absent (NaN / None / no flag) for them."""
+               categorical: Mapping[ColumnKey, np.ndarray], flags: Mapping[str, np.ndarray],
+               segments: np.ndarray | None = None) -> None:
+        """Append ``n`` events; columns not given are absent (NaN / None / no flag / segment -1)."""
         if n <= 0:
             return
         slots, off = self._slots(n)
+        if segments is not None and self.segments is None:
+            self.segments = np.full(self.size, -1, dtype=np.int32)
+        if self.segments is not None:
+            self.segments[slots] = -1 if segments is None else segments[off:]
         for key, values in numeric.items():
             buf = self.numeric.get(key)
             if buf is None:
@@ -227,18 +155,36 @@ class CountWindow:
                 if key not in keep:
                     del store[key]
 
-    def view(self) -> CountView:
+    def segment_codes(self) -> np.ndarray:
+        """The segment code of every event in the window (-1: none), in slot order."""
+        if self.segments is None:
+            return np.full(self.events, -1, dtype=np.int32)
+        return self.segments[:self.events].copy()
+
+    def view(self, row_keys: Iterable[ColumnKey] = (), mask: np.ndarray | None = None) -> CountView:
+        """A copy of the window (``mask``: of the events where it is True, in slot order), with
+        ``rows`` the numeric ``row_keys`` side by side when any are given."""
         filled = self.events
+
+        def take(buf: np.ndarray) -> np.ndarray:
+            return buf[:filled] if mask is None else buf[:filled][mask]
+
         numeric = {}
         for key, buf in self.numeric.items():
-            vals = buf[:filled]
+            vals = take(buf)
             numeric[key] = vals[np.isfinite(vals)]
         categorical = {}
         for key, buf in self.categorical.items():
-            vals = buf[:filled]
+            vals = take(buf)
             categorical[key] = vals[np.not_equal(vals, None)]
-        checks = {name: flag_counts(buf[:filled]) for name, buf in self.flags.items()}
-        return CountView(filled, self.size, numeric, categorical, checks)
+        checks = {name: flag_counts(take(buf)) for name, buf in self.flags.items()}
+        events = filled if mask is None else int(np.count_nonzero(mask))
+        keys = list(row_keys)
+        rows = None
+        if keys:
+            missing = np.full(events, np.nan)
+            rows = np.column_stack([take(self.numeric[k]) if k in self.numeric else missing for k in keys])
+        return CountView(events, self.size, numeric, categorical, checks, rows)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -247,6 +193,7 @@ class CountWindow:
             "numeric": [[*_key_str(k), encode_floats(v)] for k, v in self.numeric.items()],
             "categorical": [[*_key_str(k), v.tolist()] for k, v in self.categorical.items()],
             "flags": {name: v.tolist() for name, v in self.flags.items()},
+            "segments": self.segments.tolist() if self.segments is not None else None,
         }
 
     @classmethod
@@ -262,6 +209,8 @@ class CountWindow:
             old.categorical[(subject, name)] = arr
         for name, values in d.get("flags", {}).items():
             old.flags[name] = np.array(values, dtype=np.uint16)
+        if d.get("segments") is not None:
+            old.segments = np.array(d["segments"], dtype=np.int32)
         if size is None or size == old.size:
             return old
         return old._resized(size)
@@ -279,7 +228,8 @@ class CountWindow:
         numeric = {k: self._chronological(v) for k, v in self.numeric.items()}
         categorical = {k: self._chronological(v) for k, v in self.categorical.items()}
         flags = {k: self._chronological(v) for k, v in self.flags.items()}
-        new.append(n, numeric, categorical, flags)
+        segments = self._chronological(self.segments) if self.segments is not None else None
+        new.append(n, numeric, categorical, flags, segments)
         return new
 
 
@@ -305,6 +255,7 @@ class _Pane:
     checks: dict[str, np.ndarray] = field(default_factory=dict)
     low_confidence: int = 0  # confidences below the threshold
     confidences: int = 0  # finite confidences
+    rows: Reservoir | None = None  # joint rows of the multivariate features
 
 
 @dataclass
@@ -346,6 +297,7 @@ class TimeView:
     check_counts: dict[str, np.ndarray]
     low_confidence: int
     confidences: int
+    rows: np.ndarray | None = None  # uniform sample of joint rows (multivariate drift)
 
 
 class TimeWindow:
@@ -389,9 +341,11 @@ class TimeWindow:
 
     def append(self, now: float, n: int, numeric: Mapping[ColumnKey, np.ndarray],
                categorical: Mapping[ColumnKey, np.ndarray], check_counts: Mapping[str, np.ndarray],
-               low_confidence: tuple[int, int], rng: np.random.Generator) -> int:
+               low_confidence: tuple[int, int], rng: np.random.Generator,
+               rows: np.ndarray | None = None) -> int:
         """Add ``n`` events at time ``now``; numeric columns: finite values only, categorical:
-        keys without missing values. Returns how many category values overflowed the cap."""
+        keys without missing values; ``rows``: joint rows for a row reservoir (NaN kept).
+        Returns how many category values overflowed the cap."""
         if n <= 0:
             return 0
         self.expire(now)
@@ -418,6 +372,10 @@ class TimeWindow:
                 acc += counts
         pane.low_confidence += low_confidence[0]
         pane.confidences += low_confidence[1]
+        if rows is not None and rows.shape[0]:
+            if pane.rows is None:
+                pane.rows = Reservoir(self.reservoir_size)
+            pane.rows.add(rows, rng)
         return folded
 
     def view(self, now: float, rng: np.random.Generator) -> TimeView:
@@ -441,8 +399,10 @@ class TimeWindow:
                     checks[name] = checks[name] + counts
                 else:
                     checks[name] = counts.copy()
+        row_parts = [p.rows for p in panes if p.rows is not None]
+        rows = merge_reservoirs(row_parts, self.reservoir_size, rng) if row_parts else None
         return TimeView(sum(p.events for p in panes), numeric, categorical, checks,
-                        sum(p.low_confidence for p in panes), sum(p.confidences for p in panes))
+                        sum(p.low_confidence for p in panes), sum(p.confidences for p in panes), rows)
 
     def drop_columns(self, keep_columns: Iterable[ColumnKey], keep_checks: Iterable[str]) -> None:
         keep_c, keep_f = set(keep_columns), set(keep_checks)
@@ -471,6 +431,7 @@ class TimeWindow:
                 "checks": {name: c.tolist() for name, c in p.checks.items()},
                 "low_confidence": p.low_confidence,
                 "confidences": p.confidences,
+                "rows": p.rows.to_dict() if p.rows is not None else None,
             } for p in self._panes],
         }
 
@@ -494,5 +455,7 @@ class TimeWindow:
                 p.checks[name] = np.array(counts, dtype=np.int64)
             p.low_confidence = int(pd.get("low_confidence", 0))
             p.confidences = int(pd.get("confidences", 0))
+            if pd.get("rows") is not None:
+                p.rows = Reservoir.from_dict(pd["rows"])
             panes.append(p)
         self._panes = panes

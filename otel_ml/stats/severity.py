@@ -12,6 +12,7 @@ from otel_ml.errors import ConfigError
 
 __all__ = [
     "METHOD_KS", "METHOD_PSI", "METHOD_WASSERSTEIN", "METHOD_JENSEN_SHANNON", "METHOD_CHI2",
+    "METHOD_DOMAIN_CLASSIFIER",
     "NUMERIC_METHODS", "CATEGORICAL_METHODS", "METHODS_WITH_P_VALUE",
     "SEVERITY_NONE", "SEVERITY_INFO", "SEVERITY_WARNING", "SEVERITY_CRITICAL", "SEVERITY_NAMES",
     "DEFAULT_ALPHA", "Tiers", "DEFAULT_TIERS", "severity", "severities",
@@ -23,6 +24,8 @@ METHOD_PSI = "psi"
 METHOD_WASSERSTEIN = "wasserstein"
 METHOD_JENSEN_SHANNON = "jensenshannon"
 METHOD_CHI2 = "chi2"
+#: Multivariate (subject "multivariate"): AUC of a classifier told reference rows from window rows.
+METHOD_DOMAIN_CLASSIFIER = "domain_classifier"
 
 NUMERIC_METHODS = (METHOD_KS, METHOD_PSI, METHOD_WASSERSTEIN, METHOD_JENSEN_SHANNON)
 CATEGORICAL_METHODS = (METHOD_CHI2, METHOD_PSI, METHOD_JENSEN_SHANNON)
@@ -69,12 +72,16 @@ class Tiers:
 #   become 0.13 / 0.19 / 0.21.
 # - chi2 is scored by Cramer's V of reference vs current (see categorical_drift):
 #   V^2 ~ chi2-div / 4 ~ PSI / 4, so V ~ sqrt(PSI) / 2: 0.16 / 0.22 / 0.25.
+# - domain_classifier is scored by the classifier's held-out ROC AUC. A mean shift of d sd of
+#   one normal feature separates at best with AUC = Phi(d / sqrt(2)); KS's d = 0.25 / 0.38 /
+#   0.64 give 0.57 / 0.61 / 0.67.
 DEFAULT_TIERS: dict[str, Tiers] = {
     METHOD_KS: Tiers(0.10, 0.15, 0.25),
     METHOD_PSI: Tiers(0.10, 0.20, 0.25),
     METHOD_WASSERSTEIN: Tiers(0.25, 0.38, 0.64),
     METHOD_JENSEN_SHANNON: Tiers(0.13, 0.19, 0.21),
     METHOD_CHI2: Tiers(0.16, 0.22, 0.25),
+    METHOD_DOMAIN_CLASSIFIER: Tiers(0.57, 0.61, 0.67),
 }
 
 

@@ -39,7 +39,8 @@ ALERT_NAMES = (
     "MLServiceDown", "MLFeatureDrift", "MLPredictionDrift", "MLLowConfidenceRatio",
     "MLAccuracyBelowThreshold", "MLAccuracyDecay", "MLEstimatedAccuracyDrop", "MLDataQuality",
     "MLGPUSaturated", "MLGPUMemoryHigh", "MLModelStale", "MLProcessorFallingBehind",
-    "MLBusinessOutcomeDrop", "MLAvailabilityBurnRate", "MLLatencyBurnRate",
+    "MLBusinessOutcomeDrop", "MLAvailabilityBurnRate", "MLLatencyBurnRate", "MLMultivariateDrift",
+    "MLSegmentDrift",
 )
 
 

@@ -23,7 +23,16 @@ def test_seed_defaults():
     assert (KS.info, KS.warning, KS.critical) == (0.10, 0.15, 0.25)
     psi = DEFAULT_TIERS[METHOD_PSI]
     assert (psi.info, psi.warning, psi.critical) == (0.10, 0.20, 0.25)
-    assert set(DEFAULT_TIERS) == {METHOD_KS, METHOD_PSI, METHOD_WASSERSTEIN, METHOD_JENSEN_SHANNON, METHOD_CHI2}
+    assert set(DEFAULT_TIERS) == {METHOD_KS, METHOD_PSI, METHOD_WASSERSTEIN, METHOD_JENSEN_SHANNON, METHOD_CHI2,
+                                  "domain_classifier"}
+
+
+def test_domain_classifier_tiers_are_the_auc_of_the_ks_tier_shifts():
+    """A mean shift of d sd of a normal feature: KS D = 2 Phi(d/2) - 1, best AUC = Phi(d / sqrt 2)."""
+    dc = DEFAULT_TIERS["domain_classifier"]
+    for ks_tier, auc_tier in zip((KS.info, KS.warning, KS.critical), (dc.info, dc.warning, dc.critical)):
+        d = 2 * norm.ppf((ks_tier + 1) / 2)
+        assert norm.cdf(d / math.sqrt(2)) == pytest.approx(auc_tier, abs=0.005)
 
 
 def test_method_names_are_the_ones_semconv_documents():
