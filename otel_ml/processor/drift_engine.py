@@ -70,7 +70,6 @@ from otel_ml.semconv import OVERFLOW_VALUE, SEGMENT_ALL, Attr, DriftSubject, Met
 from otel_ml.stats.categorical import CategoricalDrift, categorical_drift, categorical_drift_counts
 from otel_ml.stats.divergence import PSI_EPS, jensen_shannon, psi
 from otel_ml.stats.numeric import NumericDrift, numeric_drift_many
-from otel_ml.stats.verdict import column_verdicts
 
 __all__ = ["DriftEngine", "SnapshotError", "SNAPSHOT_FORMAT"]
 

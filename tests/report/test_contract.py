@@ -56,7 +56,7 @@ def test_top_level_and_sources(doc, data):
     s = doc["settings"]
     assert (s["correction"], s["alpha"], s["bins"], s["drifted_from"]) == ("bh", 0.05, 10, 2)
     assert s["tiers"]["ks"] == {"info": 0.1, "warning": 0.15, "critical": 0.25}
-    assert set(s["tiers"]) == {"ks", "psi", "wasserstein", "jensenshannon", "chi2"}
+    assert set(s["tiers"]) == {"ks", "psi", "wasserstein", "jensenshannon", "chi2", "domain_classifier"}
 
 
 def test_feature_objects(doc):
