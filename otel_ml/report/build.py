@@ -19,6 +19,7 @@ from otel_ml.errors import UserError
 from otel_ml.processor.engine_settings import DriftSettings
 from otel_ml.processor import quality
 from otel_ml.processor.profile import (
+    build_multivariate,
     confidence_floor,
     prediction_confidence_floor,
     CATEGORICAL, NUMERIC, CategoricalProfile, ColumnProfile, NumericProfile, Profile, build_column_profile,
@@ -32,6 +33,7 @@ from otel_ml.report.model import ColumnReport, DriftReport
 from otel_ml.semconv import DriftSubject
 from otel_ml.stats.categorical import categorical_drift
 from otel_ml.stats.numeric import numeric_drift_many
+from otel_ml.stats.multivariate import METHOD_DOMAIN_CLASSIFIER
 from otel_ml.stats.sample_errors import EmptySampleError
 from otel_ml.stats.severity import CATEGORICAL_METHODS, NUMERIC_METHODS
 from otel_ml.stats.verdict import DRIFTED_SEVERITY, column_verdicts
@@ -85,6 +87,8 @@ def drift_report(reference: Any, current: Any, *, features: Sequence[str] | None
         cur_cols[key] = np.where(quality.outside_probability(conf, floor), np.nan, conf)
     say(f"computing drift of {len(subjects)} column(s) on {cur.rows} current rows")
     reports = _compare(subjects, cur_cols, settings)
+    say("computing multivariate drift")
+    multivariate = _multivariate(ref, profiles, names, cur, settings)
     say("computing accuracy" if roles.prediction or roles.probabilities else "summarising")
     performance = performance_report(ref.columns if isinstance(ref, Table) else None,
                                      ref.performance if isinstance(ref, Profile) else None, cur.columns, roles)
@@ -101,8 +105,7 @@ def drift_report(reference: Any, current: Any, *, features: Sequence[str] | None
                   "methods": {"numeric": NUMERIC_METHODS, "categorical": CATEGORICAL_METHODS}},
         created_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         performance=performance,
-        # multivariate=...: the drift of all features together (otel_ml.stats.multivariate) goes here,
-        # as {"method", "score", "severity"}; the JSON key exists already (null).
+        multivariate=multivariate,
         columns={"roles": [c for c in roles.columns()],
                  "only_in_reference": [c for c in ref_cols if c not in cur.columns and c not in roles.columns()],
                  "only_in_current": [c for c in cur.columns if c not in ref_cols and c not in roles.columns()]},
@@ -190,6 +193,31 @@ def _reference_profiles(ref: Table | Profile, names: list[str], roles: Roles, ca
         except EmptySampleError:
             continue
     return out
+
+
+def _multivariate(ref: Table | Profile, profiles: Mapping[str, ColumnProfile], names: list[str], cur: Table,
+                  settings: DriftSettings) -> dict[str, Any] | None:
+    """The processor's multivariate verdict (domain classifier, ``stats.multivariate``) on the
+    current rows: from a profile's stored reference, or fitted on the reference data's numeric
+    features; None with fewer than 2 numeric features or too few rows."""
+    if isinstance(ref, Profile):
+        mv = ref.multivariate
+        if mv is None or not all(f in cur.columns for f in mv.features):
+            return None
+    else:
+        mv = build_multivariate({n: ref.columns[n] for n in names}, {n: profiles[n] for n in names})
+        if mv is None:
+            return None
+    rows = np.column_stack([quality.numeric_column(cur.columns[f]).x for f in mv.features])
+    rows = np.where(np.isfinite(rows), rows, np.nan)
+    rows = rows[~np.isnan(rows).all(axis=1)]
+    try:
+        # a fixed seed, as the processor's: the same data always gets the same verdict
+        v = mv.score(rows, np.random.default_rng(0), settings.tiers[METHOD_DOMAIN_CLASSIFIER], settings.alpha)
+    except EmptySampleError:
+        return None
+    return {"method": v.method, "score": v.score, "p_value": v.p_value, "severity": v.severity,
+            "null_bound": v.null_bound, "rows": v.rows, "features": list(mv.features)}
 
 
 def _compare(subjects: dict[tuple[str, str], ColumnProfile], cur_cols: dict[tuple[str, str], np.ndarray],

@@ -106,7 +106,17 @@ def _header(report: DriftReport) -> str:
             f"<p class=note>Numeric: KS (asymptotic p), PSI, Wasserstein, Jensen-Shannon; categorical: chi-square, "
             f"PSI, Jensen-Shannon. P-values of all columns adjusted together ({escape(report.settings['correction'])}, "
             f"alpha {report.settings['alpha']}); a column's severity is the worst of its methods' tiers, as the "
-            f"processor's <code>ml.drift.severity</code>.</p>{extra}")
+            f"processor's <code>ml.drift.severity</code>.</p>{_multivariate(report.multivariate)}{extra}")
+
+
+def _multivariate(mv: dict | None) -> str:
+    if not mv:
+        return ""
+    return (f"<p><b>All features together</b> ({escape(mv['method'])} over {len(mv['features'])} numeric "
+            f"features, {mv['rows']} rows): held-out AUC {_f(mv['score'])} (0.5 = indistinguishable from the "
+            f"reference; the reference's own chunks reach {_f(mv['null_bound'])}), p {_f(mv['p_value'])}: "
+            f"{_badge(mv['severity'])}. A joint change, such as a new correlation, shows here even when no "
+            f"feature drifts alone.</p>")
 
 
 def _main_p(col: ColumnReport) -> float | None:

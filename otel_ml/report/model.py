@@ -165,6 +165,10 @@ class DriftReport:
                          f"p adj {p:.2g}, PSI {f.drift.psi:.3f}")
         if len(self.features) > 20:
             lines.append(f"  ... {len(self.features) - 20} more (see .to_html() / .to_dict())")
+        if self.multivariate:
+            mv = self.multivariate
+            lines.insert(1, f"  {SEVERITY_NAMES[mv['severity']]:>8}  all features together ({mv['method']}): "
+                            f"AUC {mv['score']:.3f}, p {mv['p_value']:.2g}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:  # notebooks

@@ -49,7 +49,10 @@ def test_top_level_and_sources(doc, data):
     assert doc["format"] == FORMAT == "otel-ml-drift-report" and doc["format_version"] == FORMAT_VERSION == 1
     assert doc["reference"] == {"source": "reference columns", "rows": 3000, "kind": "data", "sampled": False}
     assert doc["current"] == {"source": "current columns", "rows": 2000}
-    assert doc["multivariate"] is None
+    mv = doc["multivariate"]  # the four numeric features together
+    assert set(mv) == {"method", "score", "p_value", "severity", "null_bound", "rows", "features"}
+    assert mv["method"] == "domain_classifier" and mv["features"] == ["x0", "x1", "x2", "x3"]
+    assert 0 <= mv["score"] <= 1 and 0 <= mv["p_value"] <= 1 and mv["severity"] in (0, 1, 2, 3)
     assert doc["columns"] == {"roles": ["label", "pred", "proba_0", "proba_1"], "only_in_reference": [],
                               "only_in_current": ["extra"]}
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", doc["created_at"])
