@@ -55,6 +55,17 @@ def test_list_with_invalid_items_keeps_the_valid_ones(start_receivers, sink, sta
     assert stats.rejected_counts == {("labels", "invalid_event"): 5}
 
 
+def test_a_prediction_id_over_the_length_cap_is_rejected_and_counted_apart(start_receivers, sink, stats):
+    receivers = start_receivers(grpc_endpoint="", max_prediction_id_length=8)
+    doc = {"labels": [{"prediction_id": "x" * 9, "label": 1}, {"prediction_id": "y" * 8, "label": 0},
+                      {"label": 1}]}
+    status, _, body = post_labels(receivers.http_port, doc)
+    assert status == 200 and (body["accepted"], body["rejected"]) == (1, 2)
+    assert body["errors"][0] == "item 0: prediction_id has 9 characters, over receiver.max_prediction_id_length (8)"
+    assert [e.prediction_id for e in sink.snapshot()] == ["y" * 8]
+    assert stats.rejected_counts == {("labels", "prediction_id_too_long"): 1, ("labels", "invalid_event"): 1}
+
+
 def test_gzip_body(start_receivers, sink):
     receivers = start_receivers(grpc_endpoint="")
     raw = gzip.compress(json.dumps({"labels": [{"prediction_id": "z", "label": 3}]}).encode())

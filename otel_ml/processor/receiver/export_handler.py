@@ -100,6 +100,11 @@ class ExportHandler:
         self._count_predictions = getattr(stats, "predictions", None)
 
     @property
+    def max_prediction_id_length(self) -> int:
+        """``receiver.max_prediction_id_length``: longer ids are rejected on every route."""
+        return self._max_id
+
+    @property
     def stats(self) -> ReceiverStats:
         return self._stats
 

@@ -37,6 +37,7 @@ from otel_ml.processor.receiver.export_handler import (
     ExportHandler,
 )
 from otel_ml.processor.receiver.http_slots import MIN_HOLD_FRACTION, Slot, Slots
+from otel_ml.processor.receiver.anyvalue import ID_TOO_LONG
 from otel_ml.processor.receiver.labels_api import parse_labels
 from otel_ml.processor.receiver.otlp_json import load_json, parse_otlp_json, to_otlp_json
 from otel_ml.processor.receiver.payload import (
@@ -324,13 +325,15 @@ class OtlpHttpHandler:
                 except MalformedPayload as exc:
                     raise _Refused(400, str(exc), REASON_MALFORMED) from None
                 del body
-                result = parse_labels(doc, self._now_ns())
+                result = parse_labels(doc, self._now_ns(), self._handler.max_prediction_id_length)
                 del doc
                 items = len(result.events) + result.rejected
                 if items:
                     stats.received(SIGNAL_LABELS, EventName.GROUND_TRUTH, items)
-                if result.rejected:
-                    stats.rejected(SIGNAL_LABELS, REASON_INVALID_EVENT, result.rejected)
+                if result.id_too_long:
+                    stats.rejected(SIGNAL_LABELS, ID_TOO_LONG, result.id_too_long)
+                if result.rejected > result.id_too_long:
+                    stats.rejected(SIGNAL_LABELS, REASON_INVALID_EVENT, result.rejected - result.id_too_long)
                 if not result.events:
                     if not items:
                         stats.rejected(SIGNAL_LABELS, REASON_MALFORMED, 1)

@@ -21,17 +21,22 @@ MAX_LISTED_ERRORS = 100
 _KEYS = frozenset(("prediction_id", "label", "model", "version"))
 
 
+class _IdTooLong(ValueError):
+    """A prediction id over ``receiver.max_prediction_id_length``: rejected under its own reason."""
+
+
 @dataclass
 class LabelsResult:
     events: list[GroundTruthEvent] = field(default_factory=list)
-    rejected: int = 0
+    rejected: int = 0  # every rejected item, those with a too-long id included
     errors: list[str] = field(default_factory=list)
+    id_too_long: int = 0  # of ``rejected``: items whose prediction id is over the length cap
 
     def response(self) -> dict:
         return {"accepted": len(self.events), "rejected": self.rejected, "errors": self.errors}
 
 
-def _item(obj: Any, now_ns: int) -> GroundTruthEvent:
+def _item(obj: Any, now_ns: int, max_id_length: int | None) -> GroundTruthEvent:
     if not isinstance(obj, dict):
         raise ValueError("must be an object")
     unknown = sorted(set(obj) - _KEYS)
@@ -42,6 +47,10 @@ def _item(obj: Any, now_ns: int) -> GroundTruthEvent:
         raise ValueError("prediction_id missing")
     if isinstance(pid, bool) or not isinstance(pid, (str, int)):
         raise ValueError("prediction_id must be a string")
+    pid = str(pid)
+    if max_id_length is not None and len(pid) > max_id_length:
+        raise _IdTooLong(f"prediction_id has {len(pid)} characters, over receiver.max_prediction_id_length "
+                         f"({max_id_length})")
     if "label" not in obj or obj["label"] is None:
         raise ValueError("label missing")
     label = obj["label"]
@@ -55,11 +64,13 @@ def _item(obj: Any, now_ns: int) -> GroundTruthEvent:
         if value is not None and not isinstance(value, str):
             raise ValueError(f"{key} must be a string")
         meta[key] = value or None
-    return GroundTruthEvent(str(pid), label, meta["model"], meta["version"], now_ns)
+    return GroundTruthEvent(pid, label, meta["model"], meta["version"], now_ns)
 
 
-def parse_labels(doc: Any, now_ns: int) -> LabelsResult:
-    """Validate a decoded JSON body; never raises for bad items, only reports them."""
+def parse_labels(doc: Any, now_ns: int, max_id_length: int | None = None) -> LabelsResult:
+    """Validate a decoded JSON body; never raises for bad items, only reports them. Ids longer
+    than ``max_id_length`` are rejected (they would wait in memory for nothing: no prediction
+    with such an id was admitted) and counted apart in ``id_too_long``."""
     result = LabelsResult()
     if isinstance(doc, dict) and "labels" in doc:
         if set(doc) != {"labels"}:
@@ -80,9 +91,10 @@ def parse_labels(doc: Any, now_ns: int) -> LabelsResult:
         return result
     for index, obj in enumerate(items):
         try:
-            result.events.append(_item(obj, now_ns))
+            result.events.append(_item(obj, now_ns, max_id_length))
         except ValueError as exc:
             result.rejected += 1
+            result.id_too_long += isinstance(exc, _IdTooLong)
             if len(result.errors) < MAX_LISTED_ERRORS:
                 result.errors.append(f"item {index}: {exc}")
     return result
