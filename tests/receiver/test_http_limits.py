@@ -126,7 +126,7 @@ def test_connection_cap_closes_the_longest_idle_connection(start_receivers, sink
     wait_until(lambda: receivers._http.open_connections == 0, timeout=10, message="threads to end")
 
 
-def test_connection_cap_without_idle_connection_answers_503(start_receivers, sink):
+def test_connection_cap_without_idle_connection_answers_503(start_receivers, sink, stats):
     receivers = start_receivers(grpc_endpoint="", max_connections=1, retry_after_s=3.0)
     port = receivers.http_port
     slow = SlowRequest(port, "/v1/logs", _payload("slow"))
@@ -135,6 +135,7 @@ def test_connection_cap_without_idle_connection_answers_503(start_receivers, sin
         status, headers, body, elapsed = _timed_post(port, "/v1/logs", _payload("refused"))
         assert status == 503 and headers["Retry-After"] == "3" and elapsed < 5.0
         assert b"too many connections" in body
+        assert stats.rejected_counts == {("http", "overloaded"): 1}  # answered and counted
         assert receivers._http.open_connections == 1
         assert slow.finish() == 200
         wait_until(lambda: receivers._http.idle_connections == 1, timeout=10,

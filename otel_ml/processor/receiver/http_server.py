@@ -10,7 +10,7 @@ Memory is bounded by limits rather than by the number of clients: at most
 ``Retry-After`` at once, counted as rejected "overloaded"), each body must arrive within
 ``body_timeout_s`` (else 408, counted "timeout", and its slot is free again), and at most
 ``max_connections`` connections are open (one more closes the longest-idle keep-alive
-connection, or is answered 503 when none is idle). Refused bodies are drained for at most
+connection, or is answered 503 when none is idle, counted "overloaded"). Refused bodies are drained for at most
 ``_DRAIN_SECONDS`` in small reads, never buffered.
 """
 
@@ -29,7 +29,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 
 from otel_ml.processor.receiver.auth import BearerAuth
-from otel_ml.processor.receiver.export_handler import REASON_MALFORMED, ExportHandler
+from otel_ml.processor.receiver.export_handler import REASON_MALFORMED, REASON_OVERLOADED, ExportHandler
 from otel_ml.processor.receiver.http_handlers import JSON, PROTOBUF, OtlpHttpHandler, signal_of
 
 __all__ = ["HttpReceiver", "PROTOBUF", "JSON"]
@@ -133,6 +133,8 @@ class _Server(web.Server):
         client sends meanwhile is ignored until it closes, or _LINGER_SECONDS pass, so that
         it does not turn into a reset that destroys the answer before it is read."""
         _log.debug("refusing a connection: %d connections open", len(self.open))
+        # what it would have sent is unknown (no request was read): counted under "http"
+        self.stats.rejected("http", REASON_OVERLOADED, 1)
         if self._tls or not transport.can_write_eof():
             handler.force_close()
             return
