@@ -284,6 +284,13 @@ def describe(profile: Profile, roles: Roles | None = None) -> str:
     if profile.confidence is not None:
         lines.append(f"  confidence (top-class probability): {_describe_col(profile.confidence)}")
     lines.extend(_describe_performance(profile.performance))
+    mv = profile.multivariate
+    if mv is None:
+        lines.append("  multivariate: none (fewer than 2 numeric features or too few rows)")
+    else:
+        bound = f"; reference chunks reach AUC {mv.null_bound:.3f}" if mv.chunk_aucs else ""
+        lines.append(f"  multivariate: {mv.method} over {', '.join(mv.features)} "
+                     f"({mv.sample.shape[0]} sampled rows{bound})")
     return "\n".join(lines)
 
 

@@ -407,3 +407,5 @@ def test_show_prints_every_section(wine_proba_csv, tmp_path, capsys):
     assert "performance: classification on 178 labelled rows, classes 0, 1, 2" in text
     assert f"baseline: accuracy {acc:.4g}" in text
     assert "calibration: correctness isotonic" in text and "per class 0 (" in text
+    mv = profile.multivariate
+    assert mv is not None and f"multivariate: domain_classifier over {', '.join(mv.features)}" in text
