@@ -24,7 +24,7 @@ from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, OTELResou
 from prometheus_client import CollectorRegistry, generate_latest
 
 from otel_ml.errors import UserError
-from otel_ml.instruments import create_instrument
+from otel_ml.semconv_instruments import create_instrument
 from otel_ml.processor.config import ExportSettings
 from otel_ml.processor.contracts import Point
 from otel_ml.processor.metrics_server import MetricsServer

@@ -14,7 +14,7 @@ from opentelemetry.metrics import Meter
 
 from otel_ml import semconv
 from otel_ml.errors import UserError
-from otel_ml.instruments import create_instrument
+from otel_ml.semconv_instruments import create_instrument
 from otel_ml.version import __version__
 
 __all__ = ["RemediationMetrics", "MetricsEndpoint", "start_metrics_endpoint"]

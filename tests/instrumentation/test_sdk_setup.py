@@ -15,7 +15,7 @@ from opentelemetry import trace
 from otel_ml import configure
 from otel_ml.errors import ConfigError, UserError
 from otel_ml.instrumentation import Settings, inference
-from otel_ml.semconv import Attr, Event, Metric
+from otel_ml.semconv import Attr, EventName, Metric
 from tests.support.otlp_http_sink import OtlpHttpSink, attributes
 from tests.support.procs import promtool
 from tests.support.waiting import wait_until
@@ -55,7 +55,7 @@ def test_otlp_http_export_and_prometheus_endpoint(monkeypatch):
                                else None, timeout=10, message="metrics")
             assert {M.INFERENCE_DURATION.name, M.CONFIDENCE.name, "process.cpu.time"} <= names
             [event] = wait_until(lambda: sink.log_records(), timeout=10, message="inference event")
-            assert event.event_name == Event.INFERENCE and event.span_id == span.span_id
+            assert event.event_name == EventName.INFERENCE and event.span_id == span.span_id
 
             text = _scrape(handle.prometheus_port)
             for spec in (M.INFERENCE_REQUESTS, M.INFERENCE_ACTIVE, M.PREDICTIONS, M.PREDICTION_CLASS,
