@@ -374,6 +374,7 @@ def _prometheus_reader(handle: SdkHandle, host: str, port: int):
         endpoint = telemetry_setup.PrometheusEndpoint()
     except ImportError as exc:
         raise UserError(f"Prometheus exporter missing ({exc.name}): pip install 'otel-ml[sdk]'") from None
-    handle.prometheus_port = endpoint.serve(host, port, what="prometheus_port: cannot serve Prometheus metrics")
+    handle.prometheus_port = endpoint.serve(host, port, what="prometheus_port: cannot serve Prometheus metrics",
+                                            server=telemetry_setup.STDLIB)
     handle._endpoints.append(endpoint)
     return endpoint.reader

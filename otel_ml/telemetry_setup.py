@@ -3,10 +3,12 @@
 
 ``PrometheusEndpoint`` is a private ``CollectorRegistry`` (never the process-global one, so
 several services in one process never mix their series) with the ``PrometheusMetricReader``
-that fills it; ``serve()`` puts it on ``http://host:port/metrics`` with prometheus_client's own
-server, or, when a bearer token or TLS is asked for, with ``metrics_server.MetricsServer``
-(aiohttp, the ``[processor]`` extra). ``meter_provider()`` builds the provider on its reader and
-any push readers. OTel SDK and prometheus_client imports only; nothing here reads configuration.
+that fills it; ``serve()`` puts it on ``http://host:port/metrics``, on one of two servers:
+``AIOHTTP`` (``metrics_server.MetricsServer``: one event loop, optional bearer token and TLS; the
+``[processor]`` extra, used by the processor) or ``STDLIB`` (prometheus_client's threaded
+server, no token or TLS; all the ``[sdk]`` extra has, used by ``configure()`` and the remediation
+service). ``meter_provider()`` builds the provider on its reader and any push readers. Nothing
+here reads configuration.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from otel_ml.metrics_server import Authorizer
 
-__all__ = ["PrometheusEndpoint", "meter_provider"]
+__all__ = ["PrometheusEndpoint", "meter_provider", "AIOHTTP", "STDLIB"]
+
+AIOHTTP, STDLIB = "aiohttp", "prometheus_client"
 
 
 class PrometheusEndpoint:
@@ -44,20 +48,23 @@ class PrometheusEndpoint:
         self.tls = False
         self._stop: Any = None
 
-    def serve(self, host: str, port: int, *, what: str, auth: Authorizer | None = None,
+    def serve(self, host: str, port: int, *, what: str, server: str = AIOHTTP, auth: Authorizer | None = None,
               ssl_context: ssl.SSLContext | None = None) -> int:
-        """Serve the registry on ``host:port`` (port 0 picks a free one); returns the bound port.
+        """Serve the registry on ``host:port`` (port 0 picks a free one) with ``server``; returns
+        the bound port. ``auth`` and ``ssl_context`` need the AIOHTTP server.
 
         A port that cannot be bound is a UserError ``"{what}: cannot listen on host:port: reason"``.
         Already serving: the bound port, nothing else happens.
         """
         if self._stop is not None:
             return self.port
+        if server not in (AIOHTTP, STDLIB) or (server == STDLIB and (auth or ssl_context)):
+            raise ValueError(f"server={server!r}: use {AIOHTTP!r} (token and TLS allowed) or {STDLIB!r}")
         try:
-            if auth is None and ssl_context is None:
-                self.port, self._stop = _serve_plain(self.registry, host, port)
+            if server == STDLIB:
+                self.port, self._stop = _serve_stdlib(self.registry, host, port)
             else:
-                self.port, self._stop = _serve_guarded(self.registry, host, port, auth, ssl_context)
+                self.port, self._stop = _serve_aiohttp(self.registry, host, port, auth, ssl_context)
         except OSError as exc:
             raise UserError(f"{what}: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         self.tls = ssl_context is not None
@@ -77,7 +84,7 @@ def meter_provider(resource: Resource, readers: Iterable[Any]) -> MeterProvider:
     return MeterProvider(resource=resource, metric_readers=list(readers))
 
 
-def _serve_plain(registry: Any, host: str, port: int) -> tuple[int, Any]:
+def _serve_stdlib(registry: Any, host: str, port: int) -> tuple[int, Any]:
     """prometheus_client's threaded HTTP server (standard library only)."""
     from prometheus_client import start_http_server
 
@@ -91,9 +98,9 @@ def _serve_plain(registry: Any, host: str, port: int) -> tuple[int, Any]:
     return server.server_address[1], stop
 
 
-def _serve_guarded(registry: Any, host: str, port: int, auth: Authorizer | None,
+def _serve_aiohttp(registry: Any, host: str, port: int, auth: Authorizer | None,
                    ssl_context: ssl.SSLContext | None) -> tuple[int, Any]:
-    """The aiohttp server, for a bearer token and/or TLS."""
+    """The aiohttp server (optional bearer token and TLS)."""
     from otel_ml.metrics_server import MetricsServer
 
     server = MetricsServer(registry, auth, ssl_context)

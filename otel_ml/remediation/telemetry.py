@@ -13,7 +13,7 @@ from opentelemetry.metrics import Meter
 
 from otel_ml import semconv
 from otel_ml.semconv_instruments import create_instrument
-from otel_ml.telemetry_setup import PrometheusEndpoint, meter_provider
+from otel_ml.telemetry_setup import STDLIB, PrometheusEndpoint, meter_provider
 from otel_ml.version import __version__
 
 __all__ = ["RemediationMetrics", "MetricsEndpoint", "start_metrics_endpoint"]
@@ -62,7 +62,7 @@ def start_metrics_endpoint(host: str, port: int, service_name: str = "otel-ml-re
     endpoint = PrometheusEndpoint()
     provider = meter_provider(Resource.create({"service.name": service_name}), [endpoint.reader])
     try:
-        bound = endpoint.serve(host, port, what="--metrics-endpoint: cannot serve metrics")
+        bound = endpoint.serve(host, port, what="--metrics-endpoint: cannot serve metrics", server=STDLIB)
     except BaseException:
         provider.shutdown()
         raise

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from otel_ml.errors import UserError
 from otel_ml.processor.receiver.auth import BearerAuth
-from otel_ml.telemetry_setup import PrometheusEndpoint, meter_provider
+from otel_ml.telemetry_setup import AIOHTTP, STDLIB, PrometheusEndpoint, meter_provider
 
 
 def _scrape(port: int, token: str | None = None) -> tuple[int, str]:
@@ -27,12 +27,12 @@ def _scrape(port: int, token: str | None = None) -> tuple[int, str]:
         return exc.code, ""
 
 
-@pytest.mark.parametrize("token", [None, "s3cret"])
-def test_a_counter_reaches_the_endpoint_and_close_stops_serving(token):
+@pytest.mark.parametrize("server, token", [(STDLIB, None), (AIOHTTP, None), (AIOHTTP, "s3cret")])
+def test_a_counter_reaches_the_endpoint_and_close_stops_serving(server, token):
     endpoint = PrometheusEndpoint()
     provider = meter_provider(Resource.create({"service.name": "t"}), [endpoint.reader])
     try:
-        port = endpoint.serve("127.0.0.1", 0, what="test", auth=BearerAuth(token) if token else None)
+        port = endpoint.serve("127.0.0.1", 0, what="test", server=server, auth=BearerAuth(token) if token else None)
         assert endpoint.serve("127.0.0.1", 0, what="test") == port  # already serving
         provider.get_meter("t").create_counter("plumb.checks").add(3, {"k": "v"})
         if token:
@@ -49,17 +49,22 @@ def test_a_counter_reaches_the_endpoint_and_close_stops_serving(token):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
 
-@pytest.mark.parametrize("token", [None, "s3cret"])
-def test_a_busy_port_is_one_user_error_naming_the_key(token):
+@pytest.mark.parametrize("server, token", [(STDLIB, None), (AIOHTTP, "s3cret")])
+def test_a_busy_port_is_one_user_error_naming_the_key(server, token):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         endpoint = PrometheusEndpoint()
         with pytest.raises(UserError, match=rf"^export\.metrics_endpoint: cannot listen on 127\.0\.0\.1:{port}: "):
-            endpoint.serve("127.0.0.1", port, what="export.metrics_endpoint",
+            endpoint.serve("127.0.0.1", port, what="export.metrics_endpoint", server=server,
                            auth=BearerAuth(token) if token else None)
         assert endpoint.port is None
+
+
+def test_the_stdlib_server_takes_no_token():
+    with pytest.raises(ValueError, match="server="):
+        PrometheusEndpoint().serve("127.0.0.1", 0, what="test", server=STDLIB, auth=BearerAuth("t"))
 
 
 def test_two_endpoints_in_one_process_keep_their_series_apart():
