@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,8 @@ from otel_ml.errors import ConfigError, OtelMlError, UserError
 from otel_ml.stats import EmptySampleError, InvalidReferenceError, InvalidTiersError, StatsError, performance
 
 STATS = Path(__file__).resolve().parents[2] / "otel_ml" / "stats"
-_ALLOWED = ("numpy", "scipy", "otel_ml.stats", "otel_ml.errors")
+_OWN = ("otel_ml.stats", "otel_ml.errors")  # the layer itself and the neutral error base
+_FORBIDDEN = ("opentelemetry", "otel_ml", "prometheus_client", "yaml", "aiohttp", "grpc")
 
 
 def _imports(path: Path) -> list[str]:
@@ -26,11 +26,21 @@ def _imports(path: Path) -> list[str]:
     return names
 
 
-def test_stats_imports_only_numpy_scipy_the_stdlib_and_the_neutral_error_base():
+def _under(name: str, roots: tuple[str, ...]) -> bool:
+    return any(name == r or name.startswith(r + ".") for r in roots)
+
+
+def test_stats_imports_no_otel_no_cli_and_no_service_code():
+    """Statistics are maths on arrays: numpy, SciPy (and the like), never OTel or the rest of otel_ml."""
     offenders = [f"{path.name}: {name}" for path in sorted(STATS.glob("*.py")) for name in _imports(path)
-                 if name.split(".")[0] not in sys.stdlib_module_names
-                 and not any(name == a or name.startswith(a + ".") for a in _ALLOWED)]
+                 if _under(name, _FORBIDDEN) and not _under(name, _OWN)]
     assert offenders == []
+
+
+def test_stats_takes_only_the_neutral_base_from_otel_ml_errors():
+    taken = {alias.name for path in STATS.glob("*.py") for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.ImportFrom) and node.module == "otel_ml.errors" for alias in node.names}
+    assert taken == {"OtelMlError"}
 
 
 @pytest.mark.parametrize("cls", [EmptySampleError, InvalidReferenceError, InvalidTiersError])
