@@ -270,6 +270,8 @@ def configure(service_name: str | None = None, endpoint: str | None = None, prot
     except ImportError as exc:
         raise UserError(f"the OTel SDK is not installed ({exc.name}): pip install 'otel-ml[sdk]'") from None
 
+    # as before the move: the environment's values when no Settings object is passed
+    exporter = PrometheusSettings.from_env() if settings is None else PrometheusSettings()
     settings = settings or Settings.from_env()
     _check_endpoint(endpoint)
     if protocol is not None:
@@ -281,7 +283,6 @@ def configure(service_name: str | None = None, endpoint: str | None = None, prot
                                          not isinstance(export_timeout_s, (int, float)) or not export_timeout_s > 0):
         raise ConfigError("export_timeout_s", f"must be a positive number of seconds, not {export_timeout_s!r}")
     timeouts = {signal: _export_timeout(signal, export_timeout_s, settings) for signal in _EXPORTERS}
-    exporter = PrometheusSettings.from_env()
     if prometheus_port is not None or prometheus_host is not None:  # validates the arguments
         exporter = PrometheusSettings(
             exporter.prometheus_port if prometheus_port is None else prometheus_port,
