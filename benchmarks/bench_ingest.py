@@ -62,7 +62,7 @@ from otel_ml.processor.receiver import Receivers, ReceiverSettings  # noqa: E402
 from otel_ml.processor.receiver.export_handler import ExportHandler  # noqa: E402
 from otel_ml.processor.receiver.http_server import HttpReceiver  # noqa: E402
 from otel_ml.processor.service import Processor  # noqa: E402
-from otel_ml.semconv import Attr, Body, Event  # noqa: E402
+from otel_ml.semconv import Attr, Body, EventName  # noqa: E402
 
 MODEL, VERSION = "bench", "1"
 N_NUMERIC, N_CATEGORICAL = 18, 2
@@ -110,7 +110,7 @@ def make_request(rng: np.random.Generator, form: str, first_id: int) -> tuple[by
     for r in range(records):
         lo, hi = r * per_record, (r + 1) * per_record
         rec = scope.log_records.add()
-        rec.event_name = Event.INFERENCE
+        rec.event_name = EventName.INFERENCE
         for key, val in ((Attr.MODEL_NAME, MODEL), (Attr.MODEL_VERSION, VERSION)):
             kv = rec.attributes.add()
             kv.key, kv.value.string_value = key, val

@@ -25,7 +25,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeL
 
 from otel_ml.processor.receiver.decode import decode_logs
 from otel_ml.semconv import Attr, Body
-from otel_ml.semconv import Event as EventName
+from otel_ml.semconv import EventName
 
 N_NUMERIC, N_INT, N_CAT = 16, 2, 2
 CATEGORIES = ["web", "ios", "android", "partner"]

@@ -8,11 +8,30 @@ the instrumentation until one of them is used.
 
 from __future__ import annotations
 
-import importlib
+from typing import TYPE_CHECKING
 
+from otel_ml.lazy_exports import lazy_exports
 from otel_ml.version import __version__
 
-_LAZY = {
+__all__ = [
+    "__version__",
+    "configure",
+    "SdkHandle",
+    "inference",
+    "instrument_inference",
+    "InstrumentedModel",
+    "Variant",
+    "record_ground_truth",
+    "record_ground_truths",
+    "record_outcome",
+    "last_prediction_ids",
+    "register_model_info",
+    "observe_queue_depth",
+    "Settings",
+]
+
+# public name -> module defining it
+_EXPORTS = {
     "configure": "otel_ml.sdk_setup",
     "SdkHandle": "otel_ml.sdk_setup",
     "inference": "otel_ml.instrumentation",
@@ -28,17 +47,20 @@ _LAZY = {
     "Settings": "otel_ml.instrumentation",
 }
 
-__all__ = ["__version__", *_LAZY]
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from otel_ml.instrumentation import (
+        InstrumentedModel,
+        Settings,
+        Variant,
+        inference,
+        instrument_inference,
+        last_prediction_ids,
+        observe_queue_depth,
+        record_ground_truth,
+        record_ground_truths,
+        record_outcome,
+        register_model_info,
+    )
+    from otel_ml.sdk_setup import SdkHandle, configure
 
-
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'otel_ml' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

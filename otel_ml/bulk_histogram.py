@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from otel_ml.instruments import create_instrument
+from otel_ml.semconv_instruments import create_instrument
 from otel_ml.semconv import MetricKind, MetricSpec
 
 __all__ = ["BulkHistogram", "fast_path_problem", "check_for", "sdk_in_tested_range", "SUPPORTED_SDK"]

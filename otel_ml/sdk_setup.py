@@ -38,11 +38,14 @@ from typing import Any, Mapping
 from opentelemetry import _logs, trace
 from opentelemetry import metrics as otel_metrics
 
+from otel_ml import telemetry_setup
+from otel_ml.config_checks import check_int, env_value, parse_int
 from otel_ml.errors import ConfigError, UserError
 from otel_ml.instrumentation.events import EVENT_BYTE_BUDGET
 from otel_ml.instrumentation.settings import Settings
 
-__all__ = ["configure", "SdkHandle", "DEFAULT_PROMETHEUS_PORT", "LOG_EXPORT_BATCH"]
+__all__ = ["configure", "SdkHandle", "PrometheusSettings", "PROMETHEUS_ENV_VARS", "DEFAULT_PROMETHEUS_PORT",
+           "LOG_EXPORT_BATCH"]
 
 _log = logging.getLogger(__name__)
 DEFAULT_PROMETHEUS_PORT = 9464
@@ -53,6 +56,41 @@ LOG_EXPORT_BATCH = 64
 assert LOG_EXPORT_BATCH * EVENT_BYTE_BUDGET <= 2 * 1024 * 1024
 _EXPORTERS = {"traces": ("otlp", "console", "none"), "metrics": ("otlp", "console", "prometheus", "none"),
               "logs": ("otlp", "console", "none")}
+
+
+@dataclass(frozen=True)
+class PrometheusSettings:
+    """Where ``configure()`` serves Prometheus ``/metrics`` (exporter settings: the SDK side's, not
+    the instrumentation's). ``from_env()`` reads OTEL_ML_PROMETHEUS_PORT / OTEL_ML_PROMETHEUS_HOST."""
+
+    prometheus_port: int | None = None
+    prometheus_host: str = "0.0.0.0"
+
+    def __post_init__(self) -> None:
+        check_int("prometheus_port", self.prometheus_port, 0, 65535, allow_none=True)
+        if not isinstance(self.prometheus_host, str) or not self.prometheus_host:
+            raise ConfigError("prometheus_host", "must be a host name or address")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "PrometheusSettings":
+        """From the environment; unset or empty variables keep the default. Errors name the variable."""
+        env = os.environ if environ is None else environ
+        values = {}
+        for field_name, (var, parse) in PROMETHEUS_ENV_VARS.items():
+            raw = env.get(var)
+            if raw is not None and raw.strip():
+                values[field_name] = env_value(var, raw.strip(), parse)
+        try:
+            return cls(**values)
+        except ConfigError as exc:
+            raise ConfigError(PROMETHEUS_ENV_VARS[exc.key][0], exc.problem) from None
+
+
+#: field -> (environment variable, parser); docs/instrumentation.md lists them with the others.
+PROMETHEUS_ENV_VARS: dict[str, tuple[str, Any]] = {
+    "prometheus_port": ("OTEL_ML_PROMETHEUS_PORT", parse_int),
+    "prometheus_host": ("OTEL_ML_PROMETHEUS_HOST", str),
+}
 
 
 @dataclass
@@ -66,7 +104,7 @@ class SdkHandle:
     prometheus_port: int | None = None
     gpu: Any = None
     process_metrics: Any = None
-    _servers: list = field(default_factory=list)
+    _endpoints: list = field(default_factory=list)
     _push_readers: list = field(default_factory=list)
     _closed: bool = False
     #: the longest export deadline of the owned exporters: what shutdown() waits at most
@@ -92,10 +130,8 @@ class SdkHandle:
             self.gpu.shutdown()
         if self.process_metrics is not None:
             self.process_metrics.uninstrument()
-        for server, thread in self._servers:
-            server.shutdown()
-            server.server_close()
-            thread.join(timeout=5)
+        for endpoint in self._endpoints:
+            endpoint.close()
         threads = []
         for signal in self.owned:
             provider = getattr(self, _PROVIDER_ATTR[signal])
@@ -227,7 +263,6 @@ def configure(service_name: str | None = None, endpoint: str | None = None, prot
     try:
         from opentelemetry.sdk._logs import LoggerProvider
         from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, ConsoleLogRecordExporter
-        from opentelemetry.sdk.metrics import MeterProvider
         from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
@@ -235,6 +270,8 @@ def configure(service_name: str | None = None, endpoint: str | None = None, prot
     except ImportError as exc:
         raise UserError(f"the OTel SDK is not installed ({exc.name}): pip install 'otel-ml[sdk]'") from None
 
+    # as before the move: the environment's values when no Settings object is passed
+    exporter = PrometheusSettings.from_env() if settings is None else PrometheusSettings()
     settings = settings or Settings.from_env()
     _check_endpoint(endpoint)
     if protocol is not None:
@@ -246,11 +283,11 @@ def configure(service_name: str | None = None, endpoint: str | None = None, prot
                                          not isinstance(export_timeout_s, (int, float)) or not export_timeout_s > 0):
         raise ConfigError("export_timeout_s", f"must be a positive number of seconds, not {export_timeout_s!r}")
     timeouts = {signal: _export_timeout(signal, export_timeout_s, settings) for signal in _EXPORTERS}
-    if prometheus_port is None:
-        prometheus_port = settings.prometheus_port
-    if prometheus_port is not None:
-        settings.with_overrides(prometheus_port=prometheus_port)  # validates the port
-    host = prometheus_host or settings.prometheus_host
+    if prometheus_port is not None or prometheus_host is not None:  # validates the arguments
+        exporter = PrometheusSettings(
+            exporter.prometheus_port if prometheus_port is None else prometheus_port,
+            prometheus_host or exporter.prometheus_host)
+    prometheus_port, host = exporter.prometheus_port, exporter.prometheus_host
 
     attributes = dict(resource_attributes or {})
     if service_name:
@@ -295,7 +332,7 @@ def configure(service_name: str | None = None, endpoint: str | None = None, prot
         handle._push_readers = list(readers)
         if prometheus_port is not None:
             readers.append(_prometheus_reader(handle, host, prometheus_port))
-        handle.meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+        handle.meter_provider = telemetry_setup.meter_provider(resource, readers)
         owned.append("metrics")
 
     # --- logs (inference events) --------------------------------------------------------
@@ -335,16 +372,10 @@ def configure(service_name: str | None = None, endpoint: str | None = None, prot
 
 def _prometheus_reader(handle: SdkHandle, host: str, port: int):
     try:
-        from opentelemetry.exporter.prometheus import PrometheusMetricReader
-        from prometheus_client import CollectorRegistry, start_http_server
+        endpoint = telemetry_setup.PrometheusEndpoint()
     except ImportError as exc:
         raise UserError(f"Prometheus exporter missing ({exc.name}): pip install 'otel-ml[sdk]'") from None
-    registry = CollectorRegistry(auto_describe=True)
-    reader = PrometheusMetricReader(registry=registry)
-    try:
-        server, thread = start_http_server(port, addr=host, registry=registry)
-    except OSError as exc:
-        raise UserError(f"cannot serve Prometheus metrics on {host}:{port}: {exc.strerror or exc}") from None
-    handle._servers.append((server, thread))
-    handle.prometheus_port = server.server_address[1]
-    return reader
+    handle.prometheus_port = endpoint.serve(host, port, what="prometheus_port: cannot serve Prometheus metrics",
+                                            server=telemetry_setup.STDLIB)
+    handle._endpoints.append(endpoint)
+    return endpoint.reader

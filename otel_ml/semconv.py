@@ -18,7 +18,7 @@ from enum import Enum
 
 __all__ = [
     "Attr",
-    "Event",
+    "EventName",
     "Body",
     "MetricKind",
     "MetricSpec",
@@ -179,7 +179,7 @@ class Attr:
     HW_GPU_TASK = "hw.gpu.task"
 
 
-class Event:
+class EventName:
     """Event names carried by OTLP log records (``LogRecord.event_name``)."""
 
     INFERENCE = "ml.inference"

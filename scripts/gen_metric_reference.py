@@ -70,9 +70,9 @@ def render() -> str:
             lines.append(f"| `Attr.{name}` | `{value}` |")
     lines += ["", "## Events (OTLP log records, `LogRecord.event_name`)", "", "| constant | event name |",
               "|---|---|"]
-    for name, value in vars(semconv.Event).items():
+    for name, value in vars(semconv.EventName).items():
         if name.isupper():
-            lines.append(f"| `Event.{name}` | `{value}` |")
+            lines.append(f"| `EventName.{name}` | `{value}` |")
     lines += ["", "Event body keys (an AnyValue map): " +
               ", ".join(f"`{v}`" for k, v in vars(semconv.Body).items() if k.isupper()) + ".", ""]
     return "\n".join(lines)

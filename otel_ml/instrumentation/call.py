@@ -30,7 +30,7 @@ from otel_ml.instrumentation.events import EventInput, emit_inference_event, set
 from otel_ml.instrumentation.outputs import TASKS, Outputs, Problem, RejectedTelemetry, summarize
 from otel_ml.instrumentation.settings import Settings
 from otel_ml.instrumentation.telemetry import Telemetry, error_type
-from otel_ml.semconv import Attr, Event
+from otel_ml.semconv import Attr, EventName
 
 __all__ = ["InferenceCall", "SPAN_NAME", "inside_inference", "check_call_options"]
 
@@ -257,7 +257,7 @@ class InferenceCall:
     def _emit_event(self, out: Outputs, extra: EventInput, problems: list[Problem]) -> None:
         t = self._t
         enabled = getattr(t.logger, "enabled", None)  # Logger.enabled() is recent in the API
-        if enabled is not None and not enabled(context=self._ctx, event_name=Event.INFERENCE):
+        if enabled is not None and not enabled(context=self._ctx, event_name=EventName.INFERENCE):
             return  # nobody listens: skip building the body (the ids stay the caller's or None)
         ids = emit_inference_event(
             t.logger, t.instruments, context=self._ctx, model=self.model_name,

@@ -31,7 +31,7 @@ from otel_ml.instrumentation.capture import (
     sample_mask,
 )
 from otel_ml.instrumentation.outputs import EVENT_TOO_LARGE, SHAPE_MISMATCH, Outputs, Problem, RejectedTelemetry
-from otel_ml.semconv import Attr, Body, Event
+from otel_ml.semconv import Attr, Body, EventName
 
 __all__ = ["last_prediction_ids", "set_last_prediction_ids", "EventInput", "emit_inference_event",
            "EVENT_BYTE_BUDGET", "estimated_bytes"]
@@ -131,7 +131,7 @@ def emit_inference_event(logger, instruments, *, context: Context, model: str, v
         if segment is not None:
             body[Body.SEGMENT] = segment
     attributes = {Attr.MODEL_NAME: model, Attr.MODEL_VERSION: version, Attr.VARIANT: variant,
-                  Attr.EVENT_NAME: Event.INFERENCE}
+                  Attr.EVENT_NAME: EventName.INFERENCE}
     if single:
         attributes[Attr.PREDICTION_ID] = captured_ids[0]
     else:
@@ -140,7 +140,7 @@ def emit_inference_event(logger, instruments, *, context: Context, model: str, v
     now = time.time_ns()
     for part in bodies:
         logger.emit(timestamp=now, context=context, severity_number=SeverityNumber.INFO,
-                    body=part, attributes=attributes, event_name=Event.INFERENCE)
+                    body=part, attributes=attributes, event_name=EventName.INFERENCE)
     instruments.events.add(k, instruments.attrs((Attr.MODEL_NAME, model), (Attr.MODEL_VERSION, version)))
     return ids_all
 

@@ -19,7 +19,7 @@ from opentelemetry._logs import SeverityNumber
 from otel_ml.instrumentation.capture import column_values, prediction_id_list
 from otel_ml.instrumentation.outputs import SHAPE_MISMATCH, Problem, RejectedTelemetry
 from otel_ml.instrumentation.telemetry import Telemetry, telemetry_for
-from otel_ml.semconv import Attr, Body, Event
+from otel_ml.semconv import Attr, Body, EventName
 
 __all__ = ["record_ground_truth", "record_ground_truths", "record_outcome"]
 
@@ -75,10 +75,10 @@ def record_ground_truth(prediction_id: str, label: Any, *, model_name: str | Non
         problems.append(Problem(INVALID_LABEL, 1, f"label must be a string, int, bool or finite number, not {label!r}"))
     if problems:
         raise _reject(t, problems, model_name, model_version)
-    attrs = _attributes(Event.GROUND_TRUTH, model_name, model_version)
+    attrs = _attributes(EventName.GROUND_TRUTH, model_name, model_version)
     attrs[Attr.PREDICTION_ID] = prediction_id
     t.logger.emit(timestamp=time.time_ns(), severity_number=SeverityNumber.INFO, body={Body.LABEL: label},
-                  attributes=attrs, event_name=Event.GROUND_TRUTH)
+                  attributes=attrs, event_name=EventName.GROUND_TRUTH)
 
 
 def record_ground_truths(prediction_ids: Sequence[str], labels: Sequence[Any], *, model_name: str | None = None,
@@ -111,8 +111,8 @@ def record_ground_truths(prediction_ids: Sequence[str], labels: Sequence[Any], *
         body = {Body.PREDICTION_IDS: prediction_id_list(ids_str[keep], int(keep.sum())),
                 Body.LABELS: column_values(labels_arr[keep])}
         t.logger.emit(timestamp=time.time_ns(), severity_number=SeverityNumber.INFO, body=body,
-                      attributes=_attributes(Event.GROUND_TRUTH, model_name, model_version),
-                      event_name=Event.GROUND_TRUTH)
+                      attributes=_attributes(EventName.GROUND_TRUTH, model_name, model_version),
+                      event_name=EventName.GROUND_TRUTH)
     if problems:
         raise _reject(t, problems, model_name, model_version)
 
@@ -134,12 +134,12 @@ def record_outcome(prediction_id: str, name: str, value: float, *, model_name: s
         problems.append(Problem(INVALID_OUTCOME, 1, f"outcome value must be a finite number, not {value!r}"))
     if problems:
         raise _reject(t, problems, model_name, model_version)
-    attrs = _attributes(Event.OUTCOME, model_name, model_version)
+    attrs = _attributes(EventName.OUTCOME, model_name, model_version)
     attrs[Attr.PREDICTION_ID] = prediction_id
     attrs[Attr.OUTCOME_NAME] = name
     t.logger.emit(timestamp=time.time_ns(), severity_number=SeverityNumber.INFO,
                   body={Body.OUTCOME_NAME: name, Body.OUTCOME_VALUE: value},
-                  attributes=attrs, event_name=Event.OUTCOME)
+                  attributes=attrs, event_name=EventName.OUTCOME)
     if value < 0:  # OTel histograms take non-negative values; the event above still carries it
         return
     ins = t.instruments

@@ -17,7 +17,7 @@ from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from otel_ml import semconv
-from otel_ml.instruments import create_instrument
+from otel_ml.semconv_instruments import create_instrument
 from otel_ml.semconv import Attr, Metric
 from otel_ml.version import __version__
 

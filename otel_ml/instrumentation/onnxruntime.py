@@ -18,37 +18,26 @@ from __future__ import annotations
 
 import logging
 import weakref
-from typing import Any, Collection
+from typing import Any
 
 import numpy as np
-from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from otel_ml.instrumentation.call import InferenceCall
-from otel_ml.instrumentation.patching import AutoCall, Patcher, report_conflict
+from otel_ml.instrumentation.patching import AutoCall, LibraryInstrumentor, Patcher
 from otel_ml.instrumentation.outputs import looks_like_probabilities
 
 __all__ = ["OnnxRuntimeInstrumentor"]
 
 _log = logging.getLogger(__name__)
-_SUPPORTED = ("onnxruntime >= 1.16", "onnxruntime-gpu >= 1.16")
 
 
-class OnnxRuntimeInstrumentor(BaseInstrumentor):
+class OnnxRuntimeInstrumentor(LibraryInstrumentor):
     """OTel instrumentor for ``onnxruntime.InferenceSession.run`` (entry point ``onnxruntime``)."""
 
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return _SUPPORTED
-
-    def _check_dependency_conflicts(self):
-        # either distribution provides the ``onnxruntime`` module
-        return get_dependency_conflicts([], self.instrumentation_dependencies())
+    library = "onnxruntime"
+    _logger = _log
 
     def _instrument(self, **kwargs: Any) -> None:
-        conflict = self._check_dependency_conflicts()
-        if conflict:  # opentelemetry-instrument skips the check; a wrong version patches nothing
-            report_conflict(_log, conflict)
-            return
         import onnxruntime
 
         self._auto = AutoCall.from_instrument_kwargs(kwargs)

@@ -12,17 +12,22 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from typing import Any, Callable
+from typing import Any, Callable, Collection
+
+from opentelemetry.instrumentation.dependencies import DependencyConflict, get_dependency_conflicts
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from otel_ml.instrumentation.call import InferenceCall, inside_inference
+from otel_ml.instrumentation.package import _instruments, _instruments_any
 from otel_ml.instrumentation.settings import Settings
 from otel_ml.instrumentation.telemetry import telemetry_for
 from otel_ml.instrumentation.wrappers import default_settings, guarded
 
-__all__ = ["MARKER", "Patcher", "Handler", "AutoCall", "report_conflict"]
+__all__ = ["MARKER", "Patcher", "Handler", "AutoCall", "LibraryInstrumentor", "report_conflict"]
 
 _log = logging.getLogger(__name__)
 MARKER = "__otel_ml_instrumented__"
+
 
 def report_conflict(log: logging.Logger, conflict: Any) -> None:
     """An instrumentor that cannot patch says why: a library that is simply not installed is
@@ -30,6 +35,36 @@ def report_conflict(log: logging.Logger, conflict: Any) -> None:
     of an unsupported version is a WARNING."""
     missing = getattr(conflict, "found", None) is None and not getattr(conflict, "found_any", None)
     log.log(logging.DEBUG if missing else logging.WARNING, "otel_ml: %s", conflict)
+
+
+class LibraryInstrumentor(BaseInstrumentor):
+    """A BaseInstrumentor for the library ``package._instruments[library]`` names.
+
+    ``opentelemetry-instrument`` checks a distribution's ``instruments`` extra, then calls
+    ``instrument(skip_dep_check=True)``. otel-ml ships three instrumentors in one distribution
+    with an extra per library, so that check covers none of them: the library's own check runs
+    here in that case, and logs through the subclass's ``_logger`` (DEBUG when the library is
+    absent, WARNING for a wrong version). Otherwise BaseInstrumentor checks as usual.
+    """
+
+    library: str = ""
+    _logger = _log
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _instruments.get(self.library) or _instruments_any[self.library]
+
+    def _check_dependency_conflicts(self) -> DependencyConflict | None:
+        if self.library in _instruments_any:
+            return get_dependency_conflicts([], self.instrumentation_dependencies())
+        return get_dependency_conflicts(self.instrumentation_dependencies())
+
+    def instrument(self, **kwargs: Any):
+        if kwargs.get("skip_dep_check") and not self._is_instrumented_by_opentelemetry:
+            conflict = self._check_dependency_conflicts()
+            if conflict:
+                report_conflict(self._logger, conflict)
+                return None
+        return super().instrument(**kwargs)
 
 
 #: handler(instance, attribute name, bound original, args, kwargs) -> result

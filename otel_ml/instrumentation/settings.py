@@ -3,7 +3,9 @@
 The standard ``OTEL_*`` variables (endpoint, protocol, headers, service name, resource
 attributes, exporters) belong to the OTel SDK and are read by it; only what OTel has no
 variable for lives here. ``Settings()`` gives the defaults, ``Settings.from_env()`` reads the
-environment; either raises ``ConfigError`` naming the bad field or variable.
+environment; either raises ``ConfigError`` naming the bad field or variable. Where
+``configure()`` serves Prometheus (OTEL_ML_PROMETHEUS_PORT / _HOST) is the SDK side's:
+``sdk_setup.PrometheusSettings``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Mapping
 
 from otel_ml.config_checks import (
-    check_bool, check_choice, check_int, check_number, check_positive_int, env_value, parse_bool, parse_float,
+    check_bool, check_choice, check_number, check_positive_int, env_value, parse_bool, parse_float,
     parse_int,
 )
 from otel_ml.errors import ConfigError
@@ -38,8 +40,6 @@ class Settings:
     capture_sample_rate: float = 1.0
     gpu_metrics: bool = True
     process_metrics: bool = True
-    prometheus_port: int | None = None
-    prometheus_host: str = "0.0.0.0"
     export_timeout_s: float = 2.0
 
     def __post_init__(self) -> None:
@@ -53,10 +53,7 @@ class Settings:
         check_positive_int("class_cardinality_limit", self.class_cardinality_limit)
         for name in ("events_enabled", "capture_features", "gpu_metrics", "process_metrics"):
             check_bool(name, getattr(self, name))
-        check_int("prometheus_port", self.prometheus_port, 0, 65535, allow_none=True)
         check_number("export_timeout_s", self.export_timeout_s, 0, 600, lo_open=True)
-        if not isinstance(self.prometheus_host, str) or not self.prometheus_host:
-            raise ConfigError("prometheus_host", "must be a host name or address")
 
     @property
     def version_or_default(self) -> str:
@@ -96,7 +93,5 @@ ENV_VARS: dict[str, tuple[str, Callable[[str], object]]] = {
     "capture_sample_rate": ("OTEL_ML_CAPTURE_SAMPLE_RATE", parse_float),
     "gpu_metrics": ("OTEL_ML_GPU_METRICS", parse_bool),
     "process_metrics": ("OTEL_ML_PROCESS_METRICS", parse_bool),
-    "prometheus_port": ("OTEL_ML_PROMETHEUS_PORT", parse_int),
-    "prometheus_host": ("OTEL_ML_PROMETHEUS_HOST", str),
     "export_timeout_s": ("OTEL_ML_EXPORT_TIMEOUT_S", parse_float),
 }

@@ -24,19 +24,17 @@ settings, model_name_hook, methods.
 from __future__ import annotations
 
 import logging
-from typing import Any, Collection
+from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from otel_ml.instrumentation.call import InferenceCall, inside_inference
-from otel_ml.instrumentation.patching import AutoCall, Patcher, report_conflict
+from otel_ml.instrumentation.patching import AutoCall, LibraryInstrumentor, Patcher
 from otel_ml.instrumentation.outputs import batch_size_of
 
 __all__ = ["SklearnInstrumentor", "DEFAULT_METHODS"]
 
 _log = logging.getLogger(__name__)
 DEFAULT_METHODS = ("predict", "predict_proba", "decision_function")
-_SUPPORTED = ("scikit-learn >= 1.3",)
 
 
 def _all_subclasses(root: type) -> list[type]:
@@ -59,17 +57,13 @@ def _task_of(estimator: Any) -> str:
     return "classification" if is_classifier(estimator) else "regression" if is_regressor(estimator) else "auto"
 
 
-class SklearnInstrumentor(BaseInstrumentor):
+class SklearnInstrumentor(LibraryInstrumentor):
     """OTel instrumentor for scikit-learn estimators (entry point ``sklearn``)."""
 
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return _SUPPORTED
+    library = "sklearn"
+    _logger = _log
 
     def _instrument(self, **kwargs: Any) -> None:
-        conflict = self._check_dependency_conflicts()
-        if conflict:  # opentelemetry-instrument skips the check; a wrong version patches nothing
-            report_conflict(_log, conflict)
-            return
         from sklearn import base
 
         self._auto = AutoCall.from_instrument_kwargs(kwargs)

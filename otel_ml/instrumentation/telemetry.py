@@ -21,7 +21,7 @@ from otel_ml import semconv
 from otel_ml.bulk_histogram import BulkHistogram, check_for
 from otel_ml.instrumentation.outputs import CardinalityCap
 from otel_ml.instrumentation.series import SERIES_LIMIT, Cells, Series
-from otel_ml.instruments import create_instrument
+from otel_ml.semconv_instruments import create_instrument
 from otel_ml.semconv import Metric
 from otel_ml.version import __version__
 

@@ -19,30 +19,23 @@ Model name: ``model_name_hook``, else ``OTEL_ML_MODEL_NAME``, else the module's 
 from __future__ import annotations
 
 import logging
-from typing import Any, Collection
-
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from typing import Any
 
 from otel_ml.instrumentation.call import InferenceCall
-from otel_ml.instrumentation.patching import AutoCall, Patcher, report_conflict
+from otel_ml.instrumentation.patching import AutoCall, LibraryInstrumentor, Patcher
 
 __all__ = ["TorchInstrumentor"]
 
 _log = logging.getLogger(__name__)
-_SUPPORTED = ("torch >= 2.0",)
 
 
-class TorchInstrumentor(BaseInstrumentor):
+class TorchInstrumentor(LibraryInstrumentor):
     """OTel instrumentor for ``torch.nn.Module`` calls (entry point ``torch``)."""
 
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return _SUPPORTED
+    library = "torch"
+    _logger = _log
 
     def _instrument(self, **kwargs: Any) -> None:
-        conflict = self._check_dependency_conflicts()
-        if conflict:  # opentelemetry-instrument skips the check; a wrong version patches nothing
-            report_conflict(_log, conflict)
-            return
         import torch
 
         self._torch = torch

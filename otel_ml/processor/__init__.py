@@ -15,8 +15,9 @@ The names below are loaded on first use, so that importing a submodule (for inst
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from otel_ml.lazy_exports import lazy_exports
 
 __all__ = [
     "Processor",
@@ -65,14 +66,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from otel_ml.processor.service import Processor
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'otel_ml.processor' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -14,7 +14,7 @@ from typing import Iterable
 import numpy as np
 from opentelemetry.metrics import Meter
 
-from otel_ml.instruments import create_instrument
+from otel_ml.semconv_instruments import create_instrument
 from otel_ml.semconv import OVERFLOW_VALUE, Attr, Metric
 
 __all__ = [

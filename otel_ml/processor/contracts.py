@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Protocol, Sequence, Union
 
+from otel_ml.errors import OtelMlError
 from otel_ml.semconv import MetricSpec
 
 FeatureValue = Union[float, int, str, bool, None]
@@ -80,7 +81,7 @@ class Point:
     attributes: Mapping[str, str] = field(default_factory=dict)
 
 
-class Overloaded(Exception):
+class Overloaded(OtelMlError):
     """The ingest queue or memory bound is full; receivers answer UNAVAILABLE / 503."""
 
     def __init__(self, retry_after_s: float = 1.0, reason: str = "queue full"):

@@ -47,7 +47,7 @@ import numpy as np
 from opentelemetry.metrics import Meter
 
 from otel_ml.errors import OtelMlError
-from otel_ml.instruments import create_instrument
+from otel_ml.semconv_instruments import create_instrument
 from otel_ml.processor import quality
 from otel_ml.processor.admission import REASON_UNKNOWN_MODEL, Admission, ModelSlots
 from otel_ml.processor.cardinality import (

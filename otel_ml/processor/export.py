@@ -1,8 +1,9 @@
 """Derived gauges and self-metrics out through the OTel SDK (P8).
 
 A ``MeterProvider`` with the processor's ``Resource`` feeds a ``PrometheusMetricReader`` on
-its own ``CollectorRegistry`` (never the process-global one), served over HTTP on the
-configured endpoint, and optionally a periodic OTLP exporter. Every gauge instrument in
+its own ``CollectorRegistry`` (``telemetry_setup.PrometheusEndpoint``, as the app and the
+remediation service do), served on the configured endpoint with the optional bearer token and
+TLS, and optionally a periodic OTLP exporter. Every gauge instrument in
 ``semconv`` becomes one ``ObservableGauge`` whose callback returns the last evaluation's
 points for it, so a series that an evaluation no longer produces stops being exported.
 """
@@ -16,18 +17,15 @@ import time
 from typing import Callable, Iterable, Sequence
 from urllib.parse import urlsplit
 
-from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
-from opentelemetry.sdk.metrics import MeterProvider, ObservableGauge
+from opentelemetry.sdk.metrics import ObservableGauge
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, OTELResourceDetector, Resource
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import generate_latest
 
-from otel_ml.errors import UserError
-from otel_ml.instruments import create_instrument
+from otel_ml.semconv_instruments import create_instrument
 from otel_ml.processor.config import ExportSettings
 from otel_ml.processor.contracts import Point
-from otel_ml.processor.metrics_server import MetricsServer
 from otel_ml.processor.receiver.auth import BearerAuth, server_tls_context
 from otel_ml.processor.receiver.settings import read_token_file
 from otel_ml.semconv import (
@@ -41,6 +39,7 @@ from otel_ml.semconv import (
     MetricKind,
     MetricSpec,
 )
+from otel_ml.telemetry_setup import PrometheusEndpoint, meter_provider
 from otel_ml.version import __version__
 
 __all__ = [
@@ -120,18 +119,17 @@ class MetricsExport:
 
     def __init__(self, settings: ExportSettings, resource: Resource | None = None):
         self.settings = settings
-        self.registry = CollectorRegistry(auto_describe=True)
         limits = {ObservableGauge: settings.max_series_per_metric}
-        self._readers: list[MetricReader] = [
-            PrometheusMetricReader(registry=self.registry, cardinality_limits=limits)]
+        self._endpoint = PrometheusEndpoint(cardinality_limits=limits)
+        self.registry = self._endpoint.registry
+        self._readers: list[MetricReader] = [self._endpoint.reader]
         if settings.otlp_endpoint:
             self._readers.append(PeriodicExportingMetricReader(
                 _otlp_exporter(settings.otlp_endpoint, settings.otlp_protocol, settings.otlp_timeout_s),
                 export_interval_millis=settings.export_interval_s * 1000.0,
                 export_timeout_millis=settings.otlp_timeout_s * 1000.0,
                 cardinality_limits=limits))
-        self.provider = MeterProvider(resource=resource or processor_resource(),
-                                      metric_readers=self._readers)
+        self.provider = meter_provider(resource or processor_resource(), self._readers)
         self.meter: Meter = self.provider.get_meter(PROCESSOR_SCOPE, __version__, schema_url=SCHEMA_URL)
         self.receiver_stats = ReceiverCounters(self.meter)
 
@@ -152,14 +150,13 @@ class MetricsExport:
         self._evaluation_duration = create_instrument(
             self.meter, Metric.PROC_EVALUATION_DURATION, explicit_bucket_boundaries_advisory=LATENCY_BUCKETS_S)
 
-        self._server: MetricsServer | None = None
         self.metrics_port: int | None = None
         self._shut = False
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
         """Bind the Prometheus endpoint (port 0 picks a free port, see ``metrics_port``)."""
-        if self._server is not None or self.settings.metrics_endpoint is None:
+        if self.metrics_port is not None or self.settings.metrics_endpoint is None:
             return
         s = self.settings
         host, port = s.metrics_address
@@ -168,13 +165,9 @@ class MetricsExport:
         if s.metrics_tls_cert_file is not None:
             context = server_tls_context(s.metrics_tls_cert_file, s.metrics_tls_key_file,
                                          "export.metrics_tls_cert_file")
-        server = MetricsServer(self.registry, BearerAuth(token) if token else None, context)
-        try:
-            self.metrics_port = server.start(host, port)
-        except OSError as exc:
-            raise UserError(f"export.metrics_endpoint: cannot listen on {host}:{port}: "
-                            f"{exc.strerror or exc}") from exc
-        self._server = server
+        self.metrics_port = self._endpoint.serve(host, port, what="export.metrics_endpoint",
+                                                 auth=BearerAuth(token) if token else None,
+                                                 ssl_context=context)
 
     @property
     def metrics_tls(self) -> bool:
@@ -186,9 +179,7 @@ class MetricsExport:
         if self._shut:
             return
         self._shut = True
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        self._endpoint.close()
         # bounded: an unreachable OTLP endpoint must not hold up SIGTERM
         started = time.monotonic()
         try:

@@ -47,7 +47,7 @@ from otel_ml.semconv import QualityCheck
 from otel_ml.stats.multivariate import MIN_ROWS, DomainClassifierReference, fit_domain_reference
 from otel_ml.stats.outliers import iqr_bounds
 from otel_ml.stats.references import CategoricalReference, NumericReference
-from otel_ml.stats.sample_errors import EmptySampleError, InvalidReferenceError
+from otel_ml.stats.errors import EmptySampleError, InvalidReferenceError
 
 #: Outlier fences are Tukey's "far out" ones (k = 3), not the 1.5 of box plots: on skewed
 #: but perfectly clean features (areas, concentrations) 5-10 % of values lie beyond 1.5 IQR,

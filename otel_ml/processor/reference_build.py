@@ -33,7 +33,7 @@ from otel_ml.processor.profile import (
     ALL_VERSIONS, CATEGORICAL, NUMERIC, Profile, build_profile, infer_kind,
 )
 from otel_ml.processor.tabular import SUPPORTED_SUFFIXES, Table, read_table, read_tables
-from otel_ml.stats.sample_errors import EmptySampleError
+from otel_ml.stats.errors import EmptySampleError
 
 __all__ = [
     "PREDICTION_NAMES",

@@ -10,13 +10,15 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from otel_ml.errors import OtelMlError
+
 __all__ = ["Alert", "Notification", "InvalidNotificationError", "parse_notification"]
 
 FIRING, RESOLVED = "firing", "resolved"
 _MAX_VALUE_CHARS = 16384
 
 
-class InvalidNotificationError(ValueError):
+class InvalidNotificationError(OtelMlError, ValueError):
     """A request body that is not an Alertmanager webhook payload v4; answered with 400."""
 
 

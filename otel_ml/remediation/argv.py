@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Mapping, Sequence, Union
 
+from otel_ml.errors import OtelMlError
+
 __all__ = ["ArgvTemplate", "TemplateError", "UnsafeArgumentError", "FIELDS"]
 
 #: Template fields a command element may use, besides ``{label.NAME}``.
@@ -24,11 +26,11 @@ _LABEL_KEY = re.compile(r"label\.[A-Za-z_][A-Za-z0-9_]*")
 _Part = Union[str, tuple]  # literal text, or ("ph", key)
 
 
-class TemplateError(ValueError):
+class TemplateError(OtelMlError, ValueError):
     """A command element with an unknown template field or an unpaired brace."""
 
 
-class UnsafeArgumentError(ValueError):
+class UnsafeArgumentError(OtelMlError, ValueError):
     """An alert value that cannot be passed safely as an argument."""
 
 

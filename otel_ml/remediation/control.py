@@ -33,7 +33,7 @@ from opentelemetry.metrics import Meter
 
 from otel_ml import semconv
 from otel_ml.errors import ConfigError
-from otel_ml.instruments import create_instrument
+from otel_ml.semconv_instruments import create_instrument
 from otel_ml.version import __version__
 
 __all__ = ["RoutingClient", "ROUTING_PATH"]

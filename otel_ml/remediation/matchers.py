@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from otel_ml.errors import OtelMlError
+
 __all__ = ["Matcher", "parse_matcher", "MatcherSyntaxError"]
 
 _LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -17,7 +19,7 @@ _MATCHER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$"
 _ESCAPES = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
 
 
-class MatcherSyntaxError(ValueError):
+class MatcherSyntaxError(OtelMlError, ValueError):
     """A matcher string that does not read as ``label OP value``."""
 
 

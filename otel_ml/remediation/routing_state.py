@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from otel_ml import semconv
+from otel_ml.errors import OtelMlError
 from otel_ml.remediation.policy import ROUTING_TARGETS
 from otel_ml.remediation.statefile import StateFileError, read_json, write_json_atomic
 
@@ -33,7 +34,7 @@ def _hold_id(action: str, fingerprint: str) -> str:
     return f"{action}|{fingerprint}"
 
 
-class RoutingCapacityError(RuntimeError):
+class RoutingCapacityError(OtelMlError, RuntimeError):
     """More distinct models than ``max_models``: refused so label values cannot grow state unbounded."""
 
 

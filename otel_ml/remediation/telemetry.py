@@ -1,20 +1,19 @@
 """The remediation service's self-metrics, and the Prometheus endpoint that serves them.
 
 ``RemediationMetrics`` needs only an OTel ``Meter`` (tests pass one backed by an in-memory
-reader); ``start_metrics_endpoint`` builds the SDK ``MeterProvider`` with a Prometheus reader
-on a private registry, so several services in one process never mix their series.
+reader); ``start_metrics_endpoint`` builds the SDK ``MeterProvider`` on a
+``telemetry_setup.PrometheusEndpoint`` (a private registry, as the app and the processor use).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from opentelemetry.metrics import Meter
 
 from otel_ml import semconv
-from otel_ml.errors import UserError
-from otel_ml.instruments import create_instrument
+from otel_ml.semconv_instruments import create_instrument
+from otel_ml.telemetry_setup import STDLIB, PrometheusEndpoint, meter_provider
 from otel_ml.version import __version__
 
 __all__ = ["RemediationMetrics", "MetricsEndpoint", "start_metrics_endpoint"]
@@ -48,30 +47,24 @@ class MetricsEndpoint:
     meter: Meter
     host: str
     port: int
-    _provider: Any
-    _server: Any
+    _provider: object
+    _endpoint: PrometheusEndpoint
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._endpoint.close()
         self._provider.shutdown()
 
 
 def start_metrics_endpoint(host: str, port: int, service_name: str = "otel-ml-remediate") -> MetricsEndpoint:
     """Serve the service's metrics at ``http://host:port/metrics`` (port 0 picks a free one)."""
-    from opentelemetry.exporter.prometheus import PrometheusMetricReader
-    from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.resources import Resource
-    from prometheus_client import CollectorRegistry, start_http_server
 
-    registry = CollectorRegistry(auto_describe=True)
-    reader = PrometheusMetricReader(registry=registry)
-    provider = MeterProvider(metric_readers=[reader],
-                             resource=Resource.create({"service.name": service_name}))
+    endpoint = PrometheusEndpoint()
+    provider = meter_provider(Resource.create({"service.name": service_name}), [endpoint.reader])
     try:
-        server, _thread = start_http_server(port, addr=host, registry=registry)
-    except OSError as exc:
+        bound = endpoint.serve(host, port, what="--metrics-endpoint: cannot serve metrics", server=STDLIB)
+    except BaseException:
         provider.shutdown()
-        raise UserError(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from None
+        raise
     meter = provider.get_meter(semconv.REMEDIATION_SCOPE, __version__, schema_url=semconv.SCHEMA_URL)
-    return MetricsEndpoint(meter, host, server.server_address[1], provider, server)
+    return MetricsEndpoint(meter, host, bound, provider, endpoint)

@@ -26,7 +26,7 @@ from otel_ml.stats.numeric import (
 from otel_ml.stats.outliers import iqr_bounds, outside_range
 from otel_ml.stats.verdict import DRIFTED_SEVERITY, ColumnVerdict, MethodVerdict, column_verdicts
 from otel_ml.stats.references import DEFAULT_BINS, CategoricalReference, NumericReference
-from otel_ml.stats.sample_errors import EmptySampleError, InvalidReferenceError
+from otel_ml.stats.errors import EmptySampleError, InvalidReferenceError, InvalidTiersError, StatsError
 from otel_ml.stats.severity import (
     CATEGORICAL_METHODS, DEFAULT_ALPHA, DEFAULT_TIERS, METHOD_CHI2, METHOD_JENSEN_SHANNON, METHOD_KS,
     METHOD_PSI, METHOD_WASSERSTEIN, METHODS_WITH_P_VALUE, NUMERIC_METHODS, SEVERITY_CRITICAL, SEVERITY_INFO,
@@ -36,7 +36,8 @@ from otel_ml.stats.severity import (
 __all__ = [
     # references
     "NumericReference", "CategoricalReference", "DEFAULT_BINS",
-    "EmptySampleError", "InvalidReferenceError",
+    # errors (ValueError subclasses under StatsError)
+    "StatsError", "EmptySampleError", "InvalidReferenceError", "InvalidTiersError",
     # numeric drift
     "NumericDrift", "numeric_drift", "numeric_drift_many",
     "ks_2samp_sorted", "ks_p_value", "wasserstein_sorted", "clear_caches",

@@ -20,7 +20,7 @@ from scipy.special import chdtrc
 
 from otel_ml.stats.divergence import PSI_EPS, jensen_shannon, psi
 from otel_ml.stats.references import CategoricalReference
-from otel_ml.stats.sample_errors import EmptySampleError
+from otel_ml.stats.errors import EmptySampleError
 from otel_ml.stats.samples import category_strings
 from otel_ml.stats.severity import METHOD_CHI2, METHOD_JENSEN_SHANNON, METHOD_PSI
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from otel_ml.stats.sample_errors import EmptySampleError
+from otel_ml.stats.errors import EmptySampleError
 from otel_ml.stats.samples import finite_values
 
 __all__ = ["PSI_EPS", "psi", "jensen_shannon", "bin_fractions", "bin_fractions_sorted"]

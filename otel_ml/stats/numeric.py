@@ -21,7 +21,7 @@ from otel_ml.stats.divergence import PSI_EPS, bin_fractions_sorted, jensen_shann
 from otel_ml.stats.kolmogorov import clear_cache as _clear_kolmogorov_cache
 from otel_ml.stats.kolmogorov import kstwo_sf
 from otel_ml.stats.references import NumericReference
-from otel_ml.stats.sample_errors import EmptySampleError
+from otel_ml.stats.errors import EmptySampleError
 from otel_ml.stats.samples import finite_values
 from otel_ml.stats.severity import (
     METHOD_JENSEN_SHANNON, METHOD_KS, METHOD_PSI, METHOD_WASSERSTEIN,

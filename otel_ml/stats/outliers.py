@@ -12,7 +12,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike
 
-from otel_ml.stats.sample_errors import EmptySampleError
+from otel_ml.stats.errors import EmptySampleError
 from otel_ml.stats.samples import finite_values
 
 __all__ = ["iqr_bounds", "outside_range"]

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from otel_ml.semconv import PerformanceMetric as _PM
-
 __all__ = [
     "ACCURACY", "PRECISION", "RECALL", "F1", "ROC_AUC", "MAE", "RMSE", "R2", "MAPE",
     "AVG_NONE", "AVG_BINARY", "AVG_MACRO", "AVG_WEIGHTED",
@@ -30,12 +28,11 @@ __all__ = [
     "regression_metrics",
 ]
 
-# Metric and average names are the values of ml.metric.name / ml.metric.average (semconv).
-ACCURACY, PRECISION, RECALL, F1, ROC_AUC = (_PM.ACCURACY, _PM.PRECISION, _PM.RECALL, _PM.F1,
-                                            _PM.ROC_AUC)
-MAE, RMSE, R2, MAPE = _PM.MAE, _PM.RMSE, _PM.R2, _PM.MAPE
-AVG_NONE, AVG_BINARY, AVG_MACRO, AVG_WEIGHTED = (_PM.AVERAGE_NONE, _PM.AVERAGE_BINARY,
-                                                 _PM.AVERAGE_MACRO, _PM.AVERAGE_WEIGHTED)
+# Metric and average names; the processor exports them as the values of ml.metric.name /
+# ml.metric.average, so semconv.PerformanceMetric spells the same strings (a test checks).
+ACCURACY, PRECISION, RECALL, F1, ROC_AUC = "accuracy", "precision", "recall", "f1", "roc_auc"
+MAE, RMSE, R2, MAPE = "mae", "rmse", "r2", "mape"
+AVG_NONE, AVG_BINARY, AVG_MACRO, AVG_WEIGHTED = "none", "binary", "macro", "weighted"
 
 CLASSIFICATION_METRICS = (ACCURACY, PRECISION, RECALL, F1, ROC_AUC)
 REGRESSION_METRICS = (MAE, RMSE, R2, MAPE)

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from otel_ml.stats.samples import category_strings, finite_values
-from otel_ml.stats.sample_errors import EmptySampleError, InvalidReferenceError
+from otel_ml.stats.errors import EmptySampleError, InvalidReferenceError
 
 __all__ = ["NumericReference", "CategoricalReference", "DEFAULT_BINS", "FRACTION_SUM_TOLERANCE"]
 

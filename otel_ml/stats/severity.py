@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from otel_ml.errors import ConfigError
+from otel_ml.stats.errors import InvalidTiersError
 
 __all__ = [
     "METHOD_KS", "METHOD_PSI", "METHOD_WASSERSTEIN", "METHOD_JENSEN_SHANNON", "METHOD_CHI2",
@@ -53,12 +53,12 @@ class Tiers:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
                     or not math.isfinite(value) or value < 0:
-                raise ConfigError(f"tiers.{key}", f"must be a finite number >= 0, got {value!r}")
+                raise InvalidTiersError(f"tiers.{key}", f"must be a finite number >= 0, got {value!r}")
             object.__setattr__(self, key, float(value))
         if self.warning < self.info:
-            raise ConfigError("tiers.warning", f"must be >= info ({self.warning} < {self.info})")
+            raise InvalidTiersError("tiers.warning", f"must be >= info ({self.warning} < {self.info})")
         if self.critical < self.warning:
-            raise ConfigError("tiers.critical", f"must be >= warning ({self.critical} < {self.warning})")
+            raise InvalidTiersError("tiers.critical", f"must be >= warning ({self.critical} < {self.warning})")
 
 
 # KS and PSI tiers are the seeds' (and the requirements') defaults. The others are chosen

@@ -20,7 +20,7 @@ from otel_ml.processor.accuracy import performance_section
 from otel_ml.processor.config import ProcessorConfig
 from otel_ml.processor.profile import build_profile
 from otel_ml.processor.service import Processor
-from otel_ml.semconv import Attr, Body, Event, Metric
+from otel_ml.semconv import Attr, Body, EventName, Metric
 from tests.support.procs import Prometheus
 from tests.support.waiting import wait_until
 
@@ -41,16 +41,16 @@ class Sender:
 
     def predictions(self, ids, x, proba):
         pred = proba.argmax(1)
-        self.logger.emit(event_name=Event.INFERENCE, attributes={
-            Attr.MODEL_NAME: MODEL, Attr.MODEL_VERSION: VERSION, Attr.EVENT_NAME: Event.INFERENCE},
+        self.logger.emit(event_name=EventName.INFERENCE, attributes={
+            Attr.MODEL_NAME: MODEL, Attr.MODEL_VERSION: VERSION, Attr.EVENT_NAME: EventName.INFERENCE},
             body={Body.PREDICTION_IDS: list(ids),
                   Body.FEATURES: {f"px{j}": x[:, j].tolist() for j in FEATURES},
                   Body.PREDICTION: pred.tolist(), Body.CONFIDENCE: proba.max(1).tolist(),
                   Body.PROBABILITIES: {str(c): proba[:, c].tolist() for c in range(10)}})
 
     def labels(self, ids, y):
-        self.logger.emit(event_name=Event.GROUND_TRUTH, attributes={
-            Attr.MODEL_NAME: MODEL, Attr.MODEL_VERSION: VERSION, Attr.EVENT_NAME: Event.GROUND_TRUTH},
+        self.logger.emit(event_name=EventName.GROUND_TRUTH, attributes={
+            Attr.MODEL_NAME: MODEL, Attr.MODEL_VERSION: VERSION, Attr.EVENT_NAME: EventName.GROUND_TRUTH},
             body={Body.PREDICTION_IDS: list(ids), Body.LABELS: [int(v) for v in y]})
 
     def flush(self):

@@ -26,7 +26,7 @@ from otel_ml.demo.serve import ServeOptions
 from otel_ml.remediation.auth import Credentials
 from otel_ml.remediation.policy import load_policy
 from otel_ml.remediation.service import RemediationService
-from otel_ml.semconv import Attr, Body, Event, Metric
+from otel_ml.semconv import Attr, Body, EventName, Metric
 from tests.support.otlp_http_sink import OtlpHttpSink, any_value, attributes
 from tests.support.waiting import free_port, wait_until
 
@@ -62,7 +62,7 @@ def post_alert(url: str, status: str) -> None:
 
 
 def inference_events(sink: OtlpHttpSink) -> list:
-    return [r for r in sink.log_records() if r.event_name == Event.INFERENCE]
+    return [r for r in sink.log_records() if r.event_name == EventName.INFERENCE]
 
 
 def test_serve_exports_otlp_serves_metrics_and_follows_routing(tmp_path, remediate):
@@ -95,7 +95,7 @@ def test_serve_exports_otlp_serves_metrics_and_follows_routing(tmp_path, remedia
             def label_ids():
                 out = set()
                 for r in sink.log_records():
-                    if r.event_name == Event.GROUND_TRUTH:
+                    if r.event_name == EventName.GROUND_TRUTH:
                         out.update(any_value(r.body)[Body.PREDICTION_IDS])
                 return out
 

@@ -166,3 +166,15 @@ def test_reference_rates_use_the_runtime_check_names_and_round_trip(iris_profile
     assert dict(old.features["species"].rates) == {Q.MISSING: pytest.approx(1 / 150)}
     # a categorical reference built from data is a counted sample (two-sample chi-square)
     assert sp.reference.two_sample and not sp.reference.exact and sp.reference.count == 149
+
+
+def test_the_cli_prints_a_bad_reference_as_one_line(iris_profile, tmp_path, capsys):
+    """stats raises its own InvalidReferenceError; the profile loader names the file and field."""
+    from otel_ml import cli
+
+    d = json.loads(json.dumps(iris_profile[0].to_dict()))
+    d["features"]["species"]["reference"].update(fractions=[0.5, 0.4, 0.3])
+    path = _write(tmp_path, d)
+    assert cli.main(["reference", "show", str(path)]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("otel-ml reference: error: ") and "features.species.reference.fractions" in line

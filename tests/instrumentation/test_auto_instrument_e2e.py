@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_ml.semconv import Attr, Event, Metric
+from otel_ml.semconv import Attr, EventName, Metric
 from tests.support.otlp_http_sink import OtlpHttpSink, any_value, attributes
 from tests.support.waiting import wait_until
 
@@ -81,7 +81,7 @@ def test_opentelemetry_instrument_exports_sklearn_telemetry(tmp_path: Path, sink
     assert sum(p.sum for p in batch.data_points) == 30
     assert sum(p.as_int for p in metrics[M.PREDICTIONS.name].sum.data_points) == 30
 
-    events = [r for r in sink.log_records() if r.event_name == Event.INFERENCE]
+    events = [r for r in sink.log_records() if r.event_name == EventName.INFERENCE]
     assert len(events) == 2
     by_span = {s.span_id: s for s in spans}
     for record in events:

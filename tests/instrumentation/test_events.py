@@ -19,7 +19,7 @@ from otel_ml.instrumentation import (
 )
 from otel_ml.instrumentation.capture import column_values, feature_columns, new_prediction_ids
 from otel_ml.instrumentation.telemetry import telemetry_for
-from otel_ml.semconv import Attr, Body, Event, Metric
+from otel_ml.semconv import Attr, Body, EventName, Metric
 
 from .conftest import point_map
 
@@ -34,10 +34,10 @@ def test_batch_event_is_columnar_and_linked_to_the_span(otel, settings):
                                   segment=["eu", "latam", "latam"])
     [span] = otel.spans()
     [event] = otel.logs()
-    assert event.event_name == Event.INFERENCE
+    assert event.event_name == EventName.INFERENCE
     assert event.trace_id == span.context.trace_id and event.span_id == span.context.span_id
     assert dict(event.attributes) == {Attr.MODEL_NAME: "m", Attr.MODEL_VERSION: "2", Attr.VARIANT: "primary",
-                                      Attr.EVENT_NAME: Event.INFERENCE}
+                                      Attr.EVENT_NAME: EventName.INFERENCE}
     body = dict(event.body)
     income = body[Body.FEATURES].pop("income")
     assert income[0] == 5.5 and math.isnan(income[1]) and income[2] == 3.0
@@ -177,8 +177,8 @@ def test_ground_truth_event(otel):
     record_ground_truth("abc", "spam", model_name="m", model_version="2", **otel.providers)
     record_ground_truth("def", np.int64(3), **otel.providers)
     first, second = otel.logs()
-    assert first.event_name == Event.GROUND_TRUTH and dict(first.body) == {Body.LABEL: "spam"}
-    assert dict(first.attributes) == {Attr.EVENT_NAME: Event.GROUND_TRUTH, Attr.MODEL_NAME: "m",
+    assert first.event_name == EventName.GROUND_TRUTH and dict(first.body) == {Body.LABEL: "spam"}
+    assert dict(first.attributes) == {Attr.EVENT_NAME: EventName.GROUND_TRUTH, Attr.MODEL_NAME: "m",
                                       Attr.MODEL_VERSION: "2", Attr.PREDICTION_ID: "abc"}
     assert second.body == {Body.LABEL: 3} and type(second.body[Body.LABEL]) is int
 
@@ -206,7 +206,7 @@ def test_outcome_event_and_histogram(otel):
         [pid] = call.record_outputs(["buy"])
     record_outcome(pid, "revenue", 12.5, model_name="m", model_version="1", **otel.providers)
     record_outcome(pid, "revenue", -3.0, model_name="m", model_version="1", **otel.providers)  # a refund
-    events = [e for e in otel.logs() if e.event_name == Event.OUTCOME]
+    events = [e for e in otel.logs() if e.event_name == EventName.OUTCOME]
     assert [dict(e.body) for e in events] == [{"name": "revenue", "value": 12.5}, {"name": "revenue", "value": -3.0}]
     assert events[0].attributes[Attr.PREDICTION_ID] == pid and events[0].attributes[Attr.OUTCOME_NAME] == "revenue"
     [hist] = otel.metrics()[M.OUTCOME_VALUE.name]

@@ -11,7 +11,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import Gauge, Histogram, InMemoryMetricReader, Sum
 
 from otel_ml import semconv
-from otel_ml.instruments import create_instrument
+from otel_ml.semconv_instruments import create_instrument
 from otel_ml.semconv import ALL_METRICS, MetricKind, MetricSpec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,16 +101,16 @@ _HAND_ROLLED = re.compile(r"\.create_(counter|up_down_counter|histogram|gauge|ob
 def test_no_module_creates_instruments_by_hand():
     offenders = []
     for path in sorted((ROOT / "otel_ml").rglob("*.py")):
-        if path.name == "instruments.py" and path.parent.name == "otel_ml":
+        if path.name == "semconv_instruments.py" and path.parent.name == "otel_ml":
             continue
         for number, line in enumerate(path.read_text().splitlines(), 1):
             if _HAND_ROLLED.search(line):
                 offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
-    assert offenders == [], "use otel_ml.instruments.create_instrument:\n" + "\n".join(offenders)
+    assert offenders == [], "use otel_ml.semconv_instruments.create_instrument:\n" + "\n".join(offenders)
 
 
 def test_the_instrumentation_side_imports_no_sdk():
-    source = (ROOT / "otel_ml" / "instruments.py").read_text()
+    source = (ROOT / "otel_ml" / "semconv_instruments.py").read_text()
     assert "opentelemetry.sdk" not in source
 
 

@@ -3,6 +3,7 @@ promtool accepts, the standard OTEL_* variables, and never replacing an applicat
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import time
@@ -15,7 +16,7 @@ from opentelemetry import trace
 from otel_ml import configure
 from otel_ml.errors import ConfigError, UserError
 from otel_ml.instrumentation import Settings, inference
-from otel_ml.semconv import Attr, Event, Metric
+from otel_ml.semconv import Attr, EventName, Metric
 from tests.support.otlp_http_sink import OtlpHttpSink, attributes
 from tests.support.procs import promtool
 from tests.support.waiting import wait_until
@@ -55,7 +56,7 @@ def test_otlp_http_export_and_prometheus_endpoint(monkeypatch):
                                else None, timeout=10, message="metrics")
             assert {M.INFERENCE_DURATION.name, M.CONFIDENCE.name, "process.cpu.time"} <= names
             [event] = wait_until(lambda: sink.log_records(), timeout=10, message="inference event")
-            assert event.event_name == Event.INFERENCE and event.span_id == span.span_id
+            assert event.event_name == EventName.INFERENCE and event.span_id == span.span_id
 
             text = _scrape(handle.prometheus_port)
             for spec in (M.INFERENCE_REQUESTS, M.INFERENCE_ACTIVE, M.PREDICTIONS, M.PREDICTION_CLASS,
@@ -177,5 +178,26 @@ def test_the_export_deadline_follows_the_argument_then_the_standard_variable(cle
                        export_timeout_s=0.5)
     try:
         assert handle.export_timeout_s == 0.5
+    finally:
+        handle.shutdown()
+
+
+def test_prometheus_variables_apply_unless_a_settings_object_is_passed(clean_globals, monkeypatch):
+    """OTEL_ML_PROMETHEUS_PORT/_HOST are read on the SDK side now, as they were: from the
+    environment only when configure() builds its own settings."""
+    monkeypatch.setenv("OTEL_ML_PROMETHEUS_PORT", "0")
+    monkeypatch.setenv("OTEL_ML_PROMETHEUS_HOST", "127.0.0.1")
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
+    options = dict(set_global=False, traces=False, logs=False, gpu_metrics=False, process_metrics=False)
+    handle = configure(**options)
+    try:
+        assert handle.prometheus_port
+        handle.meter_provider.get_meter("t").create_counter("plumb.env").add(1)
+        assert re.search(r"^plumb_env_total\{[^}]*\} 1\.0$", _scrape(handle.prometheus_port), re.M)
+    finally:
+        handle.shutdown()
+    handle = configure(settings=Settings(), **options)
+    try:
+        assert handle.prometheus_port is None
     finally:
         handle.shutdown()

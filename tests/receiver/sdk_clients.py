@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from otel_ml.semconv import Attr, Body
-from otel_ml.semconv import Event as EventName
+from otel_ml.semconv import EventName
 
 RESOURCE = Resource.create({"service.name": "receiver-test"})
 

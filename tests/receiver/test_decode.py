@@ -6,7 +6,7 @@ import math
 
 from otel_ml.processor.contracts import GroundTruthEvent, InferenceBatch, OutcomeEvent
 from otel_ml.processor.receiver.decode import OTHER_EVENT, decode_logs
-from otel_ml.semconv import Attr, Body, Event
+from otel_ml.semconv import Attr, Body, EventName
 
 from .otlp_builders import inference, record, request
 
@@ -23,7 +23,7 @@ def test_single_event_values_of_every_kind():
     rec.time_unix_nano = 123
     result = decode_logs(request(rec))
     assert result.rejected == 0 and result.error_message == ""
-    assert result.received == {Event.INFERENCE: 1}
+    assert result.received == {EventName.INFERENCE: 1}
     (batch,) = result.events
     assert isinstance(batch, InferenceBatch)
     assert (batch.model, batch.version, batch.variant, batch.n) == ("m", "1", None, 1)
@@ -54,7 +54,7 @@ def test_batch_form_columns():
         Body.PROBABILITIES: {"0": [0.9, 0.4, 0.0], "1": [0.1, 0.6, 1.0]},
         Body.SEGMENT: "mobile",
     }
-    rec = record(Event.INFERENCE, body, {Attr.MODEL_NAME: "m", Attr.MODEL_VERSION: "2",
+    rec = record(EventName.INFERENCE, body, {Attr.MODEL_NAME: "m", Attr.MODEL_VERSION: "2",
                                          Attr.VARIANT: "fallback"}, trace_id=T2, span_id=S2)
     result = decode_logs(request(rec))
     (batch,) = result.events
@@ -71,7 +71,7 @@ def test_batch_form_columns():
 
 def test_batch_form_segment_list_and_missing_optional_columns():
     body = {Body.FEATURES: {"x": [1.0, 2.0]}, Body.PREDICTION: ["a", "b"], Body.SEGMENT: ["s1", None]}
-    (batch,) = decode_logs(request(record(Event.INFERENCE, body, {Attr.MODEL_NAME: "m"}))).events
+    (batch,) = decode_logs(request(record(EventName.INFERENCE, body, {Attr.MODEL_NAME: "m"}))).events
     assert batch.segments == ["s1", None]
     assert batch.confidences is None and batch.prediction_ids is None and batch.probabilities is None
     assert batch.version == ""
@@ -119,7 +119,7 @@ def test_no_merge_keeps_each_event_with_its_own_ids():
 def test_ground_truth_between_inferences_keeps_order():
     recs = [
         inference(pid="1"),
-        record(Event.GROUND_TRUTH, {Body.LABEL: 1}, {Attr.PREDICTION_ID: "1"}),
+        record(EventName.GROUND_TRUTH, {Body.LABEL: 1}, {Attr.PREDICTION_ID: "1"}),
         inference(pid="2"),
     ]
     events = decode_logs(request(*recs)).events
@@ -127,17 +127,17 @@ def test_ground_truth_between_inferences_keeps_order():
 
 
 def test_event_name_from_legacy_attribute():
-    rec = record(Event.INFERENCE, {Body.FEATURES: {"x": 2.0}, Body.PREDICTION: 1},
+    rec = record(EventName.INFERENCE, {Body.FEATURES: {"x": 2.0}, Body.PREDICTION: 1},
                  {Attr.MODEL_NAME: "m"}, legacy_name=True)
     result = decode_logs(request(rec))
-    assert result.received == {Event.INFERENCE: 1}
+    assert result.received == {EventName.INFERENCE: 1}
     assert result.events[0].features == {"x": [2.0]}
 
 
 def test_other_records_are_counted_and_ignored():
     recs = [record("", "plain log line"), record("app.click", {"x": 1}), inference()]
     result = decode_logs(request(*recs))
-    assert result.received == {OTHER_EVENT: 2, Event.INFERENCE: 1}
+    assert result.received == {OTHER_EVENT: 2, EventName.INFERENCE: 1}
     assert result.rejected == 0 and len(result.events) == 1
 
 
@@ -149,15 +149,15 @@ def test_empty_request_is_nothing():
 def test_invalid_records_are_rejected_alone_with_reasons():
     good = [inference(pid=str(i)) for i in range(3)]
     bad = [
-        record(Event.INFERENCE, None, {Attr.MODEL_NAME: "m"}),  # no body
-        record(Event.INFERENCE, "text", {Attr.MODEL_NAME: "m"}),  # body not a map
-        record(Event.INFERENCE, {Body.FEATURES: {"x": 1.0}, Body.PREDICTION: 1}, {}),  # no model
-        record(Event.INFERENCE, {"extra": 1}, {Attr.MODEL_NAME: "m"}),  # no features, no prediction
-        record(Event.INFERENCE, {Body.FEATURES: {"x": [1.0]}, Body.PREDICTION: [1, 2]},
+        record(EventName.INFERENCE, None, {Attr.MODEL_NAME: "m"}),  # no body
+        record(EventName.INFERENCE, "text", {Attr.MODEL_NAME: "m"}),  # body not a map
+        record(EventName.INFERENCE, {Body.FEATURES: {"x": 1.0}, Body.PREDICTION: 1}, {}),  # no model
+        record(EventName.INFERENCE, {"extra": 1}, {Attr.MODEL_NAME: "m"}),  # no features, no prediction
+        record(EventName.INFERENCE, {Body.FEATURES: {"x": [1.0]}, Body.PREDICTION: [1, 2]},
                {Attr.MODEL_NAME: "m"}),  # column length mismatch
-        record(Event.INFERENCE, {Body.FEATURES: {"x": {"nested": 1}}, Body.PREDICTION: 1},
+        record(EventName.INFERENCE, {Body.FEATURES: {"x": {"nested": 1}}, Body.PREDICTION: 1},
                {Attr.MODEL_NAME: "m"}),  # non-scalar feature
-        record(Event.INFERENCE, {Body.FEATURES: {"x": 1.0}, Body.CONFIDENCE: "high"},
+        record(EventName.INFERENCE, {Body.FEATURES: {"x": 1.0}, Body.CONFIDENCE: "high"},
                {Attr.MODEL_NAME: "m"}),  # non-numeric confidence
     ]
     recs = [good[0], *bad[:4], good[1], *bad[4:], good[2]]
@@ -174,12 +174,12 @@ def test_invalid_records_are_rejected_alone_with_reasons():
 
 def test_ground_truth_single_and_batch():
     recs = [
-        record(Event.GROUND_TRUTH, {Body.LABEL: "cat"},
+        record(EventName.GROUND_TRUTH, {Body.LABEL: "cat"},
                {Attr.PREDICTION_ID: "p1", Attr.MODEL_NAME: "m", Attr.MODEL_VERSION: "3"},
                time_unix_nano=5),
-        record(Event.GROUND_TRUTH, {Body.PREDICTION_IDS: ["p2", "p3"], Body.LABELS: [0, 1]}, {}),
-        record(Event.GROUND_TRUTH, {Body.LABEL: 1}, {}),  # no prediction id
-        record(Event.GROUND_TRUTH, {Body.PREDICTION_IDS: ["p4"], Body.LABELS: [1, 0]}, {}),
+        record(EventName.GROUND_TRUTH, {Body.PREDICTION_IDS: ["p2", "p3"], Body.LABELS: [0, 1]}, {}),
+        record(EventName.GROUND_TRUTH, {Body.LABEL: 1}, {}),  # no prediction id
+        record(EventName.GROUND_TRUTH, {Body.PREDICTION_IDS: ["p4"], Body.LABELS: [1, 0]}, {}),
     ]
     result = decode_logs(request(*recs))
     assert result.events == [
@@ -192,13 +192,13 @@ def test_ground_truth_single_and_batch():
 
 def test_outcome_single_and_batch():
     recs = [
-        record(Event.OUTCOME, {Body.OUTCOME_NAME: "click", Body.OUTCOME_VALUE: 1},
+        record(EventName.OUTCOME, {Body.OUTCOME_NAME: "click", Body.OUTCOME_VALUE: 1},
                {Attr.PREDICTION_ID: "p1", Attr.MODEL_NAME: "m"}),
-        record(Event.OUTCOME, {Body.OUTCOME_VALUE: 9.5},
+        record(EventName.OUTCOME, {Body.OUTCOME_VALUE: 9.5},
                {Attr.PREDICTION_ID: "p2", Attr.OUTCOME_NAME: "revenue"}),
-        record(Event.OUTCOME, {Body.OUTCOME_NAME: "click", Body.PREDICTION_IDS: ["a", "b"],
+        record(EventName.OUTCOME, {Body.OUTCOME_NAME: "click", Body.PREDICTION_IDS: ["a", "b"],
                                Body.OUTCOME_VALUE: [0, 1.0]}, {}),
-        record(Event.OUTCOME, {Body.OUTCOME_NAME: "click"}, {Attr.PREDICTION_ID: "p3"}),  # no value
+        record(EventName.OUTCOME, {Body.OUTCOME_NAME: "click"}, {Attr.PREDICTION_ID: "p3"}),  # no value
     ]
     result = decode_logs(request(*recs))
     assert result.events == [
@@ -230,7 +230,7 @@ def test_batch_columns_with_defaults_and_gaps():
         "d_then_int": [1.0, 0, 2.0],  # an int 0 in a double column is not 0.0's kind
     }
     body = {Body.FEATURES: columns, Body.PREDICTION: [None, "b", 0]}
-    (batch,) = decode_logs(request(record(Event.INFERENCE, body, {Attr.MODEL_NAME: "m"}))).events
+    (batch,) = decode_logs(request(record(EventName.INFERENCE, body, {Attr.MODEL_NAME: "m"}))).events
     assert batch.features == columns
     assert [type(x) for x in batch.features["d_then_int"]] == [float, int, float]
     assert batch.predictions == [None, "b", 0]
@@ -238,11 +238,11 @@ def test_batch_columns_with_defaults_and_gaps():
 
 def test_events_without_features_still_carry_predictions():
     """Feature capture off: the prediction, confidence and id still count (drift of outputs, labels)."""
-    single = record(Event.INFERENCE, {Body.PREDICTION: "a", Body.CONFIDENCE: 0.7},
+    single = record(EventName.INFERENCE, {Body.PREDICTION: "a", Body.CONFIDENCE: 0.7},
                     {Attr.MODEL_NAME: "m", Attr.PREDICTION_ID: "p1"})
-    batch = record(Event.INFERENCE, {Body.PREDICTION_IDS: ["p2", "p3"], Body.PREDICTION: ["b", "c"]},
+    batch = record(EventName.INFERENCE, {Body.PREDICTION_IDS: ["p2", "p3"], Body.PREDICTION: ["b", "c"]},
                    {Attr.MODEL_NAME: "m"})
-    not_a_map = record(Event.INFERENCE, {Body.FEATURES: [1.0], Body.PREDICTION: "a"},
+    not_a_map = record(EventName.INFERENCE, {Body.FEATURES: [1.0], Body.PREDICTION: "a"},
                        {Attr.MODEL_NAME: "m"})
     result = decode_logs(request(single, batch, not_a_map))
     first, second = result.events

@@ -19,7 +19,7 @@ from otel_ml.processor.contracts import GroundTruthEvent, InferenceBatch, Outcom
 from otel_ml.processor.receiver import Receivers, ReceiverSettings
 from otel_ml.processor.receiver.grpc_server import GrpcBindError
 from otel_ml.semconv import Attr, Body
-from otel_ml.semconv import Event as EventName
+from otel_ml.semconv import EventName
 from tests.support.waiting import wait_until
 
 from .otlp_builders import inference, record, request

@@ -21,7 +21,7 @@ from otel_ml.errors import UserError
 from otel_ml.processor.contracts import GroundTruthEvent, InferenceBatch
 from otel_ml.processor.receiver import Receivers, ReceiverSettings
 from otel_ml.semconv import Attr, Body
-from otel_ml.semconv import Event as EventName
+from otel_ml.semconv import EventName
 
 from .http_client import JS, PB, post, rpc_status
 from .otlp_builders import inference, record, request

@@ -7,7 +7,7 @@ import json
 
 from otel_ml.processor.contracts import GroundTruthEvent
 from otel_ml.processor.receiver.labels_api import MAX_LISTED_ERRORS, parse_labels
-from otel_ml.semconv import Event as EventName
+from otel_ml.semconv import EventName
 
 from .http_client import JS, post
 

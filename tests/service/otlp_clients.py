@@ -10,7 +10,7 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 
-from otel_ml.semconv import Attr, Body, Event
+from otel_ml.semconv import Attr, Body, EventName
 
 _ids = itertools.count()
 
@@ -42,7 +42,7 @@ class EventSender:
                 Body.PREDICTION: _plain(predictions)}
         if confidences is not None:
             body[Body.CONFIDENCE] = _plain(confidences)
-        self.logger.emit(event_name=Event.INFERENCE, body=body,
+        self.logger.emit(event_name=EventName.INFERENCE, body=body,
                          attributes={Attr.MODEL_NAME: model, Attr.MODEL_VERSION: version})
         return ids
 
@@ -53,13 +53,13 @@ class EventSender:
         body = {Body.FEATURES: dict(features), Body.PREDICTION: prediction}
         if confidence is not None:
             body[Body.CONFIDENCE] = confidence
-        self.logger.emit(event_name=Event.INFERENCE, body=body,
+        self.logger.emit(event_name=EventName.INFERENCE, body=body,
                          attributes={Attr.MODEL_NAME: model, Attr.MODEL_VERSION: version,
                                      Attr.PREDICTION_ID: pid})
         return pid
 
     def labels(self, model: str, version: str, ids: Sequence[str], labels: Sequence) -> None:
-        self.logger.emit(event_name=Event.GROUND_TRUTH,
+        self.logger.emit(event_name=EventName.GROUND_TRUTH,
                          body={Body.PREDICTION_IDS: list(ids), Body.LABELS: _plain(labels)},
                          attributes={Attr.MODEL_NAME: model, Attr.MODEL_VERSION: version})
 

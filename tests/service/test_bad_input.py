@@ -14,7 +14,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 
 from otel_ml.processor.config import load_config
 from otel_ml.processor.service import Processor
-from otel_ml.semconv import Body, Event, Metric
+from otel_ml.semconv import Body, EventName, Metric
 from tests.service.otlp_clients import EventSender
 from tests.service.processor_process import sample, total
 from tests.service.reference_data import MODEL, STEADY, VERSION, build_reference
@@ -74,7 +74,7 @@ def test_bad_input_is_refused_counted_and_the_rest_flows(processor, reference):
             assert rpc.value.code() is grpc.StatusCode.INVALID_ARGUMENT
 
         # 3. an inference event without a model name (rejected alone: partial success)
-        sender.logger.emit(event_name=Event.INFERENCE, body={Body.FEATURES: {STEADY: 1.0}, Body.PREDICTION: 1})
+        sender.logger.emit(event_name=EventName.INFERENCE, body={Body.FEATURES: {STEADY: 1.0}, Body.PREDICTION: 1})
         # 4. a second model past limits.max_models = 1
         other, _, _ = reference.rows(40, rng, shift_sd=0)
         sender.batch("unknown-model", "9", other, np.zeros(40, dtype=int))
@@ -111,6 +111,6 @@ def test_bad_input_is_refused_counted_and_the_rest_flows(processor, reference):
     assert not [line for line in text.splitlines()
                 if line.startswith(("ml_drift_", "ml_processor_window_fill", "ml_data_quality_"))
                 and 'ml_model_name="unknown-model"' in line]
-    received = total(text, Metric.PROC_EVENTS_RECEIVED.prometheus_name, event_name=Event.INFERENCE)
+    received = total(text, Metric.PROC_EVENTS_RECEIVED.prometheus_name, event_name=EventName.INFERENCE)
     assert received == 5  # log records, the rejected one included: 3 batches of the model, 1 of the
     #                       unknown model, 1 without a model name

@@ -17,7 +17,7 @@ from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 
 from otel_ml.processor.config import load_config
 from otel_ml.processor.service import Processor
-from otel_ml.semconv import Attr, Body, Event, Metric
+from otel_ml.semconv import Attr, Body, EventName, Metric
 from tests.receiver.otlp_builders import record, request
 from tests.service.processor_process import sample, total
 from tests.service.reference_data import MODEL, VERSION, build_reference
@@ -55,7 +55,7 @@ class Sender:
         body = {Body.PREDICTION_IDS: [f"id{next(_ids)}" for _ in range(n)],
                 Body.FEATURES: {k: np.asarray(v).tolist() for k, v in features.items()},
                 Body.PREDICTION: np.asarray(predictions).tolist()}
-        self.logger.emit(event_name=Event.INFERENCE, body=body,
+        self.logger.emit(event_name=EventName.INFERENCE, body=body,
                          attributes={Attr.MODEL_NAME: model, Attr.MODEL_VERSION: version})
         return self.responses[-1]
 
@@ -117,7 +117,7 @@ def test_full_caps_are_answered_counted_and_a_profiled_model_is_still_admitted(p
     assert not any(r.HasField("partial_success") for r in accepted)
 
     # the same refusal over OTLP/HTTP: answered from the same handler result
-    body = request(record(Event.INFERENCE, {Body.PREDICTION_IDS: ["h0", "h1"], Body.FEATURES: {"x": [1.0, 2.0]},
+    body = request(record(EventName.INFERENCE, {Body.PREDICTION_IDS: ["h0", "h1"], Body.FEATURES: {"x": [1.0, 2.0]},
                                             Body.PREDICTION: [0, 1]},
                           {Attr.MODEL_NAME: "junk-2", Attr.MODEL_VERSION: "1"})).SerializeToString()
     req = urllib.request.Request(f"http://127.0.0.1:{p.http_port}/v1/logs", data=body,
@@ -142,7 +142,7 @@ def test_full_caps_are_answered_counted_and_a_profiled_model_is_still_admitted(p
     assert sample(text, overflow, ml_cardinality_kind="model") == 40 + 2
     assert sample(text, overflow, ml_cardinality_kind="version") == 40
     # predictions beside records: 7 inference records of 40 / 100 / 2 rows
-    assert total(text, Metric.PROC_EVENTS_RECEIVED.prometheus_name, event_name=Event.INFERENCE) == 7
+    assert total(text, Metric.PROC_EVENTS_RECEIVED.prometheus_name, event_name=EventName.INFERENCE) == 7
     assert total(text, Metric.PROC_PREDICTIONS_RECEIVED.prometheus_name) == 4 * 40 + 2 * 100 + 2
     assert not [line for line in text.splitlines() if 'ml_model_name="junk-1"' in line]
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from otel_ml.errors import UserError
+from otel_ml.errors import OtelMlError
 from otel_ml.stats import CategoricalReference, EmptySampleError, InvalidReferenceError, NumericReference
 
 
@@ -100,7 +100,7 @@ def test_bad_numeric_profile_names_the_field(change, field):
     with pytest.raises(InvalidReferenceError) as info:
         NumericReference.from_dict({**good, **change})
     assert info.value.field == field and str(info.value).startswith(f"{field}: ")
-    assert isinstance(info.value, UserError)
+    assert isinstance(info.value, OtelMlError) and isinstance(info.value, ValueError)  # one line in the CLI
 
 
 def test_missing_key_is_named():

@@ -9,11 +9,10 @@ import pytest
 from scipy.stats import norm
 
 from otel_ml import semconv
-from otel_ml.errors import ConfigError
 from otel_ml.stats import (
     DEFAULT_TIERS, METHOD_CHI2, METHOD_JENSEN_SHANNON, METHOD_KS, METHOD_PSI, METHOD_WASSERSTEIN,
     SEVERITY_CRITICAL, SEVERITY_INFO, SEVERITY_NONE, SEVERITY_WARNING, CategoricalReference,
-    NumericReference, Tiers, categorical_drift, numeric_drift, severities, severity,
+    InvalidTiersError, NumericReference, Tiers, categorical_drift, numeric_drift, severities, severity,
 )
 
 KS = DEFAULT_TIERS[METHOD_KS]
@@ -75,7 +74,7 @@ def test_vectorised_severities_equal_the_scalar_rule():
     ((-0.1, 0.1, 0.2), "tiers.info"), ((0.1, math.nan, 0.2), "tiers.warning"), (("a", 0.1, 0.2), "tiers.info"),
 ])
 def test_tiers_validate_on_construction(args, key):
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(InvalidTiersError) as info:
         Tiers(*args)
     assert info.value.key == key
 

@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from otel_ml.bulk_histogram import BulkHistogram
-from otel_ml.instruments import create_instrument
+from otel_ml.semconv_instruments import create_instrument
 from otel_ml.processor.admission import REASON_UNKNOWN_MODEL, ModelSlots
 from otel_ml.processor.accuracy import evaluation as ev
 from otel_ml.processor.accuracy.encoding import (

@@ -12,6 +12,7 @@ from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
+from otel_ml.errors import OtelMlError
 from otel_ml.semconv import Attr, Body
 
 __all__ = ["RecordRejected", "ID_TOO_LONG", "scalar", "number", "text", "column", "typed_column",
@@ -23,7 +24,7 @@ _SCALAR_KINDS = frozenset(("double_value", "int_value", "string_value", "bool_va
 _NUMBER_KINDS = frozenset(("double_value", "int_value"))
 
 
-class RecordRejected(Exception):
+class RecordRejected(OtelMlError):
     """One log record cannot be decoded; ``code`` is the reason counted in ``DecodeResult``."""
 
     def __init__(self, code: str, message: str):

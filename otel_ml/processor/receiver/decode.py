@@ -27,7 +27,7 @@ from otel_ml.processor.receiver.anyvalue import (
     number, number_column, scalar, scalar_map, text,
 )
 from otel_ml.semconv import Attr, Body
-from otel_ml.semconv import Event as EventName
+from otel_ml.semconv import EventName
 
 __all__ = ["DecodeResult", "decode_logs", "OTHER_EVENT", "ID_TOO_LONG",
            "DEFAULT_MAX_PREDICTION_ID_LENGTH"]

@@ -46,7 +46,7 @@ from otel_ml.processor.receiver.payload import (
     PayloadTooLarge,
     parse_protobuf,
 )
-from otel_ml.semconv import Event as EventName
+from otel_ml.semconv import EventName
 
 __all__ = ["OtlpHttpHandler", "PROTOBUF", "JSON", "REASON_TIMEOUT", "signal_of"]
 

@@ -1,9 +1,10 @@
-"""The processor's Prometheus ``/metrics`` endpoint on aiohttp, with an optional bearer token and TLS.
+"""A Prometheus ``/metrics`` endpoint on aiohttp, with an optional bearer token and TLS.
 
-prometheus_client's own ``start_http_server`` has neither a token nor (in the versions we
-support) TLS, and Prometheus scrapes with ``authorization.credentials_file`` and
-``tls_config``; so the exposition text comes from prometheus_client (content negotiation,
-``name[]`` filters) and the serving from aiohttp, on an event loop in its own thread.
+prometheus_client's own ``start_http_server`` has no token, and Prometheus scrapes with
+``authorization.credentials_file`` and ``tls_config``; so the exposition text comes from
+prometheus_client (content negotiation, ``name[]`` filters) and the serving from aiohttp, on an
+event loop in its own thread. ``telemetry_setup.PrometheusEndpoint`` picks this server when a
+token or TLS is asked for (the processor's ``export.metrics_*`` settings); needs aiohttp.
 """
 
 from __future__ import annotations
@@ -12,22 +13,27 @@ import asyncio
 import logging
 import ssl
 import threading
+from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from otel_ml.processor.receiver.auth import BearerAuth
-
-__all__ = ["MetricsServer"]
+__all__ = ["MetricsServer", "Authorizer"]
 
 _log = logging.getLogger(__name__)
+
+
+class Authorizer(Protocol):
+    """Checks an ``Authorization`` header (``processor.receiver.auth.BearerAuth`` is one)."""
+
+    def check(self, header: str | None) -> bool: ...
 
 
 class MetricsServer:
     """``GET /metrics`` (and ``/``) of one registry; 401 without the token when one is set."""
 
-    def __init__(self, registry: CollectorRegistry, auth: BearerAuth | None = None,
+    def __init__(self, registry: CollectorRegistry, auth: Authorizer | None = None,
                  ssl_context: ssl.SSLContext | None = None):
         self._registry = registry
         self._auth = auth
