@@ -21,7 +21,7 @@ from otel_ml.processor.engine_settings import DriftSettings
 from otel_ml.processor.profile import Profile
 from otel_ml.semconv import FEATURE_ALL, Attr, DriftSubject, Metric
 from otel_ml.stats.multivariate import MIN_ROWS
-from otel_ml.stats.sample_errors import EmptySampleError
+from otel_ml.stats.errors import EmptySampleError
 from otel_ml.stats.severity import METHOD_DOMAIN_CLASSIFIER
 
 __all__ = ["row_keys", "ingest_rows", "multivariate_points"]

@@ -34,7 +34,7 @@ from otel_ml.semconv import DriftSubject
 from otel_ml.stats.categorical import categorical_drift
 from otel_ml.stats.numeric import numeric_drift_many
 from otel_ml.stats.multivariate import METHOD_DOMAIN_CLASSIFIER
-from otel_ml.stats.sample_errors import EmptySampleError
+from otel_ml.stats.errors import EmptySampleError
 from otel_ml.stats.severity import CATEGORICAL_METHODS, NUMERIC_METHODS
 from otel_ml.stats.verdict import DRIFTED_SEVERITY, column_verdicts
 

@@ -42,7 +42,7 @@ from scipy.stats import mannwhitneyu
 from sklearn.decomposition import PCA
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from otel_ml.stats.sample_errors import EmptySampleError, InvalidReferenceError
+from otel_ml.stats.errors import EmptySampleError, InvalidReferenceError
 from otel_ml.stats.severity import (
     DEFAULT_ALPHA, DEFAULT_TIERS, METHOD_DOMAIN_CLASSIFIER, SEVERITY_NONE, Tiers, severity,
 )

@@ -12,7 +12,7 @@ from otel_ml.stats.multivariate import (
     DomainClassifierReference, domain_auc, fit_domain_reference, fit_pca_reference, held_out_scores,
     null_auc_sd,
 )
-from otel_ml.stats.sample_errors import EmptySampleError, InvalidReferenceError
+from otel_ml.stats.errors import EmptySampleError, InvalidReferenceError
 from otel_ml.stats.severity import (
     DEFAULT_TIERS, METHOD_KS, SEVERITY_NONE, SEVERITY_WARNING, severity,
 )
