@@ -41,10 +41,14 @@ def join(prefix: str, name: str) -> str:
 
 # -- declaring and reading settings sections ----------------------------------------------
 
-def setting(default: Any = MISSING, doc: str = "", *, factory: Callable[[], Any] | None = None) -> Any:
+def setting(default: Any = MISSING, doc: str = "", *, factory: Callable[[], Any] | None = None,
+            entries: type | None = None) -> Any:
     """A settings field: its default (or ``factory``) and its one-line meaning, which the
-    generated settings reference (``scripts/gen_settings_reference.py``) prints."""
-    meta = {"doc": doc}
+    generated settings reference (``scripts/gen_settings_reference.py``) prints. ``entries``:
+    the settings class of each value of a mapping keyed by name (e.g. per model)."""
+    meta: dict[str, Any] = {"doc": doc}
+    if entries is not None:
+        meta["entries"] = entries
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)

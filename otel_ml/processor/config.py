@@ -75,8 +75,8 @@ class ExportSettings:
     shutdown_timeout_s: float = setting(2.0, "the final OTLP push at shutdown (SIGTERM) is "
                                              "abandoned after this")
     metrics_bearer_token_file: str | None = setting(
-        None, "/metrics requires Authorization: Bearer <token in this file>; required when "
-              "metrics_endpoint is not loopback")
+        None, "/metrics requires Authorization: Bearer <token in this file> (401 without); "
+              "required when metrics_endpoint is not loopback")
     metrics_tls_cert_file: str | None = setting(None, "/metrics over TLS: certificate (with "
                                                       "metrics_tls_key_file)")
     metrics_tls_key_file: str | None = setting(None, "/metrics over TLS: key (with "
@@ -107,7 +107,7 @@ class ExportSettings:
 
 @dataclass(frozen=True)
 class StateSettings:
-    """Checkpoints (P9). Without ``state_dir`` the processor keeps state in memory only."""
+    """Checkpoints: without ``state_dir`` the processor keeps state in memory only."""
 
     state_dir: str | None = setting(None, "checkpoint directory; null: state in memory only (a "
                                           "warning at start)")

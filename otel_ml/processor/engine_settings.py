@@ -45,7 +45,7 @@ _MAX_SEGMENTS = 1000
 
 @dataclass(frozen=True)
 class WindowSettings:
-    """Window shapes and memory bounds of the drift engine (top-level ``windows``)."""
+    """Windows of the drift engine: what each model version keeps, and for how long."""
 
     count_size: int = setting(1000, "the count window: the last N events of a version, kept "
                                     "exactly (sliding; at most 100000)")
@@ -121,7 +121,7 @@ def _tier_table(value: Any) -> Mapping[str, Tiers]:
 
 @dataclass(frozen=True)
 class DriftSettings:
-    """Severity tiers per method, significance level, multiple-testing correction (``drift``).
+    """Drift: severity tiers per method, significance level, multiple-testing correction.
 
     Wasserstein is tiered on the distance divided by the reference standard deviation
     (scale-free); ``ml.drift.score`` reports the raw distance.
@@ -130,7 +130,8 @@ class DriftSettings:
     tiers: Mapping[str, Tiers] = setting(
         factory=lambda: MappingProxyType(dict(DEFAULT_TIERS)),
         doc="info / warning / critical thresholds per method ({info, warning, critical} or a list "
-            "of three); methods not given keep their defaults (docs/processor.md#drift)")
+            "of three); wasserstein is tiered on distance / reference std, chi2 on Cramér's V, "
+            "domain_classifier on AUC; methods not given keep their defaults")
     alpha: float = setting(0.05, "significance level of the adjusted p-values")
     correction: str = setting("bh", "multiple testing across a version's columns: bh, bonferroni, "
                                     "none")
@@ -152,7 +153,7 @@ class DriftSettings:
 
 @dataclass(frozen=True)
 class ProfileSettings:
-    """Learned profiles: references learned from a version's first events (``profiles``)."""
+    """Learned profiles: references learned from a version's first events."""
 
     learn_from_first_n: int = setting(1000, "a version without a reference profile learns one from "
                                             "its first N events (0: off; such versions get no "
@@ -166,21 +167,23 @@ class ProfileSettings:
 
 @dataclass(frozen=True)
 class LimitSettings:
-    """Cardinality caps of the whole processor (``limits``): the drift engine and the accuracy
-    tracker share the model and version slots (``admission.ModelSlots``). Refused events are
-    answered (OTLP partial success); folded values go to ``semconv.OVERFLOW_VALUE``; both are
-    counted by ``ml.processor.cardinality.overflow``."""
+    """Cardinality caps of the whole processor; drift and accuracy share the model slots.
+
+    Refused events are answered (OTLP partial success); folded values go to
+    ``semconv.OVERFLOW_VALUE``; both are counted by ``ml.processor.cardinality.overflow``."""
 
     max_models: int = setting(50, "models the processor keeps state for (drift and accuracy); "
-                                  "events of another model are refused")
+                                  "events of another model are refused (processor.md, Caps)")
     max_versions_per_model: int = setting(5, "versions per model; events of another version are "
                                              "refused")
     max_features: int = setting(200, "features per version; the rest fold into _overflow")
     max_categories: int = setting(100, "categories per categorical column; the rest fold into "
                                        "_overflow")
     version_idle_s: float = setting(DEFAULT_VERSION_IDLE_S,
-                                    "a version with no prediction for this long frees its slot "
-                                    "(unless its predictions still wait for labels)")
+                                    "a version with no prediction for this long frees its slot (a "
+                                    "retired model stops blocking newcomers soon); one whose "
+                                    "predictions still wait for labels frees it only when a cap "
+                                    "is full and a newcomer needs it")
     max_segments: int = setting(20, "ml.segment values kept per version (first come); the rest "
                                     "fold into _overflow")
 

@@ -181,9 +181,9 @@ class DecaySettings:
     alpha: float = setting(0.05, "significance level of the decay test")
     thresholds: Mapping[str, DecayThreshold] = setting(
         factory=lambda: _DEFAULT_THRESHOLDS,
-        doc="metric -> {absolute, relative} drop that counts as decay; a given mapping replaces "
-            "the defaults (accuracy, f1, roc_auc: absolute 0.05; mae, rmse: relative 0.2; "
-            "r2: absolute 0.1)")
+        doc="metric -> {absolute, relative} drop that counts as decay (absolute in metric units, "
+            "relative x |baseline|; with both, whichever is crossed first); a given mapping "
+            "replaces the defaults")
     bootstrap_resamples: int = setting(500, "bootstrap resamples per test")
     bootstrap_max_rows: int = setting(5000, "larger windows are tested on a random subsample of "
                                             "this size")
@@ -287,7 +287,7 @@ def _models(data: Any) -> Mapping[str, ModelSettings]:
 
 @dataclass(frozen=True)
 class AccuracySettings:
-    """The whole ``accuracy`` section. ``AccuracySettings()`` is the documented default."""
+    """Accuracy: labels joined to predictions, realized and estimated performance, decay, trend."""
 
     enabled: bool = setting(True, "track accuracy (labels, outcomes, estimation)")
     pending: PendingSettings = section_field(PendingSettings, "predictions waiting for labels")
@@ -299,8 +299,8 @@ class AccuracySettings:
     estimation: EstimationSettings = section_field(EstimationSettings, "label-free estimation")
     limits: AccuracyLimitSettings = section_field(AccuracyLimitSettings, "the tracker's caps")
     models: Mapping[str, ModelSettings] = setting(
-        factory=lambda: MappingProxyType({}),
-        doc="per model name: {task, positive_class} (task: classification or regression)")
+        factory=lambda: MappingProxyType({}), entries=ModelSettings,
+        doc="per model name: its task and positive class")
 
     def __post_init__(self):
         check_bool("enabled", self.enabled)

@@ -45,7 +45,7 @@ def check_server_files(settings: Any, token_key: str, cert_key: str, key_key: st
 
 @dataclass(frozen=True)
 class ReceiverSettings:
-    """Where and how the receivers listen. Errors name the offending field."""
+    """Where and how the OTLP receivers listen, and what they accept."""
 
     grpc_endpoint: str = setting("127.0.0.1:4317", "OTLP/gRPC listen address; \"\" disables")
     http_endpoint: str = setting("127.0.0.1:4318", "OTLP/HTTP listen address (/v1/logs, /v1/metrics, "
@@ -54,7 +54,7 @@ class ReceiverSettings:
     #: records of ~0.9 KiB for a 16-feature inference) and the OTel SDK's default log batch (512
     #: records of up to 64 KiB); docs/processor.md gives the arithmetic.
     max_request_bytes: int = setting(32 * 1024 * 1024, "largest gRPC message / HTTP body, also "
-                                                       "after gzip inflation")
+                                                       "after gzip inflation (processor.md, Request size)")
     tls_cert_file: str | None = setting(None, "TLS certificate of both receivers (with "
                                               "tls_key_file)")
     tls_key_file: str | None = setting(None, "TLS key of both receivers (with tls_cert_file)")
@@ -67,14 +67,22 @@ class ReceiverSettings:
                                         "(RetryInfo / Retry-After)")
     merge_events: bool = setting(True, "merge consecutive single-prediction events of one model "
                                        "version into one batch")
-    max_concurrent_requests: int = setting(16, "OTLP/HTTP requests read and decoded at once; more "
-                                               "are answered 503 + Retry-After")
-    max_connections: int = setting(256, "open OTLP/HTTP connections; at the cap an idle keep-alive "
-                                        "one is closed, else the new one is answered 503")
+    max_concurrent_requests: int = setting(
+        16, "OTLP/HTTP requests whose body is read and decoded at once (each may hold "
+            "max_request_bytes); one more is answered 503 + Retry-After, unless a body still "
+            "arriving has held its slot for half of body_timeout_s at under 64 KiB/s: that "
+            "trickler is answered 408 (counted timeout) and yields its slot")
+    max_connections: int = setting(256, "open OTLP/HTTP connections; at the cap the longest-idle "
+                                        "keep-alive connection is closed to make room, or, with "
+                                        "none idle, the new connection is answered 503")
     body_timeout_s: float = setting(10.0, "seconds a whole OTLP/HTTP request body may take to "
-                                          "arrive; a slower client is answered 408")
-    max_prediction_id_length: int = setting(256, "longest prediction id (characters) accepted; a "
-                                                 "longer one is rejected (prediction_id_too_long)")
+                                          "arrive; a slower client is answered 408, counted as "
+                                          "timeout, and its slot is free again")
+    max_prediction_id_length: int = setting(256, "longest prediction id (characters) in an "
+                                                 "inference, label or outcome record; a longer one "
+                                                 "is rejected (partial_success, reason "
+                                                 "prediction_id_too_long): ids wait weeks for "
+                                                 "their label")
 
     def __post_init__(self) -> None:
         for key in ("grpc_endpoint", "http_endpoint"):
