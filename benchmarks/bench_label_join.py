@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: E402
 
-from otel_ml.config_checks import from_mapping
+from otel_ml.config_checks import from_mapping  # noqa: E402
 from otel_ml.processor.accuracy import AccuracySettings, AccuracyTracker  # noqa: E402
 from otel_ml.processor.contracts import GroundTruthEvent, InferenceBatch  # noqa: E402
 
