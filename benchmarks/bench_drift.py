@@ -21,6 +21,7 @@ import time
 import numpy as np
 from scipy import stats as sst
 
+from otel_ml.config_checks import from_mapping
 from otel_ml.processor.contracts import InferenceBatch
 from otel_ml.processor.drift_engine import DriftEngine
 from otel_ml.processor.engine_settings import EngineSettings
@@ -153,7 +154,7 @@ def _windows_to_detection(seeds: int, steps: int = 30) -> None:
     """Through the drift engine: 20 features, count window 1000, an evaluation every 100 events
     (15 s apart, time window 300 s); at the onset f0 and f1 become correlated."""
     names = [f"f{i}" for i in range(20)]
-    settings = EngineSettings.from_mapping({"windows": {"count_size": 1000, "min_events": 100, "seed": 1},
+    settings = from_mapping(EngineSettings, {"windows": {"count_size": 1000, "min_events": 100, "seed": 1},
                                             "profiles": {"learn_from_first_n": 0}})
     for rho in (0.8, 0.5):
         delays: dict[str, list[int]] = {"count": [], "time": []}

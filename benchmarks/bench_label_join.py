@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: E402
 
+from otel_ml.config_checks import from_mapping  # noqa: E402
 from otel_ml.processor.accuracy import AccuracySettings, AccuracyTracker  # noqa: E402
 from otel_ml.processor.contracts import GroundTruthEvent, InferenceBatch  # noqa: E402
 
@@ -37,9 +38,9 @@ BATCH = 1000
 
 
 def _tracker(cap: int, meter=True) -> AccuracyTracker:
-    settings = AccuracySettings.from_mapping({
+    settings = from_mapping(AccuracySettings, {
         "pending": {"max_predictions": cap, "max_tombstones": 10_000},
-        "window": {"count": 1000, "time_s": 3600, "max_events": 20_000}})
+        "window": {"count": 1000, "time_s": 3600, "max_events": 20_000}}, "accuracy")
     m = MeterProvider(metric_readers=[InMemoryMetricReader()]).get_meter("bench") if meter else None
     return AccuracyTracker(settings, meter=m)
 

@@ -31,6 +31,7 @@ import time
 import numpy as np
 import psutil
 
+from otel_ml.config_checks import from_mapping
 from otel_ml.processor.accuracy import AccuracyTracker
 from otel_ml.processor.accuracy.pending import EVICT_BYTES
 from otel_ml.processor.accuracy.settings import AccuracySettings
@@ -85,7 +86,7 @@ def _feed(engine: DriftEngine, clock: SimClock, rng, versions: list[tuple[str, s
 def pending_flood(predictions: int, id_length: int, bound_mb: float, batch: int) -> int:
     """RSS growth of the pending store under a flood of maximum-length ids, against its bound."""
     bound = int(bound_mb * 2**20)
-    settings = AccuracySettings.from_mapping({"pending": {"max_bytes": bound}})
+    settings = from_mapping(AccuracySettings, {"pending": {"max_bytes": bound}}, "accuracy")
     clock = SimClock()
     tracker = AccuracyTracker(settings, clock=clock)
     rng = np.random.default_rng(0)
@@ -145,7 +146,7 @@ def main() -> int:
                             kinds={"user_id": "categorical"}, max_sample=2000)
     store = ProfileStore()
     store.add(profile)
-    settings = EngineSettings.from_mapping({"windows": {"seed": 1}, "limits": {"max_categories": 100}})
+    settings = from_mapping(EngineSettings, {"windows": {"seed": 1}, "limits": {"max_categories": 100}})
     clock = SimClock()
     engine = DriftEngine(settings, store, clock=clock)
     versions = [("bench", str(v)) for v in range(args.versions)]

@@ -13,9 +13,25 @@ import sys
 
 from otel_ml.errors import UserError
 
-__all__ = ["register", "run"]
+__all__ = ["SETTING_FLAGS", "register", "run"]
 
 _LOG_LEVELS = ("debug", "info", "warning", "error")
+#: Flags that set one configuration key: flag -> (dotted key, metavar, help). The settings
+#: reference (docs/settings.md) lists them beside their keys.
+SETTING_FLAGS: dict[str, tuple[str, str, str]] = {
+    "--grpc-endpoint": ("receiver.grpc_endpoint", "HOST:PORT",
+                        "OTLP/gRPC listen address (default 127.0.0.1:4317; '' disables)"),
+    "--http-endpoint": ("receiver.http_endpoint", "HOST:PORT",
+                        "OTLP/HTTP listen address (default 127.0.0.1:4318; '' disables)"),
+    "--metrics-endpoint": ("export.metrics_endpoint", "HOST:PORT",
+                           "Prometheus /metrics listen address (default 127.0.0.1:9464)"),
+    "--state-dir": ("state.state_dir", "DIR",
+                    "directory for checkpoints (default: none, state kept in memory only)"),
+}
+
+
+def _dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
 
 
 def register(subparsers) -> None:
@@ -28,14 +44,8 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--config", metavar="FILE",
                         help="YAML configuration file (env OTEL_ML_CONFIG); see examples/processor.yml")
-    parser.add_argument("--grpc-endpoint", metavar="HOST:PORT",
-                        help="OTLP/gRPC listen address (default 127.0.0.1:4317; '' disables)")
-    parser.add_argument("--http-endpoint", metavar="HOST:PORT",
-                        help="OTLP/HTTP listen address (default 127.0.0.1:4318; '' disables)")
-    parser.add_argument("--metrics-endpoint", metavar="HOST:PORT",
-                        help="Prometheus /metrics listen address (default 127.0.0.1:9464)")
-    parser.add_argument("--state-dir", metavar="DIR",
-                        help="directory for checkpoints (default: none, state kept in memory only)")
+    for flag, (_key, metavar, text) in SETTING_FLAGS.items():
+        parser.add_argument(flag, metavar=metavar, help=text)
     parser.add_argument("--profile", metavar="MODEL[:VERSION]=FILE", action="append", default=[],
                         help="reference profile to load (repeatable; built with 'otel-ml reference')")
     parser.add_argument("--log-level", choices=_LOG_LEVELS, default=None,
@@ -50,17 +60,12 @@ def run(args: argparse.Namespace) -> int:
 
     level = (args.log_level or os.environ.get("OTEL_ML_LOG_LEVEL") or "info").lower()
     if level not in _LOG_LEVELS:
-        raise UserError(f"OTEL_ML_LOG_LEVEL: must be one of {', '.join(_LOG_LEVELS)} (got {level!r})")
+        raise UserError(f"OTEL_ML_LOG_LEVEL: must be one of {', '.join(_LOG_LEVELS)}, got {level!r}")
     logging.basicConfig(level=level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(
         args.config,
-        overrides={
-            "receiver.grpc_endpoint": args.grpc_endpoint,
-            "receiver.http_endpoint": args.http_endpoint,
-            "export.metrics_endpoint": args.metrics_endpoint,
-            "state.state_dir": args.state_dir,
-        },
+        overrides={key: getattr(args, _dest(flag)) for flag, (key, _m, _t) in SETTING_FLAGS.items()},
         profiles=args.profile,
     )
     def announce(processor: Processor) -> None:

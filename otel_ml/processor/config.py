@@ -2,21 +2,23 @@
 
 Sources, lowest precedence first: built-in defaults < the YAML file (``--config FILE`` or
 ``OTEL_ML_CONFIG``) < ``OTEL_ML_*`` environment variables (``ENV_VARS``) < command-line flags.
-Errors name the offending key (``receiver.grpc_endpoint: must be 'host:port' (got 'x')``,
-``windwos: unknown key``) and, when the value came from the environment, the variable.
+Every section is a frozen dataclass whose fields hold the defaults and their meaning
+(``config_checks.setting``), read with ``config_checks.from_mapping``; errors name the key
+(``receiver.grpc_endpoint: must be 'host:port', got 'x'``, ``windwos: unknown key``) and, when
+the value came from the environment or a flag, its source. docs/settings.md, the reference of
+every key, is generated from these classes (``scripts/gen_settings_reference.py``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field, fields
-from functools import partial
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from otel_ml.config_checks import (
-    PAREN, check_int, check_mapping, check_number, env_value, parse_endpoint, parse_float, parse_int,
-    section,
+    as_plain, check_choice, check_int, check_number, env_value, from_mapping, parse_endpoint, parse_float,
+    parse_int, section_field, section_types, setting,
 )
 from otel_ml.errors import ConfigError
 from otel_ml.processor.accuracy.settings import AccuracySettings
@@ -26,6 +28,7 @@ from otel_ml.processor.engine_settings import (
     LimitSettings,
     ProfileSettings,
     WindowSettings,
+    check_segments,
 )
 from otel_ml.processor.receiver.settings import ReceiverSettings, check_server_files
 from otel_ml.yaml_file import load_yaml_mapping
@@ -33,7 +36,7 @@ from otel_ml.yaml_file import load_yaml_mapping
 __all__ = [
     "ENV_VARS",
     "PROFILE_FILES_KEY",
-    "SECTION_BUILDERS",
+    "SECTIONS",
     "EvaluationSettings",
     "ExportSettings",
     "IngestSettings",
@@ -45,9 +48,12 @@ __all__ = [
 ]
 
 
-# Every number of the service's own sections must be > 0; its messages read "(got VALUE)".
-_positive_number = partial(check_number, lo=0, lo_open=True, got=PAREN)
-_positive_count = partial(check_int, lo=0, lo_open=True, got=PAREN)
+def _positive_number(key: str, value: Any) -> None:
+    check_number(key, value, 0, lo_open=True)
+
+
+def _positive_count(key: str, value: Any) -> None:
+    check_int(key, value, 0, lo_open=True)
 
 
 # -- the service's own sections -----------------------------------------------------------
@@ -56,27 +62,25 @@ _positive_count = partial(check_int, lo=0, lo_open=True, got=PAREN)
 class ExportSettings:
     """Where derived gauges go: a Prometheus endpoint and, optionally, OTLP push."""
 
-    #: ``host:port`` of the Prometheus /metrics endpoint; port 0 picks a free one; "" disables.
-    metrics_endpoint: str | None = "127.0.0.1:9464"
-    #: OTLP metrics destination URL (e.g. ``http://collector:4317``); None: no OTLP push.
-    otlp_endpoint: str | None = None
-    #: ``grpc`` or ``http/protobuf``.
-    otlp_protocol: str = "grpc"
-    #: Seconds between OTLP pushes.
-    export_interval_s: float = 15.0
-    #: Series one gauge may export per collection (OTel SDK cardinality limit); past it the SDK
-    #: folds points into one ``otel.metric.overflow`` series.
-    max_series_per_metric: int = 10000
-    #: Seconds one OTLP push may take, retries included (an unreachable endpoint costs no more).
-    otlp_timeout_s: float = 5.0
-    #: Seconds the final flush of the OTLP push may take at shutdown (SIGTERM).
-    shutdown_timeout_s: float = 2.0
-    #: /metrics requires ``Authorization: Bearer <token in this file>`` (Prometheus'
-    #: ``authorization.credentials_file``); required on a non-loopback metrics_endpoint.
-    metrics_bearer_token_file: str | None = None
-    #: /metrics over TLS (give both files or neither).
-    metrics_tls_cert_file: str | None = None
-    metrics_tls_key_file: str | None = None
+    metrics_endpoint: str | None = setting("127.0.0.1:9464", "Prometheus /metrics listen address; "
+                                                             "port 0 picks one; \"\" disables")
+    otlp_endpoint: str | None = setting(None, "also push over OTLP to this URL (e.g. "
+                                              "http://otel-collector:4317); null: no push")
+    otlp_protocol: str = setting("grpc", "grpc or http/protobuf (/v1/metrics is appended to a bare "
+                                         "HTTP URL)")
+    export_interval_s: float = setting(15.0, "seconds between OTLP pushes")
+    max_series_per_metric: int = setting(10000, "OTel SDK cardinality limit per gauge; past it one "
+                                                "otel_metric_overflow series")
+    otlp_timeout_s: float = setting(5.0, "one OTLP push, retries included, ends within this")
+    shutdown_timeout_s: float = setting(2.0, "the final OTLP push at shutdown (SIGTERM) is "
+                                             "abandoned after this")
+    metrics_bearer_token_file: str | None = setting(
+        None, "/metrics requires Authorization: Bearer <token in this file> (401 without); "
+              "required when metrics_endpoint is not loopback")
+    metrics_tls_cert_file: str | None = setting(None, "/metrics over TLS: certificate (with "
+                                                      "metrics_tls_key_file)")
+    metrics_tls_key_file: str | None = setting(None, "/metrics over TLS: key (with "
+                                                     "metrics_tls_cert_file)")
 
     def __post_init__(self):
         if self.metrics_endpoint in ("", None):
@@ -86,10 +90,9 @@ class ExportSettings:
         if self.otlp_endpoint in ("", None):
             object.__setattr__(self, "otlp_endpoint", None)
         elif not isinstance(self.otlp_endpoint, str) or "://" not in self.otlp_endpoint:
-            raise ConfigError("otlp_endpoint",
-                              f"must be a URL such as 'http://collector:4317' (got {self.otlp_endpoint!r})")
-        if self.otlp_protocol not in ("grpc", "http/protobuf"):
-            raise ConfigError("otlp_protocol", f"must be 'grpc' or 'http/protobuf' (got {self.otlp_protocol!r})")
+            raise ConfigError("otlp_endpoint", "must be a URL such as 'http://collector:4317', "
+                                               f"got {self.otlp_endpoint!r}")
+        check_choice("otlp_protocol", self.otlp_protocol, ("grpc", "http/protobuf"))
         _positive_number("export_interval_s", self.export_interval_s)
         _positive_count("max_series_per_metric", self.max_series_per_metric)
         _positive_number("otlp_timeout_s", self.otlp_timeout_s)
@@ -104,17 +107,18 @@ class ExportSettings:
 
 @dataclass(frozen=True)
 class StateSettings:
-    """Checkpoints (P9). Without ``state_dir`` the processor keeps state in memory only."""
+    """Checkpoints: without ``state_dir`` the processor keeps state in memory only."""
 
-    state_dir: str | None = None
-    #: Seconds between checkpoints; a crash loses at most this much ingested data.
-    checkpoint_interval_s: float = 30.0
+    state_dir: str | None = setting(None, "checkpoint directory; null: state in memory only (a "
+                                          "warning at start)")
+    checkpoint_interval_s: float = setting(30.0, "seconds between checkpoints; a crash loses at "
+                                                 "most this much ingested data")
 
     def __post_init__(self):
         if self.state_dir == "":
             object.__setattr__(self, "state_dir", None)
         if self.state_dir is not None and not isinstance(self.state_dir, str):
-            raise ConfigError("state_dir", f"must be a directory path (got {self.state_dir!r})")
+            raise ConfigError("state_dir", f"must be a directory path, got {self.state_dir!r}")
         _positive_number("checkpoint_interval_s", self.checkpoint_interval_s)
 
 
@@ -122,12 +126,11 @@ class StateSettings:
 class IngestSettings:
     """Bounds of the queue between receivers and windows; past them receivers answer 'retry later'."""
 
-    #: Events (a batch of N predictions counts N) accepted and not yet applied.
-    queue_max_events: int = 100_000
-    #: Approximate memory the queued events may hold, in MiB.
-    max_memory_mb: float = 256.0
-    #: Ingest worker threads. Components apply events in arrival order, so this must be 1.
-    workers: int = 1
+    queue_max_events: int = setting(100_000, "events accepted and not yet applied (a batch of N "
+                                             "predictions counts N)")
+    max_memory_mb: float = setting(256.0, "approximate memory the queued events may hold, in MiB")
+    workers: int = setting(1, "ingest worker threads; must be 1: components apply events in "
+                              "arrival order")
 
     def __post_init__(self):
         _positive_count("queue_max_events", self.queue_max_events)
@@ -135,7 +138,7 @@ class IngestSettings:
         _positive_count("workers", self.workers)
         if self.workers != 1:
             raise ConfigError("workers", "only 1 is supported: components apply events in order "
-                                         f"from one thread (got {self.workers})")
+                                         f"from one thread, got {self.workers}")
 
     @property
     def max_memory_bytes(self) -> int:
@@ -146,7 +149,8 @@ class IngestSettings:
 class EvaluationSettings:
     """How often drift, quality and accuracy are computed and the gauges refreshed."""
 
-    interval_s: float = 15.0
+    interval_s: float = setting(15.0, "seconds between evaluations: drift, data quality and "
+                                      "accuracy recomputed and the gauges refreshed")
 
     def __post_init__(self):
         _positive_number("interval_s", self.interval_s)
@@ -174,11 +178,11 @@ class ProfileSource:
             model, _, version = target.partition(":")
             version = version or None
         else:
-            raise ConfigError(key, f"expected MODEL[:VERSION]=FILE (got {text!r})")
+            raise ConfigError(key, f"expected MODEL[:VERSION]=FILE, got {text!r}")
         if not isinstance(model, str) or not model.strip():
-            raise ConfigError(key, f"model name is missing (got {text!r})")
+            raise ConfigError(key, f"model name is missing, got {text!r}")
         if not isinstance(path, str) or not path.strip():
-            raise ConfigError(key, f"profile file is missing (got {text!r})")
+            raise ConfigError(key, f"profile file is missing, got {text!r}")
         return cls(model.strip(), version.strip() if version else None, path.strip())
 
     @property
@@ -216,53 +220,33 @@ def _merge_profiles(*layers: tuple[ProfileSource, ...]) -> tuple[ProfileSource, 
 PROFILE_FILES_KEY = "reference_profiles"
 
 
-#: Top-level section -> builder ``(mapping or None, prefix) -> settings object``.
-SECTION_BUILDERS: dict[str, Callable[[Any, str], Any]] = {
-    "receiver": lambda data, prefix: ReceiverSettings.from_mapping(data, prefix=prefix),
-    "windows": WindowSettings.from_mapping,
-    "drift": DriftSettings.from_mapping,
-    "profiles": ProfileSettings.from_mapping,
-    "limits": LimitSettings.from_mapping,
-    "accuracy": AccuracySettings.from_mapping,
-    "export": partial(section, ExportSettings, got=PAREN),
-    "state": partial(section, StateSettings, got=PAREN),
-    "ingest": partial(section, IngestSettings, got=PAREN),
-    "evaluation": partial(section, EvaluationSettings, got=PAREN),
-}
-TOP_LEVEL_KEYS = (*SECTION_BUILDERS, PROFILE_FILES_KEY)
-_SECTION_TYPES: dict[str, type] = {
-    "receiver": ReceiverSettings, "windows": WindowSettings, "drift": DriftSettings,
-    "profiles": ProfileSettings, "limits": LimitSettings, "accuracy": AccuracySettings,
-    "export": ExportSettings, "state": StateSettings, "ingest": IngestSettings,
-    "evaluation": EvaluationSettings,
-}
-
-
 @dataclass(frozen=True)
 class ProcessorConfig:
     """The validated configuration of ``otel-ml processor``: one object per YAML section."""
 
-    receiver: ReceiverSettings = field(default_factory=ReceiverSettings)
-    windows: WindowSettings = field(default_factory=WindowSettings)
-    drift: DriftSettings = field(default_factory=DriftSettings)
-    profiles: ProfileSettings = field(default_factory=ProfileSettings)
-    limits: LimitSettings = field(default_factory=LimitSettings)
-    accuracy: AccuracySettings = field(default_factory=AccuracySettings)
-    export: ExportSettings = field(default_factory=ExportSettings)
-    state: StateSettings = field(default_factory=StateSettings)
-    ingest: IngestSettings = field(default_factory=IngestSettings)
-    evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
-    reference_profiles: tuple[ProfileSource, ...] = ()
+    receiver: ReceiverSettings = section_field(ReceiverSettings, "the OTLP receivers")
+    windows: WindowSettings = section_field(WindowSettings, "the drift engine's windows")
+    drift: DriftSettings = section_field(DriftSettings, "drift severity and tests")
+    profiles: ProfileSettings = section_field(ProfileSettings, "learned reference profiles")
+    limits: LimitSettings = section_field(LimitSettings, "cardinality caps of the whole processor")
+    accuracy: AccuracySettings = section_field(AccuracySettings, "the accuracy tracker")
+    export: ExportSettings = section_field(ExportSettings, "where derived gauges go")
+    state: StateSettings = section_field(StateSettings, "checkpoints")
+    ingest: IngestSettings = section_field(IngestSettings, "the ingest queue")
+    evaluation: EvaluationSettings = section_field(EvaluationSettings, "the evaluation cycle")
+    reference_profiles: tuple[ProfileSource, ...] = setting(
+        (), "reference profiles to load: MODEL[:VERSION]=FILE entries or {model, version, path}")
 
     def __post_init__(self):
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == PROFILE_FILES_KEY:
-                if not all(isinstance(p, ProfileSource) for p in value):
-                    raise ConfigError(f.name, "must be ProfileSource entries (see parse_profile_sources)")
-            elif not isinstance(value, _SECTION_TYPES[f.name]):
-                raise ConfigError(f.name, f"must be of type {_SECTION_TYPES[f.name].__name__} "
-                                          f"(build it with from_mapping), got {type(value).__name__}")
+        for name, cls in SECTIONS.items():
+            value = getattr(self, name)
+            if not isinstance(value, cls):
+                raise ConfigError(name, f"must be of type {cls.__name__} (build it with "
+                                        f"from_mapping), got {type(value).__name__}")
+        profiles = self.reference_profiles
+        if not isinstance(profiles, tuple) or not all(isinstance(p, ProfileSource) for p in profiles):
+            object.__setattr__(self, PROFILE_FILES_KEY, parse_profile_sources(profiles, PROFILE_FILES_KEY))
+        check_segments(self.drift, self.limits)
 
     @property
     def engine(self) -> EngineSettings:
@@ -273,26 +257,17 @@ class ProcessorConfig:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> "ProcessorConfig":
         """From a parsed YAML document; unknown keys anywhere are errors naming the key."""
-        data = check_mapping(data, "", TOP_LEVEL_KEYS, optional=True, got=PAREN)
-        built = {name: build(data.get(name), name) for name, build in SECTION_BUILDERS.items()}
-        return cls(**built, reference_profiles=parse_profile_sources(data.get(PROFILE_FILES_KEY),
-                                                                     PROFILE_FILES_KEY))
+        return from_mapping(cls, data)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data (for comparisons, logs and docs)."""
-        out: dict[str, Any] = {name: _plain(getattr(self, name)) for name in SECTION_BUILDERS}
+        out: dict[str, Any] = {name: as_plain(getattr(self, name)) for name in SECTIONS}
         out[PROFILE_FILES_KEY] = [str(p) for p in self.reference_profiles]
         return out
 
 
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+#: Top-level section -> its settings class (derived from ``ProcessorConfig``'s fields).
+SECTIONS: dict[str, type] = section_types(ProcessorConfig)
 
 
 # -- sources and precedence ---------------------------------------------------------------
@@ -325,7 +300,7 @@ def _set_dotted(doc: dict, dotted: str, value: Any) -> None:
     if current is None:
         current = doc[section] = {}
     elif not isinstance(current, dict):
-        raise ConfigError(section, f"must be a mapping (got {type(current).__name__})")
+        raise ConfigError(section, f"must be a mapping, got {type(current).__name__}")
     current[key] = value
 
 
@@ -351,7 +326,7 @@ def load_config(
         raw = env.get(var)
         if raw is None or raw == "":
             continue
-        value = env_value(f"{dotted} (from {var})", raw, parse, got=PAREN)
+        value = env_value(f"{dotted} (from {var})", raw, parse)
         _set_dotted(doc, dotted, value)
         origin[dotted] = var
     for dotted, value in (overrides or {}).items():

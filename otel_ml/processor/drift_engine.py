@@ -257,7 +257,7 @@ class DriftEngine:
     def __init__(self, settings: EngineSettings | None = None, profiles: ProfileStore | None = None,
                  meter: Meter | None = None, clock: Callable[[], float] = time.time,
                  slots: ModelSlots | None = None):
-        self.settings = settings if settings is not None else EngineSettings.default()
+        self.settings = settings if settings is not None else EngineSettings()
         self.profiles = profiles if profiles is not None else ProfileStore()
         # model-version slots, shared with the accuracy tracker and the admission step
         self.slots = slots if slots is not None else ModelSlots.from_limits(self.settings.limits, self.profiles)

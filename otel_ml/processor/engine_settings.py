@@ -1,32 +1,21 @@
-"""Validated configuration of the drift / data-quality engine.
+"""Settings of the drift / data-quality engine: the ``windows``, ``drift``, ``profiles`` and
+``limits`` sections of processor.yml, grouped in ``EngineSettings``.
 
-Four frozen sections (windows, drift, profiles, limits) grouped in ``EngineSettings``; each
-validates itself on construction. ``EngineSettings.default()`` spells out every default;
-``EngineSettings.from_mapping(data, prefix)`` builds the settings from a parsed YAML mapping,
-rejecting unknown keys and bad values with a ``ConfigError`` naming the full key
-(``drift_engine.windows.count_size: must be between 1 and 100000, got 0``).
-
-YAML shape (every key optional)::
-
-    windows:   {count_size: 1000, time_s: 300, time_panes: 5, min_events: 100,
-                reservoir_size: 1024, sketch_k: 200, seed: null, stale_after_s: 900}
-    drift:     {alpha: 0.05, correction: bh, low_confidence_threshold: 0.7,
-                tiers: {ks: {info: 0.10, warning: 0.15, critical: 0.25}, psi: [0.10, 0.20, 0.25]},
-                multivariate: true, segments: 5}
-    profiles:  {learn_from_first_n: 1000, bins: 10}
-    limits:    {max_models: 50, max_versions_per_model: 5, max_features: 200,
-                max_categories: 100, version_idle_s: 3600, max_segments: 20}
+Each section is a frozen dataclass whose fields hold the defaults and their meaning; values are
+checked on construction and read from YAML with ``config_checks.from_mapping`` (errors name
+the full key: ``windows.count_size: must be between 1 and 100000, got 0``). The generated
+reference of every key is docs/settings.md.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Mapping
 
 from otel_ml.config_checks import (
-    build, check_bool, check_choice, check_int, check_mapping, check_number, join, section,
+    check_bool, check_choice, check_int, check_mapping, check_number, join,
+    section_field, setting,
 )
 from otel_ml.errors import ConfigError
 from otel_ml.stats.severity import DEFAULT_TIERS, Tiers
@@ -56,215 +45,172 @@ _MAX_SEGMENTS = 1000
 
 @dataclass(frozen=True)
 class WindowSettings:
-    """Window shapes and memory bounds.
+    """Windows of the drift engine: what each model version keeps, and for how long."""
 
-    count_size: the count window holds the last ``count_size`` events exactly (sliding).
-    time_s / time_panes: the time window covers the last ``time_s`` at the
-    granularity of one pane (``time_s / time_panes``); a whole pane expires at a time.
-    min_events: no drift gauge for a column with fewer valid values in the window.
-    reservoir_size: uniform-sample size per column and time pane (KS on the time window).
-    sketch_k: KLL ``k`` per numeric column and time pane (PSI / Wasserstein / JS on the time window).
-    seed: random seed of the reservoirs (None: fresh entropy).
-    stale_after_s: a model version that has received no event for this long stops
-    exporting drift and data-quality gauges — it no longer serves (e.g. after a fallback or a
-    rollout), and its last gauges would otherwise keep its alerts firing. Its state is kept
-    until ``limits.version_idle_s`` releases it; when traffic resumes before that, the
-    count window starts afresh (its events predate the pause).
-    """
-
-    count_size: int = 1000
-    time_s: float = 300.0
-    time_panes: int = 5
-    min_events: int = 100
-    reservoir_size: int = 1024
-    sketch_k: int = 200
-    seed: int | None = None
-    stale_after_s: float = 900.0
+    count_size: int = setting(1000, "the count window: the last N events of a version, kept "
+                                    "exactly (sliding; at most 100000)")
+    time_s: float = setting(300.0, "the time window: the last T seconds, in time_panes panes")
+    time_panes: int = setting(5, "panes of the time window (T / panes seconds each); a whole pane "
+                                 "expires at a time")
+    min_events: int = setting(100, "a column with fewer valid values in a window gets no drift "
+                                   "gauge (at most count_size)")
+    reservoir_size: int = setting(1024, "uniform sample per column and time pane (KS on the time "
+                                        "window)")
+    sketch_k: int = setting(200, "Apache DataSketches KLL k per numeric column and time pane "
+                                 "(PSI / Wasserstein / JS on the time window)")
+    seed: int | None = setting(None, "random seed of the reservoirs (null: fresh entropy)")
+    stale_after_s: float = setting(900.0, "a version with no event for this long stops exporting "
+                                          "drift and data-quality gauges (it no longer serves); "
+                                          "when it serves again its count window starts afresh")
 
     def __post_init__(self) -> None:
-        check_int("windows.count_size", self.count_size, 1, MAX_COUNT_WINDOW)
-        check_number("windows.time_s", self.time_s, 0, lo_open=True)
-        check_int("windows.time_panes", self.time_panes, 1, 1000)
-        check_int("windows.min_events", self.min_events, 1)
-        check_int("windows.reservoir_size", self.reservoir_size, 8, _MAX_RESERVOIR)
-        check_int("windows.sketch_k", self.sketch_k, 8, 65535)
-        check_int("windows.seed", self.seed, 0, allow_none=True)
-        check_number("windows.stale_after_s", self.stale_after_s, 0, lo_open=True)
+        check_int("count_size", self.count_size, 1, MAX_COUNT_WINDOW)
+        check_number("time_s", self.time_s, 0, lo_open=True)
+        check_int("time_panes", self.time_panes, 1, 1000)
+        check_int("min_events", self.min_events, 1)
+        check_int("reservoir_size", self.reservoir_size, 8, _MAX_RESERVOIR)
+        check_int("sketch_k", self.sketch_k, 8, 65535)
+        check_int("seed", self.seed, 0, allow_none=True)
+        check_number("stale_after_s", self.stale_after_s, 0, lo_open=True)
         if self.min_events > self.count_size:
-            raise ConfigError("windows.min_events",
+            raise ConfigError("min_events",
                               f"must be <= count_size ({self.count_size}), got {self.min_events}")
 
     @property
     def pane_seconds(self) -> float:
         return self.time_s / self.time_panes
 
-    @classmethod
-    def from_mapping(cls, data: Any, prefix: str = "windows") -> "WindowSettings":
-        return section(cls, data, prefix, own="windows")
 
-
-def _default_tiers() -> Mapping[str, Tiers]:
-    return MappingProxyType(dict(DEFAULT_TIERS))
-
-
-def _parse_tiers(value: Any, key: str) -> Tiers:
-    """``{info, warning, critical}`` or ``[info, warning, critical]`` -> Tiers."""
+def _tiers(value: Any, key: str) -> Tiers:
+    """``{info, warning, critical}``, ``[info, warning, critical]`` or a Tiers -> Tiers; the
+    numbers are checked by ``Tiers`` itself (once), its errors named ``key.info`` etc."""
     if isinstance(value, Tiers):
-        triple = [value.info, value.warning, value.critical]
-    elif isinstance(value, Mapping):
+        return value
+    if isinstance(value, Mapping):
         check_mapping(value, key, _TIER_NAMES)
         missing = [k for k in _TIER_NAMES if k not in value]
         if missing:
-            raise ConfigError(f"{key}.{missing[0]}", "is required")
+            raise ConfigError(join(key, missing[0]), "is required")
         triple = [value[k] for k in _TIER_NAMES]
     elif isinstance(value, (list, tuple)) and len(value) == 3:
         triple = list(value)
     else:
-        raise ConfigError(key, "must be {info, warning, critical} or a list of three numbers")
-    for name, v in zip(_TIER_NAMES, triple):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-            raise ConfigError(f"{key}.{name}", f"must be a non-negative number, got {v!r}")
-    if not triple[0] <= triple[1] <= triple[2]:
-        raise ConfigError(key, f"must be ordered info <= warning <= critical, got {triple}")
-    return Tiers(float(triple[0]), float(triple[1]), float(triple[2]))
+        raise ConfigError(key, "must be {info, warning, critical} or a list of three numbers, "
+                               f"got {value!r}")
+    try:
+        return Tiers(*triple)
+    except (ConfigError, ValueError) as exc:
+        name = str(getattr(exc, "key", "")).rpartition(".")[2]
+        raise ConfigError(join(key, name) if name in _TIER_NAMES else key,
+                          getattr(exc, "problem", str(exc))) from None
+
+
+def _tier_table(value: Any) -> Mapping[str, Tiers]:
+    """Configured tiers over ``severity.DEFAULT_TIERS`` (None: the defaults)."""
+    if value is None:
+        value = {}
+    if not isinstance(value, Mapping):
+        raise ConfigError("tiers", f"must be a mapping of method -> tiers, got {type(value).__name__}")
+    merged = dict(DEFAULT_TIERS)
+    for method, tiers in value.items():
+        if method not in DEFAULT_TIERS:
+            raise ConfigError(f"tiers.{method}", f"unknown method (allowed: {', '.join(DEFAULT_TIERS)})")
+        merged[method] = _tiers(tiers, f"tiers.{method}")
+    return MappingProxyType(merged)
 
 
 @dataclass(frozen=True)
 class DriftSettings:
-    """Severity tiers per method, significance level, multiple-testing correction.
+    """Drift: severity tiers per method, significance level, multiple-testing correction.
 
-    ``tiers`` maps a method name (``severity.METHOD_*``) to its Tiers; methods not given keep
-    ``severity.DEFAULT_TIERS``. Wasserstein is tiered on the distance divided by the reference
-    standard deviation (scale-free); ``ml.drift.score`` reports the raw distance.
-    multivariate: domain-classifier drift (subject ``multivariate``) where the profile has a
-    multivariate section. segments: per-segment drift and data-quality series for this many
-    segments, the largest in the count window (0: none; at most ``limits.max_segments``).
+    Wasserstein is tiered on the distance divided by the reference standard deviation
+    (scale-free); ``ml.drift.score`` reports the raw distance.
     """
 
-    tiers: Mapping[str, Tiers] = field(default_factory=_default_tiers)
-    alpha: float = 0.05
-    correction: str = "bh"
-    low_confidence_threshold: float = 0.7
-    multivariate: bool = True
-    segments: int = 5
+    tiers: Mapping[str, Tiers] = setting(
+        factory=lambda: MappingProxyType(dict(DEFAULT_TIERS)),
+        doc="info / warning / critical thresholds per method ({info, warning, critical} or a list "
+            "of three); wasserstein is tiered on distance / reference std, chi2 on Cramér's V, "
+            "domain_classifier on AUC; methods not given keep their defaults")
+    alpha: float = setting(0.05, "significance level of the adjusted p-values")
+    correction: str = setting("bh", "multiple testing across a version's columns: bh, bonferroni, "
+                                    "none")
+    low_confidence_threshold: float = setting(0.7, "a prediction confidence below it counts as low")
+    multivariate: bool = setting(True, "domain-classifier drift (subject multivariate) for profiles "
+                                       "with a multivariate section")
+    segments: int = setting(5, "per-segment drift and data-quality series for this many segments, "
+                               "the largest in the count window (0: off; at most "
+                               "limits.max_segments)")
 
     def __post_init__(self) -> None:
-        s = "drift"
-        if not isinstance(self.tiers, Mapping):
-            raise ConfigError(f"{s}.tiers", "must be a mapping of method -> tiers")
-        merged = dict(DEFAULT_TIERS)
-        unknown = sorted(str(m) for m in self.tiers if m not in merged)
-        if unknown:
-            raise ConfigError(f"{s}.tiers.{unknown[0]}",
-                              f"unknown method (allowed: {', '.join(merged)})")
-        for method, value in self.tiers.items():
-            merged[method] = _parse_tiers(value, f"{s}.tiers.{method}")
-        object.__setattr__(self, "tiers", MappingProxyType(merged))
-        check_number("drift.alpha", self.alpha, 0, 1, lo_open=True)
-        check_choice("drift.correction", self.correction, CORRECTIONS)
-        check_number("drift.low_confidence_threshold", self.low_confidence_threshold, 0, 1)
-        check_bool("drift.multivariate", self.multivariate)
-        check_int("drift.segments", self.segments, 0, _MAX_SEGMENTS)
-
-    @classmethod
-    def from_mapping(cls, data: Any, prefix: str = "drift") -> "DriftSettings":
-        d = check_mapping(data, prefix, (f.name for f in fields(cls)), optional=True)
-        if d.get("tiers") is None:
-            d.pop("tiers", None)
-        return build(cls, d, prefix, own="drift")
+        object.__setattr__(self, "tiers", _tier_table(self.tiers))
+        check_number("alpha", self.alpha, 0, 1, lo_open=True)
+        check_choice("correction", self.correction, CORRECTIONS)
+        check_number("low_confidence_threshold", self.low_confidence_threshold, 0, 1)
+        check_bool("multivariate", self.multivariate)
+        check_int("segments", self.segments, 0, _MAX_SEGMENTS)
 
 
 @dataclass(frozen=True)
 class ProfileSettings:
-    """Learned profiles: with no reference for a model version, its first ``learn_from_first_n``
-    events become one (0 disables learning: such versions get no drift or data-quality gauges).
-    ``bins`` is the number of reference-quantile bins of learned numeric references."""
+    """Learned profiles: references learned from a version's first events."""
 
-    learn_from_first_n: int = 1000
-    bins: int = 10
+    learn_from_first_n: int = setting(1000, "a version without a reference profile learns one from "
+                                            "its first N events (0: off; such versions get no "
+                                            "drift or data-quality gauges)")
+    bins: int = setting(10, "quantile bins of a learned numeric reference")
 
     def __post_init__(self) -> None:
-        check_int("profiles.learn_from_first_n", self.learn_from_first_n, 0, _MAX_LEARN)
-        check_int("profiles.bins", self.bins, 2, 1000)
-
-    @classmethod
-    def from_mapping(cls, data: Any, prefix: str = "profiles") -> "ProfileSettings":
-        return section(cls, data, prefix, own="profiles")
+        check_int("learn_from_first_n", self.learn_from_first_n, 0, _MAX_LEARN)
+        check_int("bins", self.bins, 2, 1000)
 
 
 @dataclass(frozen=True)
 class LimitSettings:
-    """Cardinality caps of the whole processor (drift engine and accuracy tracker share the model
-    and version slots, see ``admission.ModelSlots``). Events of models / versions past
-    ``max_models`` / ``max_versions_per_model`` are refused and answered (OTLP partial success);
-    features and categories past their caps fold into ``semconv.OVERFLOW_VALUE``; both counted
-    by ``ml.processor.cardinality.overflow``. Models and versions with a configured reference
-    profile have reserved slots. A version with no prediction for ``version_idle_s`` (default
-    1 h) frees its slot, unless predictions of it still wait for labels.
-    ``max_segments``: distinct ``ml.segment`` values kept per version (first come); later ones
-    fold into the overflow segment."""
+    """Cardinality caps of the whole processor; drift and accuracy share the model slots.
 
-    max_models: int = 50
-    max_versions_per_model: int = 5
-    max_features: int = 200
-    max_categories: int = 100
-    version_idle_s: float = DEFAULT_VERSION_IDLE_S
-    max_segments: int = 20
+    Refused events are answered (OTLP partial success); folded values go to
+    ``semconv.OVERFLOW_VALUE``; both are counted by ``ml.processor.cardinality.overflow``."""
+
+    max_models: int = setting(50, "models the processor keeps state for (drift and accuracy); "
+                                  "events of another model are refused (processor.md, Caps)")
+    max_versions_per_model: int = setting(5, "versions per model; events of another version are "
+                                             "refused")
+    max_features: int = setting(200, "features per version; the rest fold into _overflow")
+    max_categories: int = setting(100, "categories per categorical column; the rest fold into "
+                                       "_overflow")
+    version_idle_s: float = setting(DEFAULT_VERSION_IDLE_S,
+                                    "a version with no prediction for this long frees its slot (a "
+                                    "retired model stops blocking newcomers soon); one whose "
+                                    "predictions still wait for labels frees it only when a cap "
+                                    "is full and a newcomer needs it")
+    max_segments: int = setting(20, "ml.segment values kept per version (first come); the rest "
+                                    "fold into _overflow")
 
     def __post_init__(self) -> None:
-        check_int("limits.max_models", self.max_models, 1)
-        check_int("limits.max_versions_per_model", self.max_versions_per_model, 1)
-        check_int("limits.max_features", self.max_features, 1)
-        check_int("limits.max_categories", self.max_categories, 2)
-        check_int("limits.max_segments", self.max_segments, 1, _MAX_SEGMENTS)
-        check_number("limits.version_idle_s", self.version_idle_s, 0, lo_open=True)
-
-    @classmethod
-    def from_mapping(cls, data: Any, prefix: str = "limits") -> "LimitSettings":
-        return section(cls, data, prefix, own="limits")
+        check_int("max_models", self.max_models, 1)
+        check_int("max_versions_per_model", self.max_versions_per_model, 1)
+        check_int("max_features", self.max_features, 1)
+        check_int("max_categories", self.max_categories, 2)
+        check_int("max_segments", self.max_segments, 1, _MAX_SEGMENTS)
+        check_number("version_idle_s", self.version_idle_s, 0, lo_open=True)
 
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """Everything the drift engine is configured with."""
+    """Everything the drift engine is configured with: four sections of processor.yml."""
 
-    windows: WindowSettings = field(default_factory=WindowSettings)
-    drift: DriftSettings = field(default_factory=DriftSettings)
-    profiles: ProfileSettings = field(default_factory=ProfileSettings)
-    limits: LimitSettings = field(default_factory=LimitSettings)
+    windows: WindowSettings = section_field(WindowSettings, "window shapes and memory bounds")
+    drift: DriftSettings = section_field(DriftSettings, "severity tiers, significance, correction")
+    profiles: ProfileSettings = section_field(ProfileSettings, "learned reference profiles")
+    limits: LimitSettings = section_field(LimitSettings, "cardinality caps")
 
     def __post_init__(self) -> None:
-        _check_segments(self.drift, self.limits, "")
-
-    @classmethod
-    def default(cls) -> "EngineSettings":
-        """Every default, explicitly."""
-        return cls(
-            windows=WindowSettings(count_size=1000, time_s=300.0, time_panes=5, min_events=100,
-                                   reservoir_size=1024, sketch_k=200, seed=None,
-                                   stale_after_s=900.0),
-            drift=DriftSettings(tiers=_default_tiers(), alpha=0.05, correction="bh",
-                                low_confidence_threshold=0.7, multivariate=True, segments=5),
-            profiles=ProfileSettings(learn_from_first_n=1000, bins=10),
-            limits=LimitSettings(max_models=50, max_versions_per_model=5, max_features=200,
-                                 max_categories=100, version_idle_s=DEFAULT_VERSION_IDLE_S, max_segments=20),
-        )
-
-    @classmethod
-    def from_mapping(cls, data: Any, prefix: str = "") -> "EngineSettings":
-        d = check_mapping(data, prefix, ("windows", "drift", "profiles", "limits"), optional=True)
-        drift = DriftSettings.from_mapping(d.get("drift"), join(prefix, "drift"))
-        limits = LimitSettings.from_mapping(d.get("limits"), join(prefix, "limits"))
-        _check_segments(drift, limits, prefix)
-        return cls(
-            windows=WindowSettings.from_mapping(d.get("windows"), join(prefix, "windows")),
-            drift=drift,
-            profiles=ProfileSettings.from_mapping(d.get("profiles"), join(prefix, "profiles")),
-            limits=limits,
-        )
+        check_segments(self.drift, self.limits)
 
 
-def _check_segments(drift: DriftSettings, limits: LimitSettings, prefix: str) -> None:
+def check_segments(drift: DriftSettings, limits: LimitSettings) -> None:
+    """``drift.segments`` <= ``limits.max_segments`` (keys relative to the processor config)."""
     if drift.segments > limits.max_segments:
-        raise ConfigError(join(prefix, "drift.segments"), f"must be <= limits.max_segments "
+        raise ConfigError("drift.segments", f"must be <= limits.max_segments "
                           f"({limits.max_segments}), got {drift.segments}")

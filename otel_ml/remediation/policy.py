@@ -120,7 +120,8 @@ class Policy:
 
 def _label_name(value: Any, key: str) -> str:
     if not isinstance(value, str) or not _LABEL_NAME.fullmatch(value):
-        raise ConfigError(key, "must be a Prometheus label name (letters, digits, underscores)")
+        raise ConfigError(key, f"must be a Prometheus label name (letters, digits, underscores), "
+                               f"got {value!r}")
     return value
 
 
@@ -130,15 +131,16 @@ def _rate_limit(obj: Any, key: str) -> RateLimit:
         raise ConfigError(key, "needs both max_actions and window")
     window = _duration(obj["window"], f"{key}.window")
     if window <= 0:
-        raise ConfigError(f"{key}.window", "must be positive")
+        raise ConfigError(f"{key}.window", f"must be positive, got {obj['window']!r}")
     return RateLimit(check_positive_int(f"{key}.max_actions", obj["max_actions"]), window)
 
 
 def _command(value: Any, key: str) -> ArgvTemplate:
     if isinstance(value, str):
-        raise ConfigError(key, "must be a list (argv: program then arguments), never a shell string")
+        raise ConfigError(key, "must be a list (argv: program then arguments), never a shell string, "
+                               f"got {value!r}")
     if not isinstance(value, list):
-        raise ConfigError(key, "must be a list of strings: program then arguments")
+        raise ConfigError(key, f"must be a list of strings: program then arguments, got {value!r}")
     try:
         return ArgvTemplate.parse(value)
     except TemplateError as exc:
@@ -151,10 +153,10 @@ def _command(value: Any, key: str) -> ArgvTemplate:
 
 def _url(value: Any, key: str) -> str:
     if not isinstance(value, str):
-        raise ConfigError(key, "must be an http:// or https:// URL")
+        raise ConfigError(key, f"must be an http:// or https:// URL, got {value!r}")
     parsed = urllib.parse.urlsplit(value)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise ConfigError(key, f"{value!r} is not an http:// or https:// URL")
+        raise ConfigError(key, f"must be an http:// or https:// URL, got {value!r}")
     if "{" in value:
         raise ConfigError(key, "must not contain template fields: alert data travels in the JSON body")
     return value
@@ -189,7 +191,7 @@ def _rule(obj: Any, index: int, defaults: dict) -> Rule:
 
     timeout = _duration(obj.get("timeout", defaults["timeout"]), f"{where}.timeout")
     if timeout <= 0:
-        raise ConfigError(f"{where}.timeout", "must be positive")
+        raise ConfigError(f"{where}.timeout", f"must be positive, got {obj.get('timeout', defaults['timeout'])!r}")
     for key in ("command", "url", "bearer_token_file", "undo_command"):
         if key in obj and action not in (RETRAIN, SCALE):
             raise ConfigError(f"{where}.{key}", f"is not used by action '{action}'")
@@ -239,7 +241,7 @@ def parse_policy(data: Any) -> Policy:
     """Validate a policy already read from YAML (a mapping); raises ``ConfigError``."""
     check_mapping(data, "", _TOP_KEYS)
     if data.get("version", 1) != 1:
-        raise ConfigError("version", "must be 1 (the only policy format so far)")
+        raise ConfigError("version", f"must be 1 (the only policy format so far), got {data.get('version')!r}")
     raw_defaults = check_mapping(data.get("defaults", {}) or {}, "defaults", _DEFAULT_KEYS)
     defaults = {
         "cooldown": _duration(raw_defaults.get("cooldown", "15m"), "defaults.cooldown"),
@@ -250,7 +252,7 @@ def parse_policy(data: Any) -> Policy:
     }
     t = _duration(defaults["timeout"], "defaults.timeout")
     if t <= 0:
-        raise ConfigError("defaults.timeout", "must be positive")
+        raise ConfigError("defaults.timeout", f"must be positive, got {defaults['timeout']!r}")
 
     rules_raw = data.get("rules")
     if not isinstance(rules_raw, list) or not rules_raw:
@@ -270,7 +272,7 @@ def parse_policy(data: Any) -> Policy:
         models = frozenset(raw)
     ttl = _duration(data.get("dedup_ttl", "7d"), "dedup_ttl")
     if ttl <= 0:
-        raise ConfigError("dedup_ttl", "must be positive")
+        raise ConfigError("dedup_ttl", f"must be positive, got {data.get('dedup_ttl')!r}")
     return Policy(
         rules=rules,
         dry_run=check_bool("dry_run", data.get("dry_run", False)),

@@ -148,7 +148,7 @@ def performance_report(reference: Mapping[str, np.ndarray] | None, section: Mapp
                         baseline=baseline, correctness=baseline.correctness if baseline else None,
                         class_calibration=per_class)
     rows = ev.WindowRows(WindowKind.COUNT, cols)
-    settings = AccuracySettings.default()
+    settings = AccuracySettings()
     points = ev.realized(view, rows, settings)  # without labels: the baseline only
     points += ev.estimated(view, rows, settings)
     labelled = int(np.count_nonzero(cols["y_true"] >= 0) if task == TASK_CLASSIFICATION

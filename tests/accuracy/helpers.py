@@ -7,6 +7,7 @@ from collections import defaultdict
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
+from otel_ml.config_checks import from_mapping
 from otel_ml.processor.accuracy import AccuracySettings, AccuracyTracker
 from otel_ml.processor.contracts import GroundTruthEvent, InferenceBatch, OutcomeEvent
 from otel_ml.semconv import SEGMENT_ALL, Attr, Metric
@@ -24,7 +25,7 @@ def make_tracker(settings: dict | None = None, profiles=None, clock=None, slots=
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])
     clock = clock or Clock()
-    tracker = AccuracyTracker(AccuracySettings.from_mapping(settings or {}), profiles,
+    tracker = AccuracyTracker(from_mapping(AccuracySettings, settings or {}, "accuracy"), profiles,
                               meter=provider.get_meter("test"), clock=clock, slots=slots)
     return tracker, reader, clock
 

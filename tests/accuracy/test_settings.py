@@ -2,13 +2,14 @@
 
 import pytest
 
+from otel_ml.config_checks import from_mapping
 from otel_ml.errors import ConfigError
 from otel_ml.processor.accuracy.settings import AccuracySettings, DecayThreshold
 
 
 def test_defaults_are_explicit_and_valid():
-    s = AccuracySettings.from_mapping(None)
-    assert s == AccuracySettings.default()
+    s = from_mapping(AccuracySettings, None, "accuracy")
+    assert s == AccuracySettings()
     assert s.window.count == 1000 and s.window.time_s == 3600.0
     assert s.pending.max_predictions == 500_000 and s.pending.ttl_s == 30 * 86400
     assert s.decay.alpha == 0.05
@@ -18,7 +19,7 @@ def test_defaults_are_explicit_and_valid():
 
 
 def test_full_mapping_is_read():
-    s = AccuracySettings.from_mapping({
+    s = from_mapping(AccuracySettings, {
         "enabled": True,
         "pending": {"max_predictions": 10, "ttl_s": 60, "max_tombstones": 5},
         "labels": {"grace_s": 0, "max_held": 3},
@@ -32,7 +33,7 @@ def test_full_mapping_is_read():
         "estimation": {"enabled": False, "calibration": "none"},
         "limits": {"max_segments": 3, "confusion_max_classes": 4},
         "models": {"fraud": {"task": "classification", "positive_class": 1}},
-    }, prefix="accuracy")
+    }, "accuracy")
     assert s.window.count is None and s.window.time_s == 30.0
     assert s.decay.thresholds["rmse"] == DecayThreshold(2.0, 0.5)
     assert "f1" not in s.decay.thresholds  # a given mapping replaces the defaults
@@ -70,12 +71,12 @@ def test_full_mapping_is_read():
 ])
 def test_invalid_settings_name_the_key(data, key):
     with pytest.raises(ConfigError) as err:
-        AccuracySettings.from_mapping(data, prefix="accuracy")
+        from_mapping(AccuracySettings, data, "accuracy")
     assert err.value.key == key, str(err.value)
     assert str(err.value).startswith(key + ":")
 
 
 def test_prefix_is_honoured():
     with pytest.raises(ConfigError) as err:
-        AccuracySettings.from_mapping({"window": {"count": -1}}, prefix="proc.accuracy")
+        from_mapping(AccuracySettings, {"window": {"count": -1}}, "proc.accuracy")
     assert err.value.key == "proc.accuracy.window.count"

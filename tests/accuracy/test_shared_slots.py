@@ -8,6 +8,7 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
+from otel_ml.config_checks import from_mapping
 from otel_ml.errors import ConfigError
 from otel_ml.processor.accuracy import AccuracyTracker
 from otel_ml.processor.accuracy.pending import EVICT_RELEASED
@@ -47,7 +48,7 @@ def _profile(model: str, version: str):
 def _parts(limits: dict, store: ProfileStore | None = None, clock=None):
     store = store if store is not None else ProfileStore()
     clock = clock or Clock()
-    settings = EngineSettings.from_mapping({"limits": limits})
+    settings = from_mapping(EngineSettings, {"limits": limits})
     slots = ModelSlots.from_limits(settings.limits, store)
     reader = InMemoryMetricReader()
     meter = MeterProvider(metric_readers=[reader]).get_meter("test")
@@ -120,7 +121,7 @@ def test_idle_slots_are_freed_and_pending_predictions_keep_theirs_until_needed()
 def test_the_model_cap_is_one_shared_setting():
     with pytest.raises(ConfigError, match=r"^accuracy\.limits\.max_models: moved: the model cap is the "
                                           r"top-level limits\.max_models"):
-        AccuracySettings.from_mapping({"limits": {"max_models": 100}})
+        from_mapping(AccuracySettings, {"limits": {"max_models": 100}}, "accuracy")
     config = ProcessorConfig.from_mapping({"limits": {"max_models": 7}})
     engine, tracker = [make(None) for make in default_component_factories(config, Clock())]
     assert engine.slots is tracker.slots and engine.slots.max_models == 7

@@ -12,6 +12,7 @@ import json
 import numpy as np
 import pytest
 
+from otel_ml.config_checks import from_mapping
 from otel_ml.errors import ConfigError
 from otel_ml.processor.accuracy import AccuracySettings
 from otel_ml.semconv import Attr, LabelResult as R, Metric
@@ -66,11 +67,10 @@ def _pending(points, version="1"):
 
 def test_setting_default_and_validation():
     assert AccuracySettings().window.stale_after_s == 900.0
-    assert AccuracySettings.from_mapping(
-        {"window": {"stale_after_s": 60}}).window.stale_after_s == 60.0
+    assert from_mapping(AccuracySettings, {"window": {"stale_after_s": 60}}, "accuracy").window.stale_after_s == 60.0
     for bad in (0, -5, float("nan"), float("inf"), "15m", True, None):
         with pytest.raises(ConfigError) as err:
-            AccuracySettings.from_mapping({"window": {"stale_after_s": bad}})
+            from_mapping(AccuracySettings, {"window": {"stale_after_s": bad}}, "accuracy")
         assert err.value.key == "accuracy.window.stale_after_s"
 
 

@@ -11,6 +11,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from scipy import stats as sps
 
+from otel_ml.config_checks import from_mapping
 from otel_ml.processor.contracts import GroundTruthEvent, InferenceBatch
 from otel_ml.processor.drift_engine import DriftEngine, SnapshotError
 from otel_ml.processor.engine_settings import EngineSettings
@@ -40,7 +41,7 @@ def make_settings(**overrides):
             "profiles": {"learn_from_first_n": 0}}
     for section, values in overrides.items():
         base.setdefault(section, {}).update(values)
-    return EngineSettings.from_mapping(base)
+    return from_mapping(EngineSettings, base)
 
 
 def reference_profile(rng, n=4000, model="m", version="1"):

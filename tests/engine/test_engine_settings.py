@@ -3,6 +3,7 @@
 import pytest
 import yaml
 
+from otel_ml.config_checks import from_mapping
 from otel_ml.errors import ConfigError
 from otel_ml.processor.engine_settings import (
     DriftSettings, EngineSettings, LimitSettings, ProfileSettings, WindowSettings,
@@ -11,7 +12,7 @@ from otel_ml.stats.severity import DEFAULT_TIERS, METHOD_KS, METHOD_PSI, Tiers
 
 
 def test_default_matches_dataclass_defaults_and_seed_tiers():
-    d = EngineSettings.default()
+    d = EngineSettings()
     assert d == EngineSettings()
     assert d.drift.tiers[METHOD_KS] == Tiers(0.10, 0.15, 0.25)
     assert d.drift.tiers[METHOD_PSI] == Tiers(0.10, 0.20, 0.25)
@@ -35,7 +36,7 @@ def test_from_mapping_reads_every_section():
     limits: {max_models: 3, max_versions_per_model: 2, max_features: 10, max_categories: 5,
              version_idle_s: 60}
     """
-    s = EngineSettings.from_mapping(yaml.safe_load(text))
+    s = from_mapping(EngineSettings, yaml.safe_load(text))
     assert s.windows == WindowSettings(500, 60.0, 6, 50, 256, 100, 7)
     assert s.windows.pane_seconds == 10.0
     assert s.drift.alpha == 0.01 and s.drift.correction == "bonferroni"
@@ -51,9 +52,9 @@ def test_from_mapping_reads_every_section():
 
 
 def test_empty_and_none_sections_give_defaults():
-    assert EngineSettings.from_mapping({}) == EngineSettings.default()
-    assert EngineSettings.from_mapping(None) == EngineSettings.default()
-    assert EngineSettings.from_mapping({"windows": None, "drift": {"tiers": None}}) == EngineSettings.default()
+    assert from_mapping(EngineSettings, {}) == EngineSettings()
+    assert from_mapping(EngineSettings, None) == EngineSettings()
+    assert from_mapping(EngineSettings, {"windows": None, "drift": {"tiers": None}}) == EngineSettings()
 
 
 @pytest.mark.parametrize("data, key", [
@@ -74,7 +75,7 @@ def test_empty_and_none_sections_give_defaults():
     ({"drift": {"correction": "holm"}}, "engine.drift.correction"),
     ({"drift": {"low_confidence_threshold": 2}}, "engine.drift.low_confidence_threshold"),
     ({"drift": {"tiers": {"kss": [0.1, 0.2, 0.3]}}}, "engine.drift.tiers.kss"),
-    ({"drift": {"tiers": {"ks": [0.3, 0.2, 0.1]}}}, "engine.drift.tiers.ks"),
+    ({"drift": {"tiers": {"ks": [0.3, 0.2, 0.1]}}}, "engine.drift.tiers.ks.warning"),  # out of order
     ({"drift": {"tiers": {"ks": [0.1, 0.2]}}}, "engine.drift.tiers.ks"),
     ({"drift": {"tiers": {"ks": {"info": 0.1, "warning": 0.2}}}}, "engine.drift.tiers.ks.critical"),
     ({"drift": {"tiers": {"ks": {"info": 0.1, "warning": 0.2, "critical": 0.3, "page": 1}}}},
@@ -89,7 +90,7 @@ def test_empty_and_none_sections_give_defaults():
 ])
 def test_invalid_values_name_the_key(data, key):
     with pytest.raises(ConfigError) as err:
-        EngineSettings.from_mapping(data, prefix="engine")
+        from_mapping(EngineSettings, data, "engine")
     assert err.value.key == key
     assert str(err.value).startswith(key + ": ")
 
@@ -103,15 +104,16 @@ def test_former_seconds_keys_are_rejected_with_the_new_name(section, old, new):
     # durations are `_s` throughout the processor configuration; the former spelling is an
     # unknown key whose error points at the current one
     with pytest.raises(ConfigError) as err:
-        EngineSettings.from_mapping({section: {old: 60}}, prefix="engine")
+        from_mapping(EngineSettings, {section: {old: 60}}, "engine")
     assert err.value.key == f"engine.{section}.{old}"
     assert f"did you mean '{new}'?" in str(err.value)
 
 
 def test_direct_construction_validates_too():
-    with pytest.raises(ConfigError, match="^windows.count_size: "):
+    # keys relative to the section; from_mapping prefixes the section's path
+    with pytest.raises(ConfigError, match="^count_size: "):
         WindowSettings(count_size=-1)
-    with pytest.raises(ConfigError, match="^drift.correction: "):
+    with pytest.raises(ConfigError, match="^correction: "):
         DriftSettings(correction="fdr")
-    with pytest.raises(ConfigError, match="^limits.max_models: "):
+    with pytest.raises(ConfigError, match="^max_models: "):
         LimitSettings(max_models=0)

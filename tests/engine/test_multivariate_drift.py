@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 
+from otel_ml.config_checks import from_mapping
 from otel_ml.processor.contracts import InferenceBatch
 from otel_ml.processor.drift_engine import DriftEngine
 from otel_ml.processor.engine_settings import EngineSettings
@@ -26,7 +27,7 @@ class Clock:
 
 
 def settings(**drift):
-    return EngineSettings.from_mapping({
+    return from_mapping(EngineSettings, {
         "windows": {"count_size": 1000, "min_events": 100, "reservoir_size": 1024, "seed": 5},
         "profiles": {"learn_from_first_n": 0}, "drift": drift})
 

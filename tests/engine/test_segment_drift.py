@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from otel_ml.config_checks import from_mapping
 from otel_ml.errors import ConfigError
 from otel_ml.processor.contracts import InferenceBatch
 from otel_ml.processor.drift_engine import DriftEngine
@@ -26,7 +27,7 @@ class Clock:
 
 
 def settings(segments=5, max_segments=20, **drift):
-    return EngineSettings.from_mapping({
+    return from_mapping(EngineSettings, {
         "windows": {"count_size": 3000, "min_events": 100, "seed": 3},
         "profiles": {"learn_from_first_n": 0},
         "drift": {"segments": segments, "multivariate": False, **drift},
@@ -135,8 +136,8 @@ def test_off_means_no_segment_series_and_no_codes_kept(profile):
 
 def test_segment_settings_are_validated():
     with pytest.raises(ConfigError, match=r"^engine\.drift\.segments: must be <= limits\.max_segments \(3\), got 4"):
-        EngineSettings.from_mapping({"drift": {"segments": 4}, "limits": {"max_segments": 3}}, prefix="engine")
+        from_mapping(EngineSettings, {"drift": {"segments": 4}, "limits": {"max_segments": 3}}, "engine")
     with pytest.raises(ConfigError, match=r"drift\.segments"):
-        EngineSettings.from_mapping({"drift": {"segments": -1}})
+        from_mapping(EngineSettings, {"drift": {"segments": -1}})
     with pytest.raises(ConfigError, match=r"limits\.max_segments"):
-        EngineSettings.from_mapping({"limits": {"max_segments": 0}})
+        from_mapping(EngineSettings, {"limits": {"max_segments": 0}})

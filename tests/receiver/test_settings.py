@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from otel_ml.config_checks import from_mapping
 from otel_ml.errors import ConfigError
 from otel_ml.processor.receiver import ReceiverSettings
 
 
 def test_defaults_listen_on_loopback():
-    s = ReceiverSettings.from_mapping({})
+    s = from_mapping(ReceiverSettings, {}, "receiver")
     assert (s.grpc_endpoint, s.http_endpoint) == ("127.0.0.1:4317", "127.0.0.1:4318")
     assert s.max_request_bytes == 32 * 1024 * 1024 and s.token() is None and not s.tls_enabled
     assert (s.max_concurrent_requests, s.max_connections) == (16, 256)
@@ -20,16 +21,16 @@ def test_valid_mapping(tmp_path):
     cert.write_text("c")
     key.write_text("k")
     token.write_text("  s3cret\n")
-    s = ReceiverSettings.from_mapping({
+    s = from_mapping(ReceiverSettings, {
         "grpc_endpoint": "[::1]:0", "http_endpoint": "", "max_request_bytes": 1024,
         "tls_cert_file": str(cert), "tls_key_file": str(key), "bearer_token_file": str(token),
-        "retry_after_s": 0.5, "merge_events": False})
+        "retry_after_s": 0.5, "merge_events": False}, "receiver")
     assert s.grpc_endpoint == "[::1]:0" and s.http_endpoint == "" and s.tls_enabled
     assert s.token() == "s3cret" and s.retry_after_s == 0.5 and s.merge_events is False
 
 
 def test_null_endpoint_disables():
-    assert ReceiverSettings.from_mapping({"http_endpoint": None}).http_endpoint == ""
+    assert from_mapping(ReceiverSettings, {"http_endpoint": None}, "receiver").http_endpoint == ""
 
 
 INVALID = [
@@ -61,7 +62,7 @@ INVALID = [
 @pytest.mark.parametrize("data,key,problem", INVALID, ids=[c[1] + ":" + c[2] for c in INVALID])
 def test_invalid_mapping_names_the_key(data, key, problem):
     with pytest.raises(ConfigError) as info:
-        ReceiverSettings.from_mapping(data)
+        from_mapping(ReceiverSettings, data, "receiver")
     assert info.value.key == key
     assert problem in info.value.problem
 
@@ -70,13 +71,13 @@ def test_prefix_and_empty_token_file(tmp_path):
     empty = tmp_path / "token"
     empty.write_text("\n")
     with pytest.raises(ConfigError) as info:
-        ReceiverSettings.from_mapping({"bearer_token_file": str(empty)}, prefix="processor.receiver")
+        from_mapping(ReceiverSettings, {"bearer_token_file": str(empty)}, "processor.receiver")
     assert info.value.key == "processor.receiver.bearer_token_file" and "empty" in info.value.problem
 
 
 def test_not_a_mapping():
     with pytest.raises(ConfigError) as info:
-        ReceiverSettings.from_mapping(["grpc_endpoint"])
+        from_mapping(ReceiverSettings, ["grpc_endpoint"], "receiver")
     assert info.value.key == "receiver"
 
 

@@ -24,7 +24,7 @@ def _run(capsys, *argv):
 
 @pytest.mark.parametrize("argv, fragment", [
     (["--policy", "/nonexistent/policy.yml"], "policy file not found: /nonexistent/policy.yml"),
-    (["--policy", str(EXAMPLE), "--listen", "9095"], "--listen: must be 'host:port' (got '9095')"),
+    (["--policy", str(EXAMPLE), "--listen", "9095"], "--listen: must be 'host:port', got '9095'"),
     (["--policy", str(EXAMPLE), "--listen", "127.0.0.1:99999"], "--listen: port must be an integer 0..65535"),
     (["--policy", str(EXAMPLE), "--metrics-endpoint", "::1:9"], "--metrics-endpoint: an IPv6 host must be"),
     (["--policy", str(EXAMPLE), "--bearer-token-file", "/nonexistent/token"], "bearer token file"),

@@ -5,6 +5,7 @@ import pytest
 from scipy import stats as sps
 from scipy.spatial.distance import jensenshannon
 
+from otel_ml.config_checks import from_mapping
 from otel_ml.processor.contracts import InferenceBatch
 from otel_ml.processor.drift_engine import DriftEngine
 from otel_ml.processor.engine_settings import EngineSettings
@@ -106,7 +107,7 @@ def test_report_on_a_profile_gives_the_drift_engines_gauges(data):
     cur_rows = {f: list(cur[f]) for f in feats}
     cur_rows["x0"][:7] = [None, float("nan"), "oops", 99.0, -99.0, None, None]  # data-quality findings
     n = len(cur["x0"])
-    settings = EngineSettings.from_mapping({"windows": {"count_size": n, "min_events": 10},
+    settings = from_mapping(EngineSettings, {"windows": {"count_size": n, "min_events": 10},
                                             "profiles": {"learn_from_first_n": 0}})
     store = ProfileStore()
     store.add(profile)

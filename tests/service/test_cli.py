@@ -43,7 +43,7 @@ def test_bad_endpoint_flag_names_the_key_and_the_source(capsys):
     code = main(["processor", "--grpc-endpoint", "nohost"])
     err = capsys.readouterr().err.strip()
     assert code == 2
-    assert err == ("otel-ml processor: error: receiver.grpc_endpoint: must be 'host:port' (got 'nohost') "
+    assert err == ("otel-ml processor: error: receiver.grpc_endpoint: must be 'host:port', got 'nohost' "
                    "(set by command line)")
 
 

@@ -1,5 +1,6 @@
-"""ProcessorConfig: table-driven fixtures (valid -> expected object, invalid -> exact error) and
-the precedence defaults < YAML < OTEL_ML_* environment < command-line flags."""
+"""ProcessorConfig: table-driven fixtures (valid_*.yml -> the non-default values in
+valid_*.expected.yml; invalid_*.yml -> the exact one-line error in its first line,
+``# error: ...``) and the precedence defaults < YAML < OTEL_ML_* environment < flags."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 import yaml
 
 from otel_ml.errors import ConfigError, UserError
-from otel_ml.processor.config import ProcessorConfig, ProfileSource, load_config
+from otel_ml.processor.config import SECTIONS, ProcessorConfig, ProfileSource, load_config
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
 VALID = sorted(p for p in FIXTURES.glob("valid_*.yml") if not p.name.endswith(".expected.yml"))
@@ -17,17 +18,31 @@ INVALID = sorted(FIXTURES.glob("invalid_*.yml"))
 
 
 def deep_update(base: dict, changes: dict) -> dict:
+    """``base`` with ``changes`` merged in, mappings key by key; a key written ``name!`` replaces
+    the whole value (a mapping the config replaces rather than merges, e.g. decay thresholds)."""
     out = dict(base)
     for key, value in changes.items():
-        out[key] = deep_update(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
-            else value
+        if key.endswith("!"):
+            out[key[:-1]] = value
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_update(out[key], value)
+        else:
+            out[key] = value
     return out
 
 
-def test_fixture_tables_are_not_empty():
+def expected_error(path: Path) -> str:
+    first = path.read_text().splitlines()[0]
+    assert first.startswith("# error: "), f"{path.name}: the first line must be '# error: ...'"
+    return first[len("# error: "):].replace("{file}", str(path))
+
+
+def test_fixture_tables_cover_every_section():
     assert len(VALID) >= 3 and len(INVALID) >= 10
-    for path in INVALID:
-        assert path.with_suffix(".error").exists(), f"{path.name} has no .error file"
+    valid_keys = {key for path in VALID for key in yaml.safe_load(path.read_text()) or {}}
+    invalid_keys = {expected_error(path).partition(".")[0].partition(":")[0] for path in INVALID}
+    assert set(SECTIONS) <= valid_keys, set(SECTIONS) - valid_keys
+    assert set(SECTIONS) <= invalid_keys, set(SECTIONS) - invalid_keys
 
 
 @pytest.mark.parametrize("path", VALID, ids=lambda p: p.stem)
@@ -40,7 +55,7 @@ def test_valid_fixture_gives_the_expected_object(path):
 
 @pytest.mark.parametrize("path", INVALID, ids=lambda p: p.stem)
 def test_invalid_fixture_gives_the_expected_error(path):
-    expected = path.with_suffix(".error").read_text().strip().replace("{file}", str(path))
+    expected = expected_error(path)
     with pytest.raises(UserError) as info:
         load_config(path, env={})
     assert str(info.value) == expected
@@ -95,13 +110,13 @@ def test_env_errors_name_the_variable():
     with pytest.raises(ConfigError) as info:
         load_config(None, env={"OTEL_ML_QUEUE_MAX_EVENTS": "lots"})
     assert str(info.value) == ("ingest.queue_max_events (from OTEL_ML_QUEUE_MAX_EVENTS): "
-                               "must be an integer (got 'lots')")
+                               "must be an integer, got 'lots'")
     with pytest.raises(ConfigError) as info:
         load_config(None, env={"OTEL_ML_QUEUE_MAX_EVENTS": "0"})
-    assert str(info.value) == "ingest.queue_max_events: must be > 0 (got 0) (set by OTEL_ML_QUEUE_MAX_EVENTS)"
+    assert str(info.value) == "ingest.queue_max_events: must be > 0, got 0 (set by OTEL_ML_QUEUE_MAX_EVENTS)"
     with pytest.raises(ConfigError) as info:
         load_config(None, env={}, overrides={"receiver.http_endpoint": "nope"})
-    assert str(info.value) == "receiver.http_endpoint: must be 'host:port' (got 'nope') (set by command line)"
+    assert str(info.value) == "receiver.http_endpoint: must be 'host:port', got 'nope' (set by command line)"
 
 
 def test_profiles_merge_by_model_and_version_across_sources(tmp_path):
@@ -123,9 +138,9 @@ def test_profile_source_forms(text, expected):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("=/p.json", "k: model name is missing (got '=/p.json')"),
-    ("iris=", "k: profile file is missing (got 'iris=')"),
-    (42, "k: expected MODEL[:VERSION]=FILE (got 42)"),
+    ("=/p.json", "k: model name is missing, got '=/p.json'"),
+    ("iris=", "k: profile file is missing, got 'iris='"),
+    (42, "k: expected MODEL[:VERSION]=FILE, got 42"),
 ])
 def test_bad_profile_sources(text, message):
     with pytest.raises(ConfigError) as info:
