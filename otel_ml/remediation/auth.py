@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from otel_ml.errors import UserError
+from otel_ml.tls import server_tls_context
 
 __all__ = ["Credentials", "load_credentials", "load_tls_context", "TOKEN_ENV", "ROUTING_TOKEN_ENV",
            "ADMIN", "READ"]
@@ -120,11 +121,4 @@ def load_tls_context(cert_file: str | None, key_file: str | None) -> ssl.SSLCont
     if cert_file is None or key_file is None:
         missing = "--tls-cert-file" if cert_file is None else "--tls-key-file"
         raise UserError(f"{missing} is missing: --tls-cert-file and --tls-key-file go together")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    try:
-        context.load_cert_chain(cert_file, key_file)
-    except (ssl.SSLError, OSError) as exc:
-        raise UserError(f"--tls-cert-file: cannot load certificate {cert_file} with key {key_file}: "
-                        f"{exc}") from None
-    return context
+    return server_tls_context(cert_file, key_file, "--tls-cert-file")

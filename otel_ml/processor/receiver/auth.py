@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import ssl
 
-from otel_ml.errors import UserError
+from otel_ml.tls import server_tls_context
 
 __all__ = ["BearerAuth", "is_loopback", "server_tls_context"]
 
@@ -19,18 +18,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def server_tls_context(cert_file: str, key_file: str, setting: str) -> ssl.SSLContext:
-    """A TLS 1.2+ server context; an unusable certificate or key is a UserError naming ``setting``."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    try:
-        context.load_cert_chain(cert_file, key_file)
-    except (ssl.SSLError, OSError) as exc:
-        raise UserError(f"{setting}: cannot load certificate {cert_file} with key {key_file}: "
-                        f"{exc}") from exc
-    return context
 
 
 class BearerAuth:
