@@ -8,7 +8,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from otel_ml.processor.contracts import InferenceBatch
-from otel_ml.processor.profile import Profile, build_profile
+from otel_ml.processor.profile import Profile
+from otel_ml.processor.profile_build import build_profile
 from otel_ml.processor.state_codec import read_array
 
 __all__ = ["ProfileLearner"]

@@ -13,7 +13,8 @@ from scipy import stats as sps
 from otel_ml.processor.contracts import GroundTruthEvent, InferenceBatch
 from otel_ml.processor.drift_engine import DriftEngine, SnapshotError
 from otel_ml.processor.engine_settings import EngineSettings
-from otel_ml.processor.profile import ProfileStore, build_profile
+from otel_ml.processor.profile import ProfileStore
+from otel_ml.processor.profile_build import build_profile
 from otel_ml.semconv import OVERFLOW_VALUE, Attr, Metric
 from otel_ml.semconv import QualityCheck as Q
 from otel_ml.stats.categorical import categorical_drift

@@ -11,7 +11,8 @@ from otel_ml.processor.contracts import InferenceBatch
 from otel_ml.processor.drift_engine import DriftEngine
 from otel_ml.processor.engine_settings import EngineSettings
 from otel_ml.processor.export import ExportSettings, MetricsExport
-from otel_ml.processor.profile import Profile, ProfileFormatError, ProfileStore, build_profile
+from otel_ml.processor.profile import Profile, ProfileFormatError, ProfileStore
+from otel_ml.processor.profile_build import build_profile
 from otel_ml.semconv import Attr, Metric
 from tests.support.checkpoints import through_checkpoint
 

@@ -10,7 +10,8 @@ from otel_ml.errors import ConfigError
 from otel_ml.processor.contracts import InferenceBatch
 from otel_ml.processor.drift_engine import DriftEngine
 from otel_ml.processor.engine_settings import EngineSettings
-from otel_ml.processor.profile import ProfileStore, build_profile
+from otel_ml.processor.profile import ProfileStore
+from otel_ml.processor.profile_build import build_profile
 from otel_ml.semconv import OVERFLOW_VALUE, SEGMENT_ALL, Attr, Metric
 from otel_ml.stats.numeric import numeric_drift
 from tests.support.checkpoints import through_checkpoint

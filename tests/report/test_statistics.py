@@ -8,7 +8,8 @@ from scipy.spatial.distance import jensenshannon
 from otel_ml.processor.contracts import InferenceBatch
 from otel_ml.processor.drift_engine import DriftEngine
 from otel_ml.processor.engine_settings import EngineSettings
-from otel_ml.processor.profile import ProfileStore, build_profile
+from otel_ml.processor.profile import ProfileStore
+from otel_ml.processor.profile_build import build_profile
 from otel_ml.report import drift_report
 from otel_ml.semconv import Attr, Metric
 from tests.report.data import frames

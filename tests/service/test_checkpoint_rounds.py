@@ -13,7 +13,8 @@ from otel_ml.processor.checkpoint import CheckpointStore
 from otel_ml.processor.contracts import InferenceBatch
 from otel_ml.processor.drift_engine import DriftEngine
 from otel_ml.processor.engine_settings import EngineSettings
-from otel_ml.processor.profile import ProfileStore, build_profile
+from otel_ml.processor.profile import ProfileStore
+from otel_ml.processor.profile_build import build_profile
 from otel_ml.processor.service import Processor
 from tests.service.test_processor import config
 from tests.support.waiting import wait_until
