@@ -17,6 +17,7 @@ from otel_ml.processor.profile import ProfileStore
 from otel_ml.processor.profile_build import build_profile
 from otel_ml.processor.service import Processor
 from tests.service.test_processor import config
+from tests.support.checkpoints import through_checkpoint
 from tests.support.waiting import wait_until
 
 MODEL, VERSION = "fraud", "3"
@@ -90,3 +91,32 @@ def test_a_checkpoint_round_waits_for_the_chunk_every_component_has_not_yet_appl
     finally:
         gated.proceed.set()
         proc.stop(checkpoint=False)
+
+
+def test_a_snapshot_is_a_copy_that_later_ingests_do_not_change():
+    """The service encodes and writes snapshots after the worker resumes: they must not share
+    buffers with the live windows and rings."""
+    rng = np.random.default_rng(6)
+    profiles = ProfileStore()
+    profiles.add(build_profile(MODEL, VERSION, {"x": rng.normal(size=400)}, rng.integers(0, 2, 400),
+                               rng.uniform(0.5, 1.0, 400), rng=rng))
+    settings = EngineSettings.from_mapping({"windows": {"count_size": 200}})
+    drift = DriftEngine(settings, profiles, clock=lambda: 1000.0)
+    accuracy = AccuracyTracker(profiles=profiles, clock=lambda: 1000.0, slots=drift.slots)
+    first = batch(rng, 150)
+    for component in (drift, accuracy):
+        component.ingest([first])
+    snapshots = {c.name: c.snapshot() for c in (drift, accuracy)}
+    later = batch(rng, 150)  # wraps the count window's ring buffer over the first values
+    for component in (drift, accuracy):
+        component.ingest([later])
+    back = DriftEngine(settings, profiles, clock=lambda: 1000.0)
+    back.restore(through_checkpoint(snapshots["drift"]))
+    assert back.window_events(MODEL, VERSION) == (150, 150)
+    fresh = DriftEngine(settings, profiles, clock=lambda: 1000.0)
+    fresh.ingest([first])
+    assert back.evaluate(1000.0) == fresh.evaluate(1000.0)
+    (model,) = [m for m in through_checkpoint(snapshots["accuracy"])["models"] if m is not None]
+    assert model["predictions"]["total"] == 150
+    np.testing.assert_array_equal(model["predictions"]["columns"]["y_pred"],
+                                  np.asarray(first.predictions, dtype=float))
