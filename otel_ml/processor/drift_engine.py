@@ -31,6 +31,10 @@ Severity: per method from ``drift.tiers``; KS and chi2 tiers also need an adjust
 Time: the time window runs on the engine's clock at ingest (processing time), not on event
 timestamps, so a late or skewed sender cannot place data outside the window's memory bound.
 
+Parts: batch checks and merging (``inference_batches``), per-version state and its checkpoint form
+(``drift_state``), learned profiles (``profile_learner``), gauges (``drift_points``,
+``quality_points``, ``multivariate_drift``, ``segment_drift``); statistics in ``otel_ml.stats``.
+
 Threading: ``ingest`` runs on one worker; ``evaluate`` may run on another. State changes and the
 copy of window contents happen under one lock; drift statistics run after it is released.
 """
@@ -422,20 +426,12 @@ class DriftEngine:
             results[key] = with_bin_shares(res, num_refs[key], summaries[key].cdf(num_refs[key].bin_edges))
         for key, ref in refs.items():
             counts = view.categorical.get(key)
-            if not isinstance(ref, CategoricalProfile) or not counts:
-                continue
-            total = sum(counts.values())
-            if total < min_events:
-                continue
-            results[key] = self._categorical_from_counts(ref, counts, total)
+            if isinstance(ref, CategoricalProfile) and counts and sum(counts.values()) >= min_events:
+                # exact counts; chi2 on a subsample of at most windows.reservoir_size values,
+                # so that its power matches the numeric tests' reservoir
+                results[key] = categorical_drift_counts(ref.reference, counts, rng=self._eval_rng,
+                                                        max_test_n=self.settings.windows.reservoir_size)
         return results
-
-    def _categorical_from_counts(self, ref: CategoricalProfile, counts: dict[str, int],
-                                 total: int) -> CategoricalDrift:
-        """Drift from the time window's exact counts; chi2 on a subsample of at most
-        ``windows.reservoir_size`` values, so its power matches the numeric tests' reservoir."""
-        return categorical_drift_counts(ref.reference, counts, max_test_n=self.settings.windows.reservoir_size,
-                                        rng=self._eval_rng)
 
     def _drift_points(self, schema: DriftSchema, kind: str, view: CountView | TimeView,
                       base: Mapping[str, str]) -> list[Point]:
