@@ -25,7 +25,8 @@ from otel_ml.config_checks import from_mapping
 from otel_ml.processor.contracts import InferenceBatch
 from otel_ml.processor.drift_engine import DriftEngine
 from otel_ml.processor.engine_settings import EngineSettings
-from otel_ml.processor.profile import ProfileStore, build_profile
+from otel_ml.processor.profile import ProfileStore
+from otel_ml.processor.profile_build import build_profile
 from otel_ml.stats import NumericReference, clear_caches, numeric_drift_many
 from otel_ml.stats.multivariate import fit_domain_reference, fit_pca_reference
 

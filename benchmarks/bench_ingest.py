@@ -57,7 +57,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from otel_ml.processor.config import load_config  # noqa: E402
-from otel_ml.processor.profile import build_profile  # noqa: E402
+from otel_ml.processor.profile_build import build_profile  # noqa: E402
 from otel_ml.processor.receiver import Receivers, ReceiverSettings  # noqa: E402
 from otel_ml.processor.receiver.export_handler import ExportHandler  # noqa: E402
 from otel_ml.processor.receiver.http_server import HttpReceiver  # noqa: E402

@@ -38,7 +38,8 @@ from otel_ml.processor.accuracy.settings import AccuracySettings
 from otel_ml.processor.contracts import InferenceBatch
 from otel_ml.processor.drift_engine import DriftEngine
 from otel_ml.processor.engine_settings import EngineSettings
-from otel_ml.processor.profile import ProfileStore, build_profile
+from otel_ml.processor.profile import ProfileStore
+from otel_ml.processor.profile_build import build_profile
 
 N_NUMERIC = 18
 COLORS = ["red", "green", "blue", "black"]

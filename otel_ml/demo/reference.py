@@ -16,7 +16,8 @@ import numpy as np
 
 from otel_ml.demo.model import FALLBACK_VERSION, MODEL_NAME, PRIMARY_VERSION, DemoModels
 from otel_ml.processor.accuracy.reference import performance_section
-from otel_ml.processor.profile import CATEGORICAL, NUMERIC, Profile, build_profile
+from otel_ml.processor.profile import CATEGORICAL, NUMERIC, Profile
+from otel_ml.processor.profile_build import build_profile
 
 __all__ = ["ReferenceFiles", "out_of_fold_proba", "build_model_profile", "write_profiles"]
 

@@ -2,30 +2,26 @@
 
 One file per component (``<state_dir>/<name>.checkpoint.json``), so a damaged file costs only
 that component's state. A file is JSON with a format version and a SHA-256 of its payload;
-the payload encodes plain data plus ``bytes`` and numpy arrays (tagged, base64) so sketches
-and reservoirs round-trip exactly. Writes go to a temporary file in the same directory,
-are fsynced, renamed over the old file with ``os.replace`` and the directory is fsynced, so
+the payload is the component's snapshot encoded by ``state_codec`` (numpy arrays and ``bytes``
+tagged, base64) so sketches and reservoirs round-trip exactly. Writes go to a temporary file in
+the same directory, are fsynced, renamed over the old file with ``os.replace`` and the directory is fsynced, so
 a crash leaves either the old or the new checkpoint, never half of one. A checkpoint that
 cannot be read is moved aside as ``*.corrupt`` and the component starts empty.
 """
 
 from __future__ import annotations
 
-import base64
 import fcntl
 import hashlib
 import json
 import logging
-import math
 import os
 import time
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from otel_ml.atomic_file import fsync_dir, write_atomic
-from otel_ml.errors import OtelMlError, UserError
+from otel_ml.errors import UserError
+from otel_ml.processor.state_codec import CheckpointError, decode_state, encode_state
 
 __all__ = [
     "CheckpointError",
@@ -40,83 +36,10 @@ _log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 _SUFFIX = ".checkpoint.json"
-_TAG = "__otel_ml__"
-
-
-class CheckpointError(OtelMlError):
-    """A state cannot be encoded, or a checkpoint file cannot be decoded."""
 
 
 class StateDirLocked(UserError):
     """Another processor holds the state directory."""
-
-
-# -- codec ----------------------------------------------------------------------------------
-
-def encode_state(value: Any, path: str = "$") -> Any:
-    """Turn a snapshot into JSON-ready data; ``path`` names the position in errors."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return value
-        return {_TAG: "float", "v": repr(value)}
-    if isinstance(value, np.generic):
-        return encode_state(value.item(), path)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return {_TAG: "bytes", "v": base64.b64encode(bytes(value)).decode("ascii")}
-    if isinstance(value, np.ndarray):
-        if value.dtype.hasobject:
-            return {_TAG: "objarray", "v": encode_state(value.tolist(), path)}
-        arr = np.ascontiguousarray(value)
-        return {_TAG: "ndarray", "dtype": arr.dtype.str, "shape": list(arr.shape),
-                "v": base64.b64encode(arr.tobytes()).decode("ascii")}
-    if isinstance(value, dict):
-        if all(isinstance(k, str) for k in value) and _TAG not in value:
-            return {k: encode_state(v, f"{path}.{k}") for k, v in value.items()}
-        return {_TAG: "map", "v": [[encode_state(k, f"{path}<key>"), encode_state(v, f"{path}[{k!r}]")]
-                                   for k, v in value.items()]}
-    if isinstance(value, list):
-        return [encode_state(v, f"{path}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, tuple):
-        return {_TAG: "tuple", "v": [encode_state(v, f"{path}[{i}]") for i, v in enumerate(value)]}
-    if isinstance(value, (set, frozenset)):
-        return {_TAG: "set", "v": [encode_state(v, f"{path}[]") for v in value]}
-    raise CheckpointError(f"{path}: cannot checkpoint a value of type {type(value).__name__}")
-
-
-def _hashable(value: Any) -> Any:
-    return tuple(_hashable(v) for v in value) if isinstance(value, list) else value
-
-
-def decode_state(data: Any) -> Any:
-    """Inverse of ``encode_state``."""
-    if isinstance(data, list):
-        return [decode_state(v) for v in data]
-    if not isinstance(data, dict):
-        return data
-    tag = data.get(_TAG)
-    if tag is None:
-        return {k: decode_state(v) for k, v in data.items()}
-    v = data["v"]
-    if tag == "float":
-        return float(v)
-    if tag == "bytes":
-        return base64.b64decode(v)
-    if tag == "ndarray":
-        raw = base64.b64decode(v)
-        return np.frombuffer(raw, dtype=np.dtype(data["dtype"])).reshape(data["shape"]).copy()
-    if tag == "objarray":
-        return np.array(decode_state(v), dtype=object)
-    if tag == "map":
-        return {_hashable(decode_state(k)): decode_state(val) for k, val in v}
-    if tag == "tuple":
-        return tuple(decode_state(x) for x in v)
-    if tag == "set":
-        return {_hashable(decode_state(x)) for x in v}
-    raise CheckpointError(f"unknown tag {tag!r}")
 
 
 # -- store ----------------------------------------------------------------------------------

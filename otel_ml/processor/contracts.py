@@ -108,7 +108,8 @@ class Component(Protocol):
 
     The service calls ``ingest`` from its single ingest worker, ``evaluate`` from the evaluation
     loop (possibly another thread: implementations lock), ``snapshot``/``restore`` around
-    checkpoints. Counters and histograms are recorded by the component itself on the OTel
+    checkpoints (``snapshot`` runs between two ingest chunks and returns copies: later ingests
+    must not change it). Counters and histograms are recorded by the component itself on the OTel
     ``Meter`` it is given; ``evaluate`` returns the gauges.
     """
 

@@ -4,7 +4,8 @@ Receivers call ``submit`` from their request threads; it never blocks: when the 
 ``max_events`` items (a batch of N predictions counts N) or its estimated memory passes
 ``max_memory_bytes`` it raises ``contracts.Overloaded`` so the receiver answers
 UNAVAILABLE / 503 with a retry delay. One worker thread drains the queue and hands every
-chunk to each component's ``ingest`` in order, so components see events single-threaded.
+chunk to each component's ``ingest`` in order, so components see events single-threaded;
+``between_chunks`` holds it between two chunks, where every component has seen the same events.
 
 Admission: before queueing, the first component with an ``admit(events)`` method (the drift
 engine, holding the model-version slots it shares with the accuracy tracker) decides which
@@ -14,11 +15,12 @@ so the receiver answers them to the sender (partial success) while the request i
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections import deque
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from otel_ml.processor.admission import Admission
 from otel_ml.processor.contracts import Component, Event, InferenceBatch, Overloaded
@@ -79,6 +81,8 @@ class IngestQueue:
         self._bytes = 0
         self._busy = 0  # events taken by the worker and not yet applied
         self._cond = threading.Condition()
+        # held by the worker while it applies one chunk to every component (see between_chunks)
+        self._apply_lock = threading.Lock()
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.ingest_errors = 0
@@ -183,6 +187,13 @@ class IngestQueue:
             self._thread = None
         return drained and self.depth == 0
 
+    @contextlib.contextmanager
+    def between_chunks(self) -> Iterator[None]:
+        """Hold the worker between two chunks: inside, every component has applied the same
+        events (the checkpoint takes its snapshots here so that they agree)."""
+        with self._apply_lock:
+            yield
+
     # -- worker ------------------------------------------------------------------------
     def _take(self) -> list[Event] | None:
         """Up to ``max_chunk_events`` queued events (whole submissions), or None when stopping."""
@@ -207,14 +218,15 @@ class IngestQueue:
             chunk = self._take()
             if chunk is None:
                 return
-            for component in self._components:
-                try:
-                    component.ingest(chunk)
-                except Exception as exc:  # noqa: BLE001 - one bad chunk must not stop ingestion
-                    self.ingest_errors += 1
-                    _log.exception("component %r failed to ingest %d events", component.name, len(chunk))
-                    if self._on_error is not None:
-                        self._on_error(component.name, exc)
+            with self._apply_lock:
+                for component in self._components:
+                    try:
+                        component.ingest(chunk)
+                    except Exception as exc:  # noqa: BLE001 - one bad chunk must not stop ingestion
+                        self.ingest_errors += 1
+                        _log.exception("component %r failed to ingest %d events", component.name, len(chunk))
+                        if self._on_error is not None:
+                            self._on_error(component.name, exc)
             with self._cond:
                 self._busy = 0
                 self._cond.notify_all()

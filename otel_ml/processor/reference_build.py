@@ -29,9 +29,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from otel_ml.errors import UserError
-from otel_ml.processor.profile import (
-    ALL_VERSIONS, CATEGORICAL, NUMERIC, Profile, build_profile, infer_kind,
-)
+from otel_ml.processor.profile import ALL_VERSIONS, CATEGORICAL, NUMERIC, Profile
+from otel_ml.processor.profile_build import build_profile, infer_kind
 from otel_ml.processor.tabular import SUPPORTED_SUFFIXES, Table, read_table, read_tables
 from otel_ml.stats.errors import EmptySampleError
 

@@ -1,35 +1,17 @@
 """Uniform samples of streams with bounded memory: a vectorised reservoir and merging of several.
 
-Values are floats (a column) or rows of floats (a matrix: the multivariate drift's joint rows);
-``encode_floats`` / ``decode_floats`` carry NaN through strict JSON as null.
+Values are floats (a column) or rows of floats (a matrix: the multivariate drift's joint rows).
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
-__all__ = ["Reservoir", "merge_reservoirs", "encode_floats", "decode_floats"]
+from otel_ml.processor.state_codec import read_array
 
-
-# --- JSON helpers -----------------------------------------------------------------------------
-
-
-def encode_floats(values: np.ndarray) -> list:
-    """float64 array -> JSON list (NaN as None; finite values round-trip exactly via repr)."""
-    arr = np.asarray(values, dtype=np.float64)
-    nan = np.isnan(arr)
-    if not nan.any():
-        return arr.tolist()
-    out = arr.astype(object)
-    out[nan] = None
-    return out.tolist()
-
-
-def decode_floats(values: Iterable) -> np.ndarray:
-    """Inverse of ``encode_floats`` (numpy reads None as NaN in a float64 array)."""
-    return np.array(values, dtype=np.float64)
+__all__ = ["Reservoir", "merge_reservoirs"]
 
 
 # --- reservoir --------------------------------------------------------------------------------
@@ -72,11 +54,11 @@ class Reservoir:
         self.seen += m
 
     def to_dict(self) -> dict[str, Any]:
-        return {"capacity": self.capacity, "seen": self.seen, "values": encode_floats(self.values)}
+        return {"capacity": self.capacity, "seen": self.seen, "values": self.values.copy()}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Reservoir":
-        return cls(int(d["capacity"]), int(d["seen"]), decode_floats(d["values"]))
+        return cls(int(d["capacity"]), int(d["seen"]), read_array(d["values"], np.float64))
 
 
 def merge_reservoirs(parts: list[Reservoir], size: int, rng: np.random.Generator) -> np.ndarray:

@@ -189,12 +189,22 @@ class Processor:
         ok = True
         with self._ckpt_lock:
             now = self._clock()
-            for component in list(self.components):
+            states = []
+            # every snapshot between the same two ingest chunks, so the components agree on
+            # which events they hold; encoding and writing happen after the worker resumes
+            with self.queue.between_chunks():
+                for component in list(self.components):
+                    try:
+                        states.append((component.name, component.snapshot()))
+                    except CheckpointError as exc:
+                        ok = False
+                        _log.error("checkpoint of %r failed: %s", component.name, exc)
+            for name, state in states:
                 try:
-                    self.store.save(component.name, component.snapshot(), now=now)
+                    self.store.save(name, state, now=now)
                 except (CheckpointError, OSError) as exc:
                     ok = False
-                    _log.error("checkpoint of %r failed: %s", component.name, exc)
+                    _log.error("checkpoint of %r failed: %s", name, exc)
             if ok:
                 self.last_checkpoint = now
                 self.export.record_checkpoint(now)

@@ -38,7 +38,6 @@ error, not bit for bit; everything else continues identically.
 
 from __future__ import annotations
 
-import base64
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
@@ -48,7 +47,8 @@ from datasketches import kll_doubles_sketch
 
 from otel_ml.processor.cardinality import capped_counts
 from otel_ml.processor.quality import flag_counts
-from otel_ml.processor.reservoir import Reservoir, decode_floats, encode_floats, merge_reservoirs
+from otel_ml.processor.reservoir import Reservoir, merge_reservoirs
+from otel_ml.processor.state_codec import read_array, read_bytes
 
 __all__ = [
     "ColumnKey",
@@ -59,8 +59,6 @@ __all__ = [
     "TimeWindow",
     "TimeView",
     "NumericSummary",
-    "encode_floats",
-    "decode_floats",
 ]
 
 #: A column of a model version: (subject, name), subject one of semconv.DriftSubject.
@@ -190,10 +188,10 @@ class CountWindow:
         return {
             "size": self.size,
             "pos": self.pos,
-            "numeric": [[*_key_str(k), encode_floats(v)] for k, v in self.numeric.items()],
-            "categorical": [[*_key_str(k), v.tolist()] for k, v in self.categorical.items()],
-            "flags": {name: v.tolist() for name, v in self.flags.items()},
-            "segments": self.segments.tolist() if self.segments is not None else None,
+            "numeric": [[*_key_str(k), v.copy()] for k, v in self.numeric.items()],
+            "categorical": [[*_key_str(k), v.copy()] for k, v in self.categorical.items()],
+            "flags": {name: v.copy() for name, v in self.flags.items()},
+            "segments": self.segments.copy() if self.segments is not None else None,
         }
 
     @classmethod
@@ -202,15 +200,13 @@ class CountWindow:
         old = cls(int(d["size"]))
         old.pos = int(d["pos"])
         for subject, name, values in d.get("numeric", []):
-            old.numeric[(subject, name)] = decode_floats(values)
+            old.numeric[(subject, name)] = read_array(values, np.float64)
         for subject, name, values in d.get("categorical", []):
-            arr = np.empty(len(values), dtype=object)
-            arr[:] = values
-            old.categorical[(subject, name)] = arr
+            old.categorical[(subject, name)] = read_array(values, object)
         for name, values in d.get("flags", {}).items():
-            old.flags[name] = np.array(values, dtype=np.uint16)
+            old.flags[name] = read_array(values, np.uint16)
         if d.get("segments") is not None:
-            old.segments = np.array(d["segments"], dtype=np.int32)
+            old.segments = read_array(d["segments"], np.int32)
         if size is None or size == old.size:
             return old
         return old._resized(size)
@@ -424,11 +420,10 @@ class TimeWindow:
             "pane_list": [{
                 "index": p.index,
                 "events": p.events,
-                "numeric": [[*_key_str(k), p.reservoirs[k].to_dict(),
-                             base64.b64encode(p.sketches[k].serialize()).decode("ascii")]
+                "numeric": [[*_key_str(k), p.reservoirs[k].to_dict(), p.sketches[k].serialize()]
                             for k in p.reservoirs],
                 "categorical": [[*_key_str(k), dict(c)] for k, c in p.counts.items()],
-                "checks": {name: c.tolist() for name, c in p.checks.items()},
+                "checks": {name: c.copy() for name, c in p.checks.items()},
                 "low_confidence": p.low_confidence,
                 "confidences": p.confidences,
                 "rows": p.rows.to_dict() if p.rows is not None else None,
@@ -448,11 +443,11 @@ class TimeWindow:
             p = _Pane(int(pd["index"]), int(pd["events"]))
             for subject, name, res, sketch in pd.get("numeric", []):
                 p.reservoirs[(subject, name)] = Reservoir.from_dict(res)
-                p.sketches[(subject, name)] = kll_doubles_sketch.deserialize(base64.b64decode(sketch))
+                p.sketches[(subject, name)] = kll_doubles_sketch.deserialize(read_bytes(sketch))
             for subject, name, counts in pd.get("categorical", []):
                 p.counts[(subject, name)] = {str(k): int(v) for k, v in counts.items()}
             for name, counts in pd.get("checks", {}).items():
-                p.checks[name] = np.array(counts, dtype=np.int64)
+                p.checks[name] = read_array(counts, np.int64)
             p.low_confidence = int(pd.get("low_confidence", 0))
             p.confidences = int(pd.get("confidences", 0))
             if pd.get("rows") is not None:

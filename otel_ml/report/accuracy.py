@@ -19,7 +19,8 @@ from otel_ml.processor.accuracy import evaluation as ev
 from otel_ml.processor.accuracy.encoding import canonical_class, float_column
 from otel_ml.processor.accuracy.reference import ReferencePerformance, default_positive, performance_section
 from otel_ml.processor.accuracy.settings import TASK_CLASSIFICATION, TASK_REGRESSION, AccuracySettings
-from otel_ml.processor.profile import CATEGORICAL, infer_kind
+from otel_ml.processor.profile import CATEGORICAL
+from otel_ml.processor.profile_build import infer_kind
 from otel_ml.semconv import SEGMENT_ALL, Attr, Metric, WindowKind
 
 __all__ = ["Roles", "performance_report", "probability_classes", "classes_of"]

@@ -18,12 +18,8 @@ import numpy as np
 from otel_ml.errors import UserError
 from otel_ml.processor.engine_settings import DriftSettings
 from otel_ml.processor import quality
-from otel_ml.processor.profile import (
-    build_multivariate,
-    confidence_floor,
-    prediction_confidence_floor,
-    CATEGORICAL, NUMERIC, CategoricalProfile, ColumnProfile, NumericProfile, Profile, build_column_profile,
-)
+from otel_ml.processor.profile import confidence_floor, prediction_confidence_floor, CATEGORICAL, NUMERIC, CategoricalProfile, ColumnProfile, NumericProfile, Profile
+from otel_ml.processor.profile_build import build_multivariate, build_column_profile
 from otel_ml.processor.reference_build import Table
 from otel_ml.report import columns as colmod
 from otel_ml.processor.accuracy.encoding import canonical_class
@@ -186,7 +182,7 @@ def _reference_profiles(ref: Table | Profile, names: list[str], roles: Roles, ca
         if not col or col not in ref.columns:
             continue
         if kind is None:
-            from otel_ml.processor.profile import infer_kind
+            from otel_ml.processor.profile_build import infer_kind
             kind = CATEGORICAL if col in categorical else infer_kind(ref.columns[col], prediction=True)
         try:
             out["@" + subject] = build_column_profile(ref.columns[col], kind, bins, None, name=subject)

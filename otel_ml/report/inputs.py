@@ -13,7 +13,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from otel_ml.errors import UserError
-from otel_ml.processor.profile import CATEGORICAL, NUMERIC, Profile, infer_kind
+from otel_ml.processor.profile import CATEGORICAL, NUMERIC, Profile
+from otel_ml.processor.profile_build import infer_kind
 from otel_ml.processor.reference_build import Table, load_table, load_tables
 
 __all__ = ["load_data", "load_reference", "column_kind"]

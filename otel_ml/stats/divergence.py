@@ -8,7 +8,7 @@ from numpy.typing import ArrayLike
 from otel_ml.stats.errors import EmptySampleError
 from otel_ml.stats.samples import finite_values
 
-__all__ = ["PSI_EPS", "psi", "jensen_shannon", "bin_fractions", "bin_fractions_sorted"]
+__all__ = ["PSI_EPS", "psi", "jensen_shannon", "bin_fractions", "bin_fractions_sorted", "bin_fractions_from_cdf"]
 
 #: Floor for a bin share in PSI. An empty bin would make ln(cur/ref) infinite; with
 #: the floor one bin that goes from 10% to empty adds (0.1 - 1e-4) * ln(0.1/1e-4) ~ 0.69.
@@ -87,3 +87,10 @@ def bin_fractions(bin_edges: ArrayLike, values: ArrayLike) -> np.ndarray:
         raise EmptySampleError("values: no finite value to bin")
     idx = np.searchsorted(edges, vals, side="left")
     return np.bincount(idx, minlength=edges.size + 1) / vals.size
+
+
+def bin_fractions_from_cdf(cdf: ArrayLike) -> np.ndarray:
+    """Shares of bins (-inf, e0], (e0, e1], ..., (e_last, inf) from a CDF read at the inner edges
+    (e.g. a KLL sketch's ``get_cdf``); a non-monotone approximate CDF gives no negative share."""
+    at_edges = np.asarray(cdf, dtype=np.float64).ravel()
+    return np.clip(np.diff(np.concatenate(([0.0], at_edges, [1.0]))), 0.0, None)

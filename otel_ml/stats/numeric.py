@@ -9,6 +9,7 @@ window in the reference-quantile bins.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -17,7 +18,7 @@ from numpy.typing import ArrayLike
 
 from otel_ml.stats.coupling import clear_cache as _clear_coupling_cache
 from otel_ml.stats.coupling import wasserstein_coupled
-from otel_ml.stats.divergence import PSI_EPS, bin_fractions_sorted, jensen_shannon, psi
+from otel_ml.stats.divergence import PSI_EPS, bin_fractions_from_cdf, bin_fractions_sorted, jensen_shannon, psi
 from otel_ml.stats.kolmogorov import clear_cache as _clear_kolmogorov_cache
 from otel_ml.stats.kolmogorov import kstwo_sf
 from otel_ml.stats.references import NumericReference
@@ -29,7 +30,7 @@ from otel_ml.stats.severity import (
 
 __all__ = [
     "NumericDrift", "ks_2samp_sorted", "ks_p_value", "wasserstein_sorted",
-    "numeric_drift", "numeric_drift_many", "clear_caches",
+    "numeric_drift", "numeric_drift_many", "with_bin_shares", "clear_caches",
 ]
 
 
@@ -230,3 +231,11 @@ def clear_caches() -> None:
     """Drop the per-size caches (quantile couplings, Kolmogorov term tables); results do not change."""
     _clear_coupling_cache()
     _clear_kolmogorov_cache()
+
+
+def with_bin_shares(result: NumericDrift, ref: NumericReference, cdf_at_edges: ArrayLike) -> NumericDrift:
+    """``result`` with PSI and Jensen-Shannon recomputed from a CDF of every current value read at
+    the reference bin edges (a sketch's), instead of from the sample the other statistics used."""
+    shares = bin_fractions_from_cdf(cdf_at_edges)
+    return dataclasses.replace(result, psi=psi(ref.bin_fractions, shares, PSI_EPS),
+                               jensen_shannon=jensen_shannon(ref.bin_fractions, shares))

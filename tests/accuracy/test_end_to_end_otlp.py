@@ -18,7 +18,7 @@ from sklearn.naive_bayes import GaussianNB
 
 from otel_ml.processor.accuracy import performance_section
 from otel_ml.processor.config import ProcessorConfig
-from otel_ml.processor.profile import build_profile
+from otel_ml.processor.profile_build import build_profile
 from otel_ml.processor.service import Processor
 from otel_ml.semconv import Attr, Body, EventName, Metric
 from tests.support.procs import Prometheus

@@ -12,7 +12,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.naive_bayes import GaussianNB
 
 from otel_ml.processor.accuracy import performance_section
-from otel_ml.processor.profile import ProfileStore, build_profile
+from otel_ml.processor.profile import ProfileStore
+from otel_ml.processor.profile_build import build_profile
 from otel_ml.semconv import Attr, Metric
 
 from .helpers import batch, find, labels, make_tracker, perf

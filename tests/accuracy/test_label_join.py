@@ -1,13 +1,13 @@
 """Joining labels to predictions: any delay, any order, duplicates, early labels, expired ids,
 invalid labels, restart mid-join; each label counted once by result on ml.labels.received."""
 
-import json
 
 import numpy as np
 import pytest
 
 from otel_ml.processor.admission import ModelSlots
 from otel_ml.semconv import Attr, LabelResult as R, Metric
+from tests.support.checkpoints import through_checkpoint
 
 from .helpers import batch, find, labels, make_tracker, perf, results, sums
 
@@ -143,7 +143,7 @@ def test_restart_mid_join_loses_no_pending_prediction():
     tracker.ingest([batch("m", ids[:150], pred[:150])])
     tracker.ingest(labels(ids[:60], y[:60].tolist()))
     tracker.ingest(labels(["early"], [2]))  # held at checkpoint time
-    saved = json.loads(json.dumps(tracker.snapshot()))  # what the checkpoint file holds
+    saved = through_checkpoint(tracker.snapshot())  # what the checkpoint file holds
 
     restarted, reader2, _ = make_tracker(SMALL, clock=clock)
     restarted.restore(saved)

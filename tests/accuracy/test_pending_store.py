@@ -1,7 +1,6 @@
 """The pending store: bounded by count and TTL, tombstones, re-used ids, checkpoint round trip."""
 
 import gc
-import json
 import sys
 import tracemalloc
 
@@ -9,6 +8,7 @@ import numpy as np
 
 from otel_ml.processor.accuracy import pending as pd
 from otel_ml.processor.accuracy.pending import PendingStore
+from tests.support.checkpoints import through_checkpoint
 
 
 def _values(n, t=0.0, model=0):
@@ -86,7 +86,7 @@ def test_checkpoint_round_trip_through_json():
         s.register([f"{b}-{i}" for i in range(20)], _values(20, t=float(b)))
     s.mark_labelled(s.lookup(["2-0"], 5.0).seqs)
     s.widen_proba(2)
-    data = json.loads(json.dumps(s.to_dict()))
+    data = through_checkpoint(s.to_dict())
     r = PendingStore(50, ttl_s=100, max_tombstones=10)
     r.restore(data)
     assert len(r) == len(s) == 50
@@ -130,7 +130,7 @@ def test_byte_accounting_follows_reused_ids_ttl_and_restore():
     s.register(ids[:10], _values(10, t=5.0))  # re-used ids replace their registration
     assert s.accounted_bytes - empty == grown
     restored = PendingStore(100, ttl_s=10, max_tombstones=0, max_bytes=2**20)
-    restored.restore(json.loads(json.dumps(s.to_dict())))
+    restored.restore(through_checkpoint(s.to_dict()))
     assert restored.accounted_bytes == s.accounted_bytes
     assert s.expire(now=12.0) == 40  # the 40 registered at t=0
     assert s.evicted[pd.EVICT_TTL] == 40

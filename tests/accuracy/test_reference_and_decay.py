@@ -11,7 +11,8 @@ from scipy import stats
 from sklearn import metrics as skm
 
 from otel_ml.processor.accuracy import ReferenceFormatError, ReferencePerformance, performance_section
-from otel_ml.processor.profile import ProfileStore, build_profile
+from otel_ml.processor.profile import ProfileStore
+from otel_ml.processor.profile_build import build_profile
 from otel_ml.semconv import Metric
 from otel_ml.stats.decay import bootstrap_weights
 

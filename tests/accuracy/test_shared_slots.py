@@ -22,7 +22,8 @@ from otel_ml.processor.config import ProcessorConfig
 from otel_ml.processor.drift_engine import DriftEngine
 from otel_ml.processor.engine_settings import EngineSettings
 from otel_ml.processor.ingest_queue import IngestQueue
-from otel_ml.processor.profile import ProfileStore, build_profile
+from otel_ml.processor.profile import ProfileStore
+from otel_ml.processor.profile_build import build_profile
 from otel_ml.processor.service import default_component_factories
 from otel_ml.semconv import Attr, Metric
 from tests.accuracy.helpers import Clock, batch

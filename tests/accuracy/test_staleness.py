@@ -7,7 +7,6 @@ with no prediction and no joined label or outcome for ``stale_after_s`` exports 
 gauges back; the last-activity time survives a checkpoint.
 """
 
-import json
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ from otel_ml.config_checks import from_mapping
 from otel_ml.errors import ConfigError
 from otel_ml.processor.accuracy import AccuracySettings
 from otel_ml.semconv import Attr, LabelResult as R, Metric
+from tests.support.checkpoints import through_checkpoint
 
 from .helpers import batch, find, labels, make_tracker, outcome, perf, results
 
@@ -160,7 +160,7 @@ def test_restore_keeps_the_last_activity_time():
     tracker, _, clock = make_tracker(SETTINGS)
     _serve(tracker, clock)
     last = clock.t
-    saved = json.loads(json.dumps(tracker.snapshot()))
+    saved = through_checkpoint(tracker.snapshot())
     assert saved["models"][0]["last_activity"] == last
 
     clock.t = last + STALE + 1  # the processor was down for longer than stale_after_s
@@ -178,7 +178,7 @@ def test_restore_keeps_the_last_activity_time():
 def test_a_snapshot_without_last_activity_restores_with_now():
     tracker, _, clock = make_tracker(SETTINGS)
     _serve(tracker, clock)
-    saved = json.loads(json.dumps(tracker.snapshot()))
+    saved = through_checkpoint(tracker.snapshot())
     for model in saved["models"]:
         del model["last_activity"]  # written before the setting existed
     clock.t += 5 * 86400
@@ -192,7 +192,7 @@ def test_a_snapshot_without_last_activity_restores_with_now():
 def test_a_bad_last_activity_is_refused():
     tracker, _, clock = make_tracker(SETTINGS)
     _serve(tracker, clock)
-    saved = json.loads(json.dumps(tracker.snapshot()))
+    saved = through_checkpoint(tracker.snapshot())
     saved["models"][0]["last_activity"] = "yesterday"
     with pytest.raises(ValueError):
         tracker.restore(saved)

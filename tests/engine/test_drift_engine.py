@@ -1,7 +1,6 @@
 """DriftEngine end to end: drift gauges against SciPy / otel_ml.stats on the same window, multiple
 testing, data quality, caps, learned profiles, snapshots."""
 
-import json
 import logging
 import threading
 
@@ -15,13 +14,15 @@ from otel_ml.config_checks import from_mapping
 from otel_ml.processor.contracts import GroundTruthEvent, InferenceBatch
 from otel_ml.processor.drift_engine import DriftEngine, SnapshotError
 from otel_ml.processor.engine_settings import EngineSettings
-from otel_ml.processor.profile import ProfileStore, build_profile
+from otel_ml.processor.profile import ProfileStore
+from otel_ml.processor.profile_build import build_profile
 from otel_ml.semconv import OVERFLOW_VALUE, Attr, Metric
 from otel_ml.semconv import QualityCheck as Q
 from otel_ml.stats.categorical import categorical_drift
 from otel_ml.stats.divergence import bin_fractions, psi
 from otel_ml.stats.multitest import adjust
 from otel_ml.stats.numeric import numeric_drift
+from tests.support.checkpoints import through_checkpoint
 
 NUMERIC = [f"f{i}" for i in range(6)]
 COLORS = ["red", "green", "blue"]
@@ -373,7 +374,7 @@ def test_snapshot_restore_gives_equal_gauges_and_continues(engine, profile):
     eng.ingest([make_batch(rng, 300, shift={"f0": 0.4}) for _ in range(5)])
     clock.t += 100
     eng.ingest([make_batch(rng, 200, colors=["red", "pink"])])
-    state = json.loads(json.dumps(eng.snapshot(), allow_nan=False))
+    state = through_checkpoint(eng.snapshot())
     other = DriftEngine(make_settings(), eng.profiles, clock=clock)
     other.restore(state)
     before = index(eng.evaluate(clock.t))
@@ -405,7 +406,7 @@ def test_a_damaged_snapshot_is_refused_and_changes_nothing(engine, damage, messa
     eng, clock = engine
     rng = np.random.default_rng(18)
     eng.ingest([make_batch(rng, 200)])
-    state = json.loads(json.dumps(eng.snapshot()))
+    state = through_checkpoint(eng.snapshot())
     damage(state)
     target = DriftEngine(make_settings(), eng.profiles, clock=clock)
     target.ingest([make_batch(rng, 120)])
@@ -432,7 +433,7 @@ def test_learned_profile_from_the_first_events(caplog):
     eng.ingest([make_batch(rng, 200, shift={"f3": 2.0})])
     ix = index(eng.evaluate(clock.t))
     assert score(ix, "count", "f3", "ks", metric=Metric.DRIFT_SEVERITY) == 3
-    state = json.loads(json.dumps(eng.snapshot(), allow_nan=False))
+    state = through_checkpoint(eng.snapshot())
     restored = DriftEngine(make_settings(profiles={"learn_from_first_n": 300}), ProfileStore(), clock=clock)
     restored.restore(state)
     assert restored.profile_for("m", "1").to_dict() == profile.to_dict()
@@ -448,7 +449,7 @@ def test_learner_survives_a_restore_half_way():
     first.features["f0"][0] = float("nan")
     eng.ingest([first])
     restored = DriftEngine(settings, ProfileStore(), clock=clock)
-    restored.restore(json.loads(json.dumps(eng.snapshot(), allow_nan=False)))
+    restored.restore(through_checkpoint(eng.snapshot()))
     rest = make_batch(rng, 80)
     eng.ingest([rest])
     restored.ingest([rest])

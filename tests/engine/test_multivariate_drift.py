@@ -12,8 +12,10 @@ from otel_ml.processor.contracts import InferenceBatch
 from otel_ml.processor.drift_engine import DriftEngine
 from otel_ml.processor.engine_settings import EngineSettings
 from otel_ml.processor.export import ExportSettings, MetricsExport
-from otel_ml.processor.profile import Profile, ProfileFormatError, ProfileStore, build_profile
+from otel_ml.processor.profile import Profile, ProfileFormatError, ProfileStore
+from otel_ml.processor.profile_build import build_profile
 from otel_ml.semconv import Attr, Metric
+from tests.support.checkpoints import through_checkpoint
 
 FEATURES = ["a", "b", "c"]
 
@@ -134,7 +136,7 @@ def test_same_window_same_verdict_and_a_restored_engine_agrees(profile):
     first = mv(eng.evaluate(clock.t))
     assert len(first) == 8 and mv(eng.evaluate(clock.t)) == first
     other = DriftEngine(settings(), eng.profiles, clock=clock)
-    other.restore(json.loads(json.dumps(eng.snapshot(), allow_nan=False)))
+    other.restore(through_checkpoint(eng.snapshot()))
     restored = mv(other.evaluate(clock.t))
     assert restored[(Metric.DRIFT_SCORE.name, "count")] == first[(Metric.DRIFT_SCORE.name, "count")]
     assert restored[(Metric.DRIFT_SEVERITY.name, "time")] >= 2 and first[(Metric.DRIFT_SEVERITY.name, "time")] >= 2

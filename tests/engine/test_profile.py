@@ -7,10 +7,8 @@ import pytest
 from sklearn.datasets import load_iris
 
 from otel_ml.errors import UserError
-from otel_ml.processor.profile import (
-    ALL_VERSIONS, CATEGORICAL, FORMAT_VERSION, NUMERIC, OUTLIER_IQR_K, CategoricalProfile, NumericProfile, Profile,
-    ProfileFormatError, ProfileStore, build_profile, infer_kind,
-)
+from otel_ml.processor.profile import ALL_VERSIONS, CATEGORICAL, FORMAT_VERSION, NUMERIC, CategoricalProfile, NumericProfile, Profile, ProfileFormatError, ProfileStore
+from otel_ml.processor.profile_build import OUTLIER_IQR_K, build_profile, infer_kind
 from otel_ml.processor.quality import VALUE_NUMBER, VALUE_STRING
 
 

@@ -1,7 +1,6 @@
 """Per-segment drift and data quality: a shift confined to one segment is flagged on that segment's
 series only; one Benjamini-Hochberg family over every (feature, segment) test; the segment cap."""
 
-import json
 
 import numpy as np
 import pytest
@@ -12,9 +11,11 @@ from otel_ml.errors import ConfigError
 from otel_ml.processor.contracts import InferenceBatch
 from otel_ml.processor.drift_engine import DriftEngine
 from otel_ml.processor.engine_settings import EngineSettings
-from otel_ml.processor.profile import ProfileStore, build_profile
+from otel_ml.processor.profile import ProfileStore
+from otel_ml.processor.profile_build import build_profile
 from otel_ml.semconv import OVERFLOW_VALUE, SEGMENT_ALL, Attr, Metric
 from otel_ml.stats.numeric import numeric_drift
+from tests.support.checkpoints import through_checkpoint
 
 FEATURES = ["f0", "f1", "f2"]
 
@@ -122,7 +123,7 @@ def test_top_segments_by_volume_and_the_cap(profile):
     assert {s for s, _, _ in sev} == {"s1", OVERFLOW_VALUE}
     # restored engines keep the names behind the codes
     other = DriftEngine(settings(segments=2, max_segments=3), eng.profiles, clock=Clock())
-    other.restore(json.loads(json.dumps(eng.snapshot())))
+    other.restore(through_checkpoint(eng.snapshot()))
     assert {s for s, _, _ in by_segment(other.evaluate(Clock.t), Metric.DRIFT_SEVERITY)} == {"s1", OVERFLOW_VALUE}
 
 

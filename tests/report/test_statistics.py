@@ -9,7 +9,8 @@ from otel_ml.config_checks import from_mapping
 from otel_ml.processor.contracts import InferenceBatch
 from otel_ml.processor.drift_engine import DriftEngine
 from otel_ml.processor.engine_settings import EngineSettings
-from otel_ml.processor.profile import ProfileStore, build_profile
+from otel_ml.processor.profile import ProfileStore
+from otel_ml.processor.profile_build import build_profile
 from otel_ml.report import drift_report
 from otel_ml.semconv import Attr, Metric
 from tests.report.data import frames

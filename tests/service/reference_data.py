@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from otel_ml.processor.profile import build_profile
+from otel_ml.processor.profile_build import build_profile
 
 MODEL, VERSION = "cancer", "1"
 SHIFTED, STEADY = "mean radius", "mean texture"

@@ -9,6 +9,7 @@ import pytest
 from scipy.spatial.distance import jensenshannon
 
 from otel_ml.stats import EmptySampleError, bin_fractions, jensen_shannon, psi
+from otel_ml.stats.divergence import bin_fractions_from_cdf
 
 
 def test_psi_by_hand():
@@ -73,3 +74,19 @@ def test_bin_fractions_right_closed_bins():
         bin_fractions(edges, [np.nan])
     with pytest.raises(ValueError, match="strictly increasing"):
         bin_fractions([2.0, 1.0], [1.0])
+
+
+def test_bin_shares_from_an_exact_cdf_match_the_binned_values_and_numpy_histogram():
+    rng = np.random.default_rng(4)
+    values = rng.normal(size=2000)
+    edges = np.array([-1.0, -0.2, 0.0, 0.7, 1.5])
+    cdf = np.searchsorted(np.sort(values), edges, side="right") / values.size  # exact CDF at the edges
+    shares = bin_fractions_from_cdf(cdf)
+    np.testing.assert_allclose(shares, bin_fractions(edges, values), atol=1e-12)
+    hist, _ = np.histogram(values, bins=np.concatenate(([values.min() - 1], edges, [values.max() + 1])))
+    np.testing.assert_allclose(shares, hist / values.size, atol=1e-12)
+
+
+def test_bin_shares_of_an_approximate_non_monotone_cdf_are_never_negative():
+    shares = bin_fractions_from_cdf([0.30, 0.29, 0.8])
+    assert shares.tolist() == pytest.approx([0.30, 0.0, 0.51, 0.2])

@@ -23,7 +23,7 @@ from operator import is_not
 
 import numpy as np
 
-from otel_ml.processor.accuracy.codec import decode_array, encode_array
+from otel_ml.processor.state_codec import read_array
 from otel_ml.processor.accuracy.ring import ColumnRing
 
 __all__ = ["PendingStore", "Lookup", "FOUND", "LABELLED", "EXPIRED", "TOMB_EXPIRED",
@@ -284,13 +284,13 @@ class PendingStore:
         ids = self._ids[self.ring.positions(seqs[alive])].tolist()
         return {
             "ids": ids,
-            "columns": {k: encode_array(v[alive]) for k, v in cols.items()},
+            "columns": {k: v[alive] for k, v in cols.items()},
             "tombstones": [[k, v] for k, v in self._tombstones.items()],
         }
 
     def restore(self, data: dict) -> None:
         ids = [str(i) for i in data["ids"]]
-        cols = {k: decode_array(v) for k, v in data["columns"].items() if k in COLUMNS}
+        cols = {k: read_array(v) for k, v in data["columns"].items() if k in COLUMNS}
         if any(len(v) != len(ids) for v in cols.values()):
             raise ValueError("pending store columns and ids differ in length")
         if "proba" in cols and cols["proba"].ndim == 2:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from otel_ml.processor.accuracy.codec import decode_array, encode_array
+from otel_ml.processor.state_codec import read_array
 
 __all__ = ["ColumnRing"]
 
@@ -135,11 +135,11 @@ class ColumnRing:
     def to_dict(self) -> dict:
         seqs, cols = self.tail()
         return {"capacity": self.capacity, "total": self.total,
-                "columns": {name: encode_array(v) for name, v in cols.items()}}
+                "columns": {name: v for name, v in cols.items()}}
 
     def restore(self, data: dict) -> None:
         """Refill from ``to_dict`` output (the newest rows survive a smaller capacity)."""
-        cols = {name: decode_array(v) for name, v in data["columns"].items()
+        cols = {name: read_array(v) for name, v in data["columns"].items()
                 if name in self._spec}
         n = len(next(iter(cols.values()))) if cols else 0
         for name, v in cols.items():
