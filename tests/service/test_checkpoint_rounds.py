@@ -58,7 +58,7 @@ def test_a_checkpoint_round_waits_for_the_chunk_every_component_has_not_yet_appl
     profiles = ProfileStore()
     profiles.add(build_profile(MODEL, VERSION, {"x": rng.normal(size=400)}, rng.integers(0, 2, 400),
                                rng.uniform(0.5, 1.0, 400), rng=rng))
-    settings = EngineSettings.default()
+    settings = EngineSettings()
     slots = ModelSlots.from_limits(settings.limits, profiles)
     trackers: list[GatedTracker] = []
 
