@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from otel_ml.config_checks import from_mapping
 from otel_ml.processor.accuracy import AccuracyTracker
 from otel_ml.processor.checkpoint import CheckpointStore
 from otel_ml.processor.contracts import InferenceBatch
@@ -38,7 +39,7 @@ def old_state(tmp_path):
 def components():
     profiles = ProfileStore()
     profiles.add(Profile.load(FIXTURE / "profile.json"), "m", "1")
-    eng = DriftEngine(EngineSettings.from_mapping(SETTINGS), profiles, clock=lambda: 1000.0)
+    eng = DriftEngine(from_mapping(EngineSettings, SETTINGS), profiles, clock=lambda: 1000.0)
     return eng, AccuracyTracker(profiles=profiles, clock=lambda: 1000.0, slots=eng.slots)
 
 
