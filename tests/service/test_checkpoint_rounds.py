@@ -7,6 +7,7 @@ import threading
 
 import numpy as np
 
+from otel_ml.config_checks import from_mapping
 from otel_ml.processor.accuracy import AccuracyTracker
 from otel_ml.processor.admission import ModelSlots
 from otel_ml.processor.checkpoint import CheckpointStore
@@ -100,7 +101,7 @@ def test_a_snapshot_is_a_copy_that_later_ingests_do_not_change():
     profiles = ProfileStore()
     profiles.add(build_profile(MODEL, VERSION, {"x": rng.normal(size=400)}, rng.integers(0, 2, 400),
                                rng.uniform(0.5, 1.0, 400), rng=rng))
-    settings = EngineSettings.from_mapping({"windows": {"count_size": 200}})
+    settings = from_mapping(EngineSettings, {"windows": {"count_size": 200}})
     drift = DriftEngine(settings, profiles, clock=lambda: 1000.0)
     accuracy = AccuracyTracker(profiles=profiles, clock=lambda: 1000.0, slots=drift.slots)
     first = batch(rng, 150)
