@@ -9,15 +9,15 @@ token or TLS is asked for (the processor's ``export.metrics_*`` settings); needs
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
-import threading
 from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
+
+from otel_ml.loop_thread import LoopThread
 
 __all__ = ["MetricsServer", "Authorizer"]
 
@@ -38,8 +38,7 @@ class MetricsServer:
         self._registry = registry
         self._auth = auth
         self._ssl_context = ssl_context
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._loop = LoopThread("otel-ml-metrics")
         self._runner: web.AppRunner | None = None
 
     @property
@@ -48,14 +47,11 @@ class MetricsServer:
 
     def start(self, host: str, port: int) -> int:
         """Bind and serve in a background thread; returns the bound port. Raises OSError."""
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="otel-ml-metrics", daemon=True)
-        thread.start()
-        self._loop, self._thread = loop, thread
+        self._loop.start()
         try:
-            return asyncio.run_coroutine_threadsafe(self._start(host, port), loop).result()
+            return self._loop.run(self._start(host, port))
         except BaseException:
-            self._stop_loop()
+            self._loop.stop()
             raise
 
     async def _start(self, host: str, port: int) -> int:
@@ -89,24 +85,13 @@ class MetricsServer:
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop serving (scrapes in progress get ``timeout`` s); idempotent."""
-        loop, runner = self._loop, self._runner
+        runner = self._runner
         self._runner = None
-        if loop is None:
+        if not self._loop.running:
             return
         if runner is not None:
             try:
-                asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=timeout + 2.0)
+                self._loop.run(runner.cleanup(), timeout=timeout + 2.0)
             except Exception:  # noqa: BLE001 - stopping must not fail the caller's shutdown
                 _log.debug("stopping the metrics endpoint", exc_info=True)
-        self._stop_loop()
-
-    def _stop_loop(self) -> None:
-        loop, thread = self._loop, self._thread
-        self._loop = self._thread = None
-        if loop is None:
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        if thread is not None:
-            thread.join(timeout=5.0)
-        if not loop.is_running():
-            loop.close()
+        self._loop.stop()

@@ -83,18 +83,7 @@ def start_receivers(sink, stats):
 
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory):
-    """A self-signed certificate for localhost / 127.0.0.1 made with openssl (cert, key)."""
-    import shutil
-    import subprocess
+    """A self-signed certificate for localhost / 127.0.0.1 (cert, key)."""
+    from tests.support.tls import self_signed_certificate
 
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.fail("openssl is required to generate the test certificate", pytrace=False)
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True)
-    return cert, key
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))

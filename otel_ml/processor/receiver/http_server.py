@@ -21,13 +21,13 @@ import collections
 import logging
 import math
 import ssl
-import threading
 import time
 from typing import Callable
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 
+from otel_ml.loop_thread import LoopThread
 from otel_ml.processor.receiver.auth import BearerAuth
 from otel_ml.processor.receiver.export_handler import REASON_MALFORMED, REASON_OVERLOADED, ExportHandler
 from otel_ml.processor.receiver.http_handlers import JSON, PROTOBUF, OtlpHttpHandler, signal_of
@@ -168,8 +168,7 @@ class HttpReceiver:
         self._body_timeout_s = body_timeout_s
         #: whole seconds for Retry-After (0 would invite an immediate retry storm)
         self._retry_after_s = max(1, math.ceil(handler.retry_after_s))
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._loop = LoopThread("otel-ml-otlp-http")
         self._runner: web.ServerRunner | None = None
         self._site: web.TCPSite | None = None
         self._server: _Server | None = None
@@ -177,14 +176,11 @@ class HttpReceiver:
 
     def start(self, host: str, port: int) -> int:
         """Bind and serve in a background thread; returns the bound port. Raises OSError."""
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="otel-ml-otlp-http", daemon=True)
-        thread.start()
-        self._loop, self._thread = loop, thread
+        self._loop.start()
         try:
-            return asyncio.run_coroutine_threadsafe(self._start(host, port), loop).result()
+            return self._loop.run(self._start(host, port))
         except BaseException:
-            self._stop_loop()
+            self._loop.stop()
             raise
 
     async def _start(self, host: str, port: int) -> int:
@@ -229,17 +225,16 @@ class HttpReceiver:
 
     def stop(self, grace: float) -> None:
         """Stop accepting, let requests in progress finish for up to ``grace`` s, close the rest."""
-        loop, runner = self._loop, self._runner
+        runner = self._runner
         self._runner = None
-        if loop is None:
+        if not self._loop.running:
             return
         if runner is not None:
-            future = asyncio.run_coroutine_threadsafe(self._shutdown(runner, grace), loop)
             try:
-                future.result(timeout=grace + 5.0)
+                self._loop.run(self._shutdown(runner, grace), timeout=grace + 5.0)
             except Exception:  # noqa: BLE001 - stopping must not fail the caller's shutdown
                 _log.debug("stopping the OTLP/HTTP server", exc_info=True)
-        self._stop_loop()
+        self._loop.stop()
 
     async def _shutdown(self, runner: web.ServerRunner, grace: float) -> None:
         """Close the listener, finish requests in progress for up to ``grace`` s, close all."""
@@ -256,14 +251,3 @@ class HttpReceiver:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-    def _stop_loop(self) -> None:
-        loop, thread = self._loop, self._thread
-        self._loop = self._thread = None
-        if loop is None:
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        if thread is not None:
-            thread.join(timeout=5.0)
-        if not loop.is_running():
-            loop.close()
