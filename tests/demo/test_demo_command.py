@@ -111,14 +111,15 @@ def test_short_demo_alerts_and_remediates_through_the_real_binaries(short_run):
     # confidence-based estimate stays up (the documented limit of estimation)
     acc = {(a["phase"], a["version"]): a for a in summary["accuracy"]}
     decay = acc[("decay", FALLBACK_VERSION)]
-    # before the decay the primary's labels are right: its realized accuracy, read at the end of
-    # the steady phase or, on a loaded machine where fewer than min_labels arrived in that short
-    # phase, at the end of the drift phase (input drift leaves the labels' correctness alone)
-    before = [acc[(p, PRIMARY_VERSION)] for p in ("steady", "drift") if (p, PRIMARY_VERSION) in acc]
-    realized = [a["realized"] for a in before if a["realized"] is not None]
-    estimated = [a["estimated"] for a in before if a["estimated"] is not None]
-    assert realized and estimated, before
-    assert min(realized) > 0.85 and min(estimated) > 0.85
+    # before the decay the primary's labels are right: its realized accuracy at the end of the
+    # steady phase, or, on a loaded machine where fewer than min_labels arrived in that short
+    # phase, at the end of the drift phase (inputs moved away from the training data, so the model
+    # may do somewhat worse there, but the labels are still true: well above the decay's)
+    steady, drift = (acc.get((p, PRIMARY_VERSION), {}) for p in ("steady", "drift"))
+    if steady.get("realized") is not None and steady.get("estimated") is not None:
+        assert steady["realized"] > 0.85 and steady["estimated"] > 0.85
+    else:
+        assert drift["realized"] > 0.8 and drift["estimated"] > 0.8, (steady, drift)
     assert decay["realized"] < 0.75 and decay["estimated"] - decay["realized"] > 0.15
     # people were told: the critical drift paged and went to chat
     kinds = {n["kind"] for n in summary["notifications"]}
