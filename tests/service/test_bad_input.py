@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 
-from otel_ml.processor.config import load_config
-from otel_ml.processor.service import Processor
 from otel_ml.semconv import Body, EventName, Metric
 from tests.service.otlp_clients import EventSender
+from tests.service.in_process import rejected, running_processor, scrape
 from tests.service.processor_process import sample, total
 from tests.service.reference_data import MODEL, STEADY, VERSION, build_reference
 from tests.support.waiting import wait_until
@@ -28,25 +27,9 @@ def reference(tmp_path_factory):
 
 @pytest.fixture
 def processor(tmp_path, reference):
-    config = tmp_path / "processor.yml"
-    config.write_text("windows: {count_size: 1000, min_events: 50}\nlimits: {max_models: 1}\n")
-    p = Processor(load_config(config, env={}, overrides={
-        "receiver.grpc_endpoint": "127.0.0.1:0", "receiver.http_endpoint": "127.0.0.1:0",
-        "export.metrics_endpoint": "127.0.0.1:0", "evaluation.interval_s": 3600},
-        profiles=[f"{MODEL}:{VERSION}={reference.profile_path}"]))
-    p.start()
-    yield p
-    p.stop()
-
-
-def scrape(p: Processor) -> str:
-    p.evaluate_now()
-    with urllib.request.urlopen(f"http://127.0.0.1:{p.metrics_port}/metrics", timeout=5) as r:
-        return r.read().decode()
-
-
-def rejected(text: str, reason: str) -> float:
-    return total(text, Metric.PROC_EVENTS_REJECTED.prometheus_name, ml_reject_reason=reason)
+    with running_processor("windows: {count_size: 1000, min_events: 50}\nlimits: {max_models: 1}\n",
+                           tmp_path, reference.profile_path) as p:
+        yield p
 
 
 def test_bad_input_is_refused_counted_and_the_rest_flows(processor, reference):
